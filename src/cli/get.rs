@@ -1,0 +1,62 @@
+//! `memoryd get`: one memory in full.
+
+use super::{Global, citation, print_json};
+use crate::memory::Memory;
+use crate::tools::get_memory::{self, GetArgs};
+
+/// Flags of `memoryd get`.
+#[derive(Debug, clap::Args)]
+pub struct GetCmd {
+    /// The memory's id
+    pub id: String,
+}
+
+/// Prints one memory: its fields, a blank line, then its content.
+pub fn print_memory(m: &Memory) {
+    println!("id:          {}", m.id);
+    println!("namespace:   {}", m.namespace);
+    if let Some(title) = &m.title {
+        println!("title:       {title}");
+    }
+    println!("kind:        {}", m.kind);
+    if !m.tags.is_empty() {
+        println!("tags:        {}", m.tags.join(", "));
+    }
+    if let Some(cite) = citation(m.source.as_deref(), m.anchor.as_deref()) {
+        println!("source:      {cite}");
+    }
+    if !m.roles.is_empty() {
+        println!("roles:       {}", m.roles.join(", "));
+    }
+    println!("priority:    {}", m.priority);
+    println!("occurred_at: {}", m.occurred_at);
+    println!("created_at:  {}", m.created_at);
+    println!("updated_at:  {}", m.updated_at);
+    if !m.metadata.is_empty() {
+        println!(
+            "metadata:    {}",
+            serde_json::Value::Object(m.metadata.clone())
+        );
+    }
+    println!();
+    println!("{}", m.content);
+}
+
+/// Fetches and prints the memory.
+pub async fn run(global: &Global, cmd: GetCmd) -> anyhow::Result<()> {
+    let app = global.open_app()?;
+    let m = get_memory::run(
+        &app,
+        GetArgs {
+            id: cmd.id,
+            namespace: global.namespace.clone(),
+        },
+    )
+    .await?;
+    if global.json {
+        print_json(&m)
+    } else {
+        print_memory(&m);
+        Ok(())
+    }
+}

@@ -1,0 +1,90 @@
+//! The command line: one file per subcommand, and the options they share.
+//!
+//! Subcommands other than `serve` and `stdio` open the database directly and call the same
+//! tool functions the MCP server runs, so a command behaves exactly like the tool of the same
+//! name and needs no running server. Errors here carry context for people (`anyhow`); `main`
+//! prints them once.
+
+pub mod delete;
+pub mod get;
+pub mod list;
+pub mod schemas;
+pub mod search;
+pub mod serve;
+pub mod stdio;
+pub mod store;
+pub mod update;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::app::App;
+use crate::config::{Config, default_data_dir};
+
+/// Options every subcommand takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// Directory holding the database [default: the platform's data dir + /memoryd]
+    #[arg(long, global = true, env = "MEMORYD_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Namespace (project scope) to read and write [default: default]
+    #[arg(long, short = 'n', global = true, env = "MEMORYD_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Print results as JSON (the tool's structured output) for scripts
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+impl Global {
+    /// The effective config for these options.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let data_dir = match &self.data_dir {
+            Some(dir) => dir.clone(),
+            None => default_data_dir()?,
+        };
+        Ok(Config::new(data_dir))
+    }
+
+    /// Opens the database in the data dir, creating both if needed.
+    pub fn open_app(&self) -> anyhow::Result<App> {
+        let config = self.config()?;
+        let dir = config.data_dir.display().to_string();
+        App::open(config).with_context(|| format!("cannot open the database in {dir}"))
+    }
+}
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Parses a `--metadata` flag: it must be a JSON object.
+pub fn parse_metadata(
+    text: Option<&str>,
+) -> anyhow::Result<Option<serde_json::Map<String, serde_json::Value>>> {
+    let Some(text) = text else { return Ok(None) };
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(map)) => Ok(Some(map)),
+        Ok(_) => Err(crate::Error::invalid(
+            "metadata",
+            "must be a JSON object, such as '{\"ticket\": \"ABC-1\"}'",
+        )
+        .into()),
+        Err(e) => Err(crate::Error::invalid("metadata", format!("is not valid JSON: {e}")).into()),
+    }
+}
+
+/// `source#anchor`, or whichever of the two exists.
+pub fn citation(source: Option<&str>, anchor: Option<&str>) -> Option<String> {
+    match (source, anchor) {
+        (Some(s), Some(a)) => Some(format!("{s}#{a}")),
+        (Some(s), None) => Some(s.to_string()),
+        (None, Some(a)) => Some(format!("#{a}")),
+        (None, None) => None,
+    }
+}

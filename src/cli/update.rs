@@ -1,0 +1,84 @@
+//! `memoryd update`: change fields of one memory.
+
+use super::get::print_memory;
+use super::{Global, parse_metadata, print_json};
+use crate::tools::update_memory::{self, UpdateArgs};
+
+/// Flags of `memoryd update`.
+#[derive(Debug, clap::Args)]
+pub struct UpdateCmd {
+    /// The memory's id
+    pub id: String,
+    /// New text
+    #[arg(long)]
+    pub content: Option<String>,
+    /// New title ("" clears it)
+    #[arg(long)]
+    pub title: Option<String>,
+    /// New kind
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Replace the tags (repeat for several)
+    #[arg(long = "tag", value_name = "TAG", conflicts_with = "no_tags")]
+    pub tags: Vec<String>,
+    /// Remove all tags
+    #[arg(long)]
+    pub no_tags: bool,
+    /// New source ("" clears it)
+    #[arg(long)]
+    pub source: Option<String>,
+    /// New anchor ("" clears it)
+    #[arg(long)]
+    pub anchor: Option<String>,
+    /// Replace the pinned roles (repeat for several)
+    #[arg(long = "role", value_name = "ROLE", conflicts_with = "no_roles")]
+    pub roles: Vec<String>,
+    /// Unpin from every role
+    #[arg(long)]
+    pub no_roles: bool,
+    /// New priority
+    #[arg(long, allow_hyphen_values = true)]
+    pub priority: Option<i32>,
+    /// New occurred_at (RFC 3339 or YYYY-MM-DD)
+    #[arg(long)]
+    pub occurred_at: Option<String>,
+    /// New metadata, a JSON object replacing the old one
+    #[arg(long, value_name = "JSON")]
+    pub metadata: Option<String>,
+}
+
+fn list_flag(values: Vec<String>, clear: bool) -> Option<Vec<String>> {
+    if clear {
+        Some(Vec::new())
+    } else if values.is_empty() {
+        None
+    } else {
+        Some(values)
+    }
+}
+
+/// Applies the change and prints the memory as stored.
+pub async fn run(global: &Global, cmd: UpdateCmd) -> anyhow::Result<()> {
+    let args = UpdateArgs {
+        id: cmd.id,
+        content: cmd.content,
+        title: cmd.title,
+        kind: cmd.kind,
+        tags: list_flag(cmd.tags, cmd.no_tags),
+        source: cmd.source,
+        anchor: cmd.anchor,
+        roles: list_flag(cmd.roles, cmd.no_roles),
+        priority: cmd.priority,
+        occurred_at: cmd.occurred_at,
+        metadata: parse_metadata(cmd.metadata.as_deref())?,
+        namespace: global.namespace.clone(),
+    };
+    let app = global.open_app()?;
+    let m = update_memory::run(&app, args).await?;
+    if global.json {
+        print_json(&m)
+    } else {
+        print_memory(&m);
+        Ok(())
+    }
+}

@@ -1,0 +1,146 @@
+//! The library's one error type and its mapping to JSON-RPC errors.
+//!
+//! Every failure a caller can cause or see is a variant here, so the MCP tools, the HTTP
+//! endpoints and the CLI report the same words for the same problem. This module maps errors;
+//! it never logs them (the edges do, once).
+
+use rmcp::ErrorData;
+use serde_json::json;
+
+/// Result alias for library code.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong inside memoryd.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A tool argument, CLI flag or request field broke a rule.
+    #[error("invalid argument '{argument}': {reason}")]
+    InvalidArgument {
+        /// The argument's name as the caller wrote it (`limit`, `content`, …).
+        argument: String,
+        /// What rule it broke, and how to fix it.
+        reason: String,
+    },
+
+    /// No memory with this id exists in the namespace.
+    #[error("memory '{id}' not found in namespace '{namespace}'")]
+    NotFound {
+        /// The id that was asked for.
+        id: String,
+        /// The namespace that was searched.
+        namespace: String,
+    },
+
+    /// An update would give a memory the same content as another in its namespace.
+    #[error(
+        "content duplicates memory '{existing_id}' in namespace '{namespace}'\nupdate or delete that memory instead"
+    )]
+    DuplicateContent {
+        /// The memory that already holds this content.
+        existing_id: String,
+        /// The namespace of both memories.
+        namespace: String,
+    },
+
+    /// The database refused or failed an operation.
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+
+    /// The database could not be brought to the current schema.
+    #[error("database migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+
+    /// The reader pool could not hand out a connection.
+    #[error("database pool error: {0}")]
+    Pool(#[from] r2d2::Error),
+
+    /// A file-system operation failed; the message names the path.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, naming the path.
+        context: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+
+    /// A bug or a broken invariant: a blocking task panicked, stored JSON did not parse, ….
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// An invalid-argument error for `argument` with a reason in the house style.
+    pub fn invalid(argument: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            argument: argument.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// True when the caller, not the server, is at fault.
+    pub fn is_client_error(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidArgument { .. } | Error::NotFound { .. } | Error::DuplicateContent { .. }
+        )
+    }
+}
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(err: tokio::task::JoinError) -> Self {
+        Error::Internal(format!("blocking task failed: {err}"))
+    }
+}
+
+impl From<Error> for ErrorData {
+    fn from(err: Error) -> Self {
+        let message = err.to_string();
+        match err {
+            Error::InvalidArgument { argument, .. } => {
+                ErrorData::invalid_params(message, Some(json!({ "argument": argument })))
+            }
+            Error::NotFound { id, namespace } => ErrorData::resource_not_found(
+                message,
+                Some(json!({ "id": id, "namespace": namespace })),
+            ),
+            Error::DuplicateContent {
+                existing_id,
+                namespace,
+            } => ErrorData::invalid_params(
+                message,
+                Some(
+                    json!({ "argument": "content", "existing_id": existing_id, "namespace": namespace }),
+                ),
+            ),
+            _ => ErrorData::internal_error(message, None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmcp::model::ErrorCode;
+
+    #[test]
+    fn invalid_argument_maps_to_invalid_params_naming_the_argument() {
+        let data: ErrorData = Error::invalid("limit", "must be from 1 to 100, got -1").into();
+        assert_eq!(data.code, ErrorCode::INVALID_PARAMS);
+        assert_eq!(
+            data.message,
+            "invalid argument 'limit': must be from 1 to 100, got -1"
+        );
+        assert_eq!(data.data.unwrap()["argument"], "limit");
+    }
+
+    #[test]
+    fn not_found_maps_to_resource_not_found() {
+        let data: ErrorData = Error::NotFound {
+            id: "x".into(),
+            namespace: "default".into(),
+        }
+        .into();
+        assert_eq!(data.code, ErrorCode::RESOURCE_NOT_FOUND);
+        assert_eq!(data.message, "memory 'x' not found in namespace 'default'");
+    }
+}

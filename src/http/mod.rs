@@ -1,0 +1,39 @@
+//! The HTTP surface: MCP Streamable HTTP at `/mcp`.
+//!
+//! [`serve`] takes a listener that is already bound and a cancellation token, and never binds
+//! or installs signal handlers itself, so tests can hand it a port-0 listener. Routes reach
+//! memories only through the MCP tools, never through `store/` directly.
+
+use std::sync::Arc;
+
+use axum::Router;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::tools::MemoryServer;
+
+/// The route table.
+pub fn router(app: App, shutdown: &CancellationToken) -> Router {
+    let server = MemoryServer::new(app);
+    let mcp = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default().with_cancellation_token(shutdown.child_token()),
+    );
+    Router::new().nest_service("/mcp", mcp)
+}
+
+/// Serves HTTP on `listener` until `shutdown` is cancelled, then drains in-flight requests.
+pub async fn serve(
+    app: App,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let router = router(app, &shutdown);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}

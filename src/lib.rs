@@ -1,0 +1,28 @@
+//! memoryd: a local-first memory server for AI agents, over MCP on stdio and Streamable HTTP.
+//!
+//! The path of one tool call, top to bottom:
+//!
+//! - [`cli`]: one file per subcommand; `serve` and `stdio` start transports, the rest call
+//!   the tools directly on the database.
+//! - [`http`]: the HTTP routes (`/mcp`), given a bound listener and a shutdown token.
+//! - [`tools`]: `MemoryServer` and one file per MCP tool: arguments, schemas, validation.
+//! - [`retrieve`]: ranking a query into hits.
+//! - [`store`]: SQLite (WAL, migrations, FTS5): every SQL statement lives here.
+//!
+//! Beside them: [`app`] (the shared state handle), [`config`] (settings and limits),
+//! [`memory`] (the data model and its field rules), [`error`] (the one error type),
+//! [`shutdown`] (signals to cancellation).
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod memory;
+pub mod retrieve;
+pub mod shutdown;
+pub mod store;
+pub mod tools;
+
+pub use app::App;
+pub use error::{Error, Result};

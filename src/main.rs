@@ -1,0 +1,101 @@
+//! The `memoryd` binary: parses flags, sets up logging, dispatches to a subcommand, and turns
+//! the outcome into an exit code. Logic lives in the library.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use memoryd::cli::{self, Global};
+use tracing_subscriber::EnvFilter;
+
+/// A local-first memory server for AI agents (MCP over stdio and Streamable HTTP).
+#[derive(Debug, Parser)]
+#[command(name = "memoryd", version, about)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+
+    /// Log format on stderr
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "MEMORYD_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve MCP over Streamable HTTP at /mcp (127.0.0.1:3000 by default)
+    Serve(cli::serve::ServeArgs),
+    /// Serve MCP over stdin/stdout (for Claude Desktop, Claude Code, Cursor, …)
+    Stdio,
+    /// Store a memory
+    Store(cli::store::StoreCmd),
+    /// Search memories
+    Search(cli::search::SearchCmd),
+    /// Show one memory
+    Get(cli::get::GetCmd),
+    /// Change fields of a memory
+    Update(cli::update::UpdateCmd),
+    /// Delete a memory
+    Delete(cli::delete::DeleteCmd),
+    /// List memories, newest first
+    List(cli::list::ListCmd),
+    /// Print or write the JSON Schemas of every tool
+    Schemas(cli::schemas::SchemasCmd),
+}
+
+fn init_logging(format: LogFormat) {
+    // MEMORYD_LOG takes tracing directives (e.g. "debug" or "memoryd=debug,rmcp=info").
+    let filter = EnvFilter::try_from_env("MEMORYD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Serve(args) => cli::serve::run(g, &args).await,
+        Command::Stdio => cli::stdio::run(g).await,
+        Command::Store(cmd) => cli::store::run(g, cmd).await,
+        Command::Search(cmd) => cli::search::run(g, cmd).await,
+        Command::Get(cmd) => cli::get::run(g, cmd).await,
+        Command::Update(cmd) => cli::update::run(g, cmd).await,
+        Command::Delete(cmd) => cli::delete::run(g, cmd).await,
+        Command::List(cmd) => cli::list::run(g, cmd).await,
+        Command::Schemas(cmd) => cli::schemas::run(cmd),
+    }
+}
+
+/// Exit codes: 0 success, 1 the memory asked for does not exist, 2 any other error.
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("memoryd: {err:#}");
+            let not_found = err
+                .chain()
+                .any(|e| matches!(e.downcast_ref(), Some(memoryd::Error::NotFound { .. })));
+            ExitCode::from(if not_found { 1 } else { 2 })
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! The memory data model and the rules every field must follow.
+//!
+//! Tools and the CLI build a [`NewMemory`] or a [`MemoryPatch`] through the checks here, so a
+//! value that reaches `store/` is already valid and a failed check has written nothing.
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::Limits;
+use crate::error::{Error, Result};
+
+/// The namespace used when a caller names none.
+pub const DEFAULT_NAMESPACE: &str = "default";
+/// The kind used when a caller names none.
+pub const DEFAULT_KIND: &str = "note";
+
+/// One stored memory, as every tool and the CLI return it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Memory {
+    /// Unique id (UUIDv7).
+    pub id: String,
+    /// Project scope the memory lives in.
+    pub namespace: String,
+    /// The text of the memory.
+    pub content: String,
+    /// Short human title.
+    pub title: Option<String>,
+    /// `note`, `decision`, `fact`, `doc`, `conversation` or any other short word.
+    pub kind: String,
+    /// Free labels, in the order given.
+    pub tags: Vec<String>,
+    /// Path or URI the memory came from.
+    pub source: Option<String>,
+    /// Place inside `source`, such as a heading slug.
+    pub anchor: Option<String>,
+    /// Roles the memory is pinned for (`*` pins it for every role).
+    pub roles: Vec<String>,
+    /// Higher comes first among pins.
+    pub priority: i32,
+    /// When the memory was stored (RFC 3339, UTC).
+    pub created_at: String,
+    /// When the memory last changed (RFC 3339, UTC).
+    pub updated_at: String,
+    /// When the thing it records happened (RFC 3339, UTC); defaults to `created_at`.
+    pub occurred_at: String,
+    /// Free JSON object for the caller's own fields.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// SHA-256 of `content`, hex; the dedupe key within a namespace.
+    pub content_hash: String,
+}
+
+/// A validated memory about to be inserted.
+#[derive(Debug, Clone)]
+pub struct NewMemory {
+    /// Namespace to store into.
+    pub namespace: String,
+    /// Validated content.
+    pub content: String,
+    /// Validated title.
+    pub title: Option<String>,
+    /// Validated kind.
+    pub kind: String,
+    /// Validated, de-duplicated tags.
+    pub tags: Vec<String>,
+    /// Validated source.
+    pub source: Option<String>,
+    /// Validated anchor.
+    pub anchor: Option<String>,
+    /// Validated roles.
+    pub roles: Vec<String>,
+    /// Priority.
+    pub priority: i32,
+    /// Normalised occurred_at, or `None` for "same as created_at".
+    pub occurred_at: Option<String>,
+    /// Metadata object.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A validated set of changes to one memory; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryPatch {
+    /// New content.
+    pub content: Option<String>,
+    /// New title (`Some(None)` clears it).
+    pub title: Option<Option<String>>,
+    /// New kind.
+    pub kind: Option<String>,
+    /// New tags (empty clears them).
+    pub tags: Option<Vec<String>>,
+    /// New source (`Some(None)` clears it).
+    pub source: Option<Option<String>>,
+    /// New anchor (`Some(None)` clears it).
+    pub anchor: Option<Option<String>>,
+    /// New roles (empty clears them).
+    pub roles: Option<Vec<String>>,
+    /// New priority.
+    pub priority: Option<i32>,
+    /// New occurred_at.
+    pub occurred_at: Option<String>,
+    /// New metadata (replaces the whole object).
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl MemoryPatch {
+    /// True when the patch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.content.is_none()
+            && self.title.is_none()
+            && self.kind.is_none()
+            && self.tags.is_none()
+            && self.source.is_none()
+            && self.anchor.is_none()
+            && self.roles.is_none()
+            && self.priority.is_none()
+            && self.occurred_at.is_none()
+            && self.metadata.is_none()
+    }
+}
+
+/// SHA-256 of the exact content bytes, as lowercase hex.
+pub fn content_hash(content: &str) -> String {
+    let digest = Sha256::digest(content.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A fresh time-ordered id.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Now, formatted the way every timestamp is stored (so text order is time order).
+pub fn now() -> String {
+    format_time(Utc::now())
+}
+
+/// The one timestamp format memoryd stores: RFC 3339, UTC, milliseconds, `Z`.
+pub fn format_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Parses an RFC 3339 timestamp or a plain `YYYY-MM-DD` date (midnight UTC).
+pub fn parse_time(argument: &str, value: &str) -> Result<String> {
+    let value = value.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Ok(format_time(t.with_timezone(&Utc)));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        let t = d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+        return Ok(format_time(t));
+    }
+    Err(Error::invalid(
+        argument,
+        format!(
+            "'{value}' is not a date or time\nuse RFC 3339 such as 2026-11-23T14:05:00Z, or a date such as 2026-11-23"
+        ),
+    ))
+}
+
+/// Checks a namespace name, defaulting to [`DEFAULT_NAMESPACE`].
+pub fn namespace(value: Option<&str>) -> Result<String> {
+    let Some(ns) = value else {
+        return Ok(DEFAULT_NAMESPACE.to_string());
+    };
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/');
+    if ns.is_empty() || ns.len() > 128 || !ns.chars().all(ok_char) {
+        return Err(Error::invalid(
+            "namespace",
+            format!(
+                "'{ns}' is not a valid namespace\nuse 1 to 128 characters from letters, digits and - _ . : /"
+            ),
+        ));
+    }
+    Ok(ns.to_string())
+}
+
+/// Checks memory content against the size limit.
+pub fn content(value: String, limits: &Limits) -> Result<String> {
+    if value.trim().is_empty() {
+        return Err(Error::invalid(
+            "content",
+            "must not be empty or only whitespace",
+        ));
+    }
+    if value.len() > limits.max_content_bytes {
+        return Err(Error::invalid(
+            "content",
+            format!(
+                "is {} bytes; the limit is {} bytes\nsplit it into smaller memories",
+                value.len(),
+                limits.max_content_bytes
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+/// Checks an optional short text field (title, source, anchor); empty means absent.
+pub fn short_text(
+    argument: &str,
+    value: Option<String>,
+    max_chars: usize,
+) -> Result<Option<String>> {
+    let Some(value) = value else { return Ok(None) };
+    let value = value.trim().to_string();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.chars().count() > max_chars {
+        return Err(Error::invalid(
+            argument,
+            format!("is longer than {max_chars} characters"),
+        ));
+    }
+    if value.chars().any(|c| c.is_control()) {
+        return Err(Error::invalid(
+            argument,
+            "must not contain control characters such as newlines",
+        ));
+    }
+    Ok(Some(value))
+}
+
+/// Checks a kind, defaulting to [`DEFAULT_KIND`].
+pub fn kind(value: Option<String>) -> Result<String> {
+    match value {
+        None => Ok(DEFAULT_KIND.to_string()),
+        Some(k) => {
+            let k = k.trim().to_string();
+            if k.is_empty() || k.chars().count() > 64 || k.chars().any(char::is_whitespace) {
+                return Err(Error::invalid(
+                    "kind",
+                    format!(
+                        "'{k}' is not a valid kind\nuse one word of at most 64 characters, such as note, decision, fact, doc or conversation"
+                    ),
+                ));
+            }
+            Ok(k)
+        }
+    }
+}
+
+/// Checks a list of tags: trimmed, non-empty, bounded, duplicates dropped (first kept).
+pub fn tags(argument: &str, values: Vec<String>, limits: &Limits) -> Result<Vec<String>> {
+    if values.len() > limits.max_tags {
+        return Err(Error::invalid(
+            argument,
+            format!(
+                "has {} tags; at most {} are allowed",
+                values.len(),
+                limits.max_tags
+            ),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(values.len());
+    for tag in values {
+        let tag = tag.trim().to_string();
+        if tag.is_empty() || tag.chars().count() > 64 || tag.chars().any(|c| c.is_control()) {
+            return Err(Error::invalid(
+                argument,
+                format!(
+                    "'{tag}' is not a valid tag\nuse 1 to 64 characters with no control characters"
+                ),
+            ));
+        }
+        if !out.contains(&tag) {
+            out.push(tag);
+        }
+    }
+    Ok(out)
+}
+
+/// Checks a role name: lowercase word characters, or `*` for every role.
+pub fn role(argument: &str, value: &str) -> Result<String> {
+    let v = value.trim();
+    let ok = v == "*"
+        || (!v.is_empty()
+            && v.len() <= 64
+            && v.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'));
+    if !ok {
+        return Err(Error::invalid(
+            argument,
+            format!(
+                "'{v}' is not a valid role\nuse lowercase letters, digits, - and _ (such as planner), or * for every role"
+            ),
+        ));
+    }
+    Ok(v.to_string())
+}
+
+/// Checks a list of roles (duplicates dropped).
+pub fn roles(values: Vec<String>) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::with_capacity(values.len());
+    for v in values {
+        let v = role("roles", &v)?;
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+/// Checks the metadata object against the size limit.
+pub fn metadata(
+    value: Option<serde_json::Map<String, serde_json::Value>>,
+    limits: &Limits,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let value = value.unwrap_or_default();
+    let size = serde_json::to_string(&value)
+        .map_err(|e| Error::Internal(format!("metadata did not serialise: {e}")))?
+        .len();
+    if size > limits.max_metadata_bytes {
+        return Err(Error::invalid(
+            "metadata",
+            format!(
+                "is {size} bytes as JSON; the limit is {} bytes",
+                limits.max_metadata_bytes
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+/// Checks a `limit` argument against its bounds, applying the default.
+pub fn limit(argument: &str, value: Option<i64>, default: usize, max: usize) -> Result<usize> {
+    match value {
+        None => Ok(default),
+        Some(n) if n >= 1 && (n as u64) <= max as u64 => Ok(n as usize),
+        Some(n) => Err(Error::invalid(
+            argument,
+            format!("must be an integer from 1 to {max}, got {n}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_normalise_to_utc_millis() {
+        assert_eq!(
+            parse_time("since", "2026-11-23T15:05:00+01:00").unwrap(),
+            "2026-11-23T14:05:00.000Z"
+        );
+        assert_eq!(
+            parse_time("since", "2023-05-08").unwrap(),
+            "2023-05-08T00:00:00.000Z"
+        );
+        let err = parse_time("until", "yesterday").unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid argument 'until': 'yesterday' is not a date"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn content_over_the_limit_names_the_limit() {
+        let limits = Limits {
+            max_content_bytes: 10,
+            ..Limits::default()
+        };
+        let err = content("x".repeat(11), &limits).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid argument 'content': is 11 bytes; the limit is 10 bytes\nsplit it into smaller memories"
+        );
+        assert!(content("   ".into(), &limits).is_err());
+        assert_eq!(content("ok".into(), &limits).unwrap(), "ok");
+    }
+
+    #[test]
+    fn tags_are_trimmed_and_deduplicated() {
+        let got = tags(
+            "tags",
+            vec![" a ".into(), "b".into(), "a".into()],
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(got, vec!["a", "b"]);
+        assert!(tags("tags", vec!["".into()], &Limits::default()).is_err());
+    }
+
+    #[test]
+    fn namespaces_and_roles_follow_their_alphabets() {
+        assert_eq!(namespace(None).unwrap(), "default");
+        assert_eq!(namespace(Some("proj/a-1")).unwrap(), "proj/a-1");
+        assert!(namespace(Some("has space")).is_err());
+        assert!(namespace(Some("")).is_err());
+        assert_eq!(
+            roles(vec!["planner".into(), "*".into(), "planner".into()]).unwrap(),
+            vec!["planner", "*"]
+        );
+        assert!(role("role", "Planner").is_err());
+    }
+
+    #[test]
+    fn limit_bounds_are_inclusive_and_reported() {
+        assert_eq!(limit("limit", None, 10, 100).unwrap(), 10);
+        assert_eq!(limit("limit", Some(100), 10, 100).unwrap(), 100);
+        let err = limit("limit", Some(-1), 10, 100).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid argument 'limit': must be an integer from 1 to 100, got -1"
+        );
+        assert!(limit("limit", Some(0), 10, 100).is_err());
+    }
+
+    #[test]
+    fn content_hash_is_sha256_hex() {
+        assert_eq!(
+            content_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,114 @@
+//! Keyword search over the FTS5 index, ranked by BM25.
+//!
+//! A user's query is free text, not FTS5 syntax: an apostrophe or a hyphen in it would be a
+//! syntax error. [`match_expression`] turns it into quoted terms joined by OR, so any text is a
+//! valid query and BM25 ranks documents by how many (and how rare) terms they contain.
+
+use rusqlite::{Connection, params_from_iter};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::filter::Filter;
+use super::memories::json_column;
+use crate::error::Result;
+
+/// Most query terms passed to FTS5; the rest of a very long query is ignored.
+const MAX_TERMS: usize = 64;
+
+/// One ranked search result, as `search_memory` returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Hit {
+    /// Memory id (pass it to `get_memory` for the full text).
+    pub id: String,
+    /// Relevance, higher is better; comparable only within one response.
+    pub score: f64,
+    /// Memory title.
+    pub title: Option<String>,
+    /// Excerpt of the content around the matching words.
+    pub snippet: String,
+    /// Where the memory came from.
+    pub source: Option<String>,
+    /// Place inside `source`.
+    pub anchor: Option<String>,
+    /// Memory kind.
+    pub kind: String,
+    /// Memory tags.
+    pub tags: Vec<String>,
+    /// When the recorded thing happened.
+    pub occurred_at: String,
+}
+
+/// The FTS5 expression for free text, or `None` when it has no searchable words.
+pub fn match_expression(text: &str) -> Option<String> {
+    let mut terms: Vec<String> = Vec::new();
+    for word in text.split(|c: char| !c.is_alphanumeric()) {
+        if word.is_empty() {
+            continue;
+        }
+        let term = format!("\"{}\"", word.to_lowercase());
+        if !terms.contains(&term) {
+            terms.push(term);
+        }
+        if terms.len() == MAX_TERMS {
+            break;
+        }
+    }
+    (!terms.is_empty()).then(|| terms.join(" OR "))
+}
+
+/// Runs `expression` against the index within `filter`, best first.
+pub(super) fn search(
+    conn: &Connection,
+    expression: &str,
+    filter: &Filter,
+    limit: usize,
+) -> Result<Vec<Hit>> {
+    let (conditions, mut values) = filter.to_sql();
+    let mut all = vec![rusqlite::types::Value::Text(expression.to_string())];
+    all.append(&mut values);
+    all.push((limit as i64).into());
+    // Title matches weigh double: a title is the author's own summary of the memory.
+    let sql = format!(
+        "SELECT m.id, -bm25(memories_fts, 2.0, 1.0, 1.0) AS score, m.title, \
+                snippet(memories_fts, 1, '', '', '…', 32), m.source, m.anchor, m.kind, m.tags, \
+                m.occurred_at \
+         FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid \
+         WHERE memories_fts MATCH ? AND {conditions} \
+         ORDER BY score DESC, m.rowid DESC LIMIT ?"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let hits = stmt
+        .query_map(params_from_iter(all), |r| {
+            Ok(Hit {
+                id: r.get(0)?,
+                score: r.get(1)?,
+                title: r.get(2)?,
+                snippet: r.get(3)?,
+                source: r.get(4)?,
+                anchor: r.get(5)?,
+                kind: r.get(6)?,
+                tags: json_column(r, 7)?,
+                occurred_at: r.get(8)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(hits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_text_becomes_a_valid_expression() {
+        assert_eq!(
+            match_expression("What's the DB-layer plan?").unwrap(),
+            "\"what\" OR \"s\" OR \"the\" OR \"db\" OR \"layer\" OR \"plan\""
+        );
+        assert_eq!(match_expression("  ?!  "), None);
+        assert_eq!(
+            match_expression("naïve café").unwrap(),
+            "\"naïve\" OR \"café\""
+        );
+    }
+}

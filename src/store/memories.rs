@@ -1,0 +1,462 @@
+//! Rows of the `memories` table: insert with dedupe, get, update, delete, list, count.
+//!
+//! Functions here take a connection or a transaction and run synchronously; `Store` runs them
+//! in the blocking pool. The FTS5 index follows every change through triggers.
+
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+
+use super::filter::Filter;
+use crate::error::{Error, Result};
+use crate::memory::{self, Memory, MemoryPatch, NewMemory};
+
+/// The columns [`from_row`] reads, in its order, for a table aliased `m`.
+pub(super) const COLUMNS: &str = "m.id, m.namespace, m.content, m.title, m.kind, m.tags, \
+     m.source, m.anchor, m.roles, m.priority, m.created_at, m.updated_at, m.occurred_at, \
+     m.metadata, m.content_hash";
+
+/// The outcome of an insert.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// Id of the memory now holding the content.
+    pub id: String,
+    /// True when the content was already stored and nothing was written.
+    pub deduplicated: bool,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The memories on this page, newest first.
+    pub memories: Vec<Memory>,
+    /// Rowid to continue after, when there are more.
+    pub next_after: Option<i64>,
+}
+
+/// Reads a memory from a row selected with [`COLUMNS`].
+pub(super) fn from_row(row: &Row) -> rusqlite::Result<Memory> {
+    Ok(Memory {
+        id: row.get(0)?,
+        namespace: row.get(1)?,
+        content: row.get(2)?,
+        title: row.get(3)?,
+        kind: row.get(4)?,
+        tags: json_column(row, 5)?,
+        source: row.get(6)?,
+        anchor: row.get(7)?,
+        roles: json_column(row, 8)?,
+        priority: row.get(9)?,
+        created_at: row.get(10)?,
+        updated_at: row.get(11)?,
+        occurred_at: row.get(12)?,
+        metadata: json_column(row, 13)?,
+        content_hash: row.get(14)?,
+    })
+}
+
+pub(super) fn json_column<T: serde::de::DeserializeOwned>(
+    row: &Row,
+    idx: usize,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(idx)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Internal(format!("cannot encode JSON: {e}")))
+}
+
+fn id_for_hash(conn: &Connection, namespace: &str, hash: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT id FROM memories WHERE namespace = ?1 AND content_hash = ?2",
+            params![namespace, hash],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Inserts `m`, or returns the id of the memory that already has its content.
+pub(super) fn insert(conn: &Connection, m: &NewMemory) -> Result<Stored> {
+    let hash = memory::content_hash(&m.content);
+    if let Some(id) = id_for_hash(conn, &m.namespace, &hash)? {
+        return Ok(Stored {
+            id,
+            deduplicated: true,
+        });
+    }
+    let id = memory::new_id();
+    let now = memory::now();
+    let occurred_at = m.occurred_at.clone().unwrap_or_else(|| now.clone());
+    conn.execute(
+        "INSERT INTO memories (id, namespace, content, title, kind, tags, source, anchor, roles, \
+         priority, created_at, updated_at, occurred_at, metadata, content_hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14)",
+        params![
+            id,
+            m.namespace,
+            m.content,
+            m.title,
+            m.kind,
+            to_json(&m.tags)?,
+            m.source,
+            m.anchor,
+            to_json(&m.roles)?,
+            m.priority,
+            now,
+            occurred_at,
+            to_json(&m.metadata)?,
+            hash,
+        ],
+    )?;
+    Ok(Stored {
+        id,
+        deduplicated: false,
+    })
+}
+
+/// Fetches one memory or says it is not found.
+pub(super) fn get(conn: &Connection, namespace: &str, id: &str) -> Result<Memory> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM memories m WHERE m.namespace = ?1 AND m.id = ?2"),
+        params![namespace, id],
+        from_row,
+    )
+    .optional()?
+    .ok_or_else(|| Error::NotFound {
+        id: id.to_string(),
+        namespace: namespace.to_string(),
+    })
+}
+
+/// Applies `patch` to one memory inside the caller's transaction.
+pub(super) fn update(
+    conn: &Connection,
+    namespace: &str,
+    id: &str,
+    patch: &MemoryPatch,
+) -> Result<Memory> {
+    let mut m = get(conn, namespace, id)?;
+    if let Some(content) = &patch.content {
+        let hash = memory::content_hash(content);
+        if let Some(other) = id_for_hash(conn, namespace, &hash)?
+            && other != m.id
+        {
+            return Err(Error::DuplicateContent {
+                existing_id: other,
+                namespace: namespace.to_string(),
+            });
+        }
+        m.content = content.clone();
+        m.content_hash = hash;
+    }
+    if let Some(title) = &patch.title {
+        m.title = title.clone();
+    }
+    if let Some(kind) = &patch.kind {
+        m.kind = kind.clone();
+    }
+    if let Some(tags) = &patch.tags {
+        m.tags = tags.clone();
+    }
+    if let Some(source) = &patch.source {
+        m.source = source.clone();
+    }
+    if let Some(anchor) = &patch.anchor {
+        m.anchor = anchor.clone();
+    }
+    if let Some(roles) = &patch.roles {
+        m.roles = roles.clone();
+    }
+    if let Some(priority) = patch.priority {
+        m.priority = priority;
+    }
+    if let Some(occurred_at) = &patch.occurred_at {
+        m.occurred_at = occurred_at.clone();
+    }
+    if let Some(metadata) = &patch.metadata {
+        m.metadata = metadata.clone();
+    }
+    m.updated_at = memory::now();
+    conn.execute(
+        "UPDATE memories SET content = ?1, title = ?2, kind = ?3, tags = ?4, source = ?5, \
+         anchor = ?6, roles = ?7, priority = ?8, occurred_at = ?9, metadata = ?10, \
+         content_hash = ?11, updated_at = ?12 WHERE namespace = ?13 AND id = ?14",
+        params![
+            m.content,
+            m.title,
+            m.kind,
+            to_json(&m.tags)?,
+            m.source,
+            m.anchor,
+            to_json(&m.roles)?,
+            m.priority,
+            m.occurred_at,
+            to_json(&m.metadata)?,
+            m.content_hash,
+            m.updated_at,
+            namespace,
+            id,
+        ],
+    )?;
+    Ok(m)
+}
+
+/// Deletes one memory; `false` when there was none.
+pub(super) fn delete(conn: &Connection, namespace: &str, id: &str) -> Result<bool> {
+    let n = conn.execute(
+        "DELETE FROM memories WHERE namespace = ?1 AND id = ?2",
+        params![namespace, id],
+    )?;
+    Ok(n > 0)
+}
+
+/// One page of memories matching `filter`, newest first, after rowid `after`.
+pub(super) fn list(
+    conn: &Connection,
+    filter: &Filter,
+    after: Option<i64>,
+    limit: usize,
+) -> Result<Page> {
+    let (mut conditions, mut values) = filter.to_sql();
+    if let Some(after) = after {
+        conditions.push_str(" AND m.rowid < ?");
+        values.push(after.into());
+    }
+    // One extra row tells whether another page exists.
+    values.push((limit as i64 + 1).into());
+    let sql = format!(
+        "SELECT {COLUMNS}, m.rowid FROM memories m WHERE {conditions} ORDER BY m.rowid DESC LIMIT ?"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows: Vec<(Memory, i64)> = stmt
+        .query_map(params_from_iter(values), |r| Ok((from_row(r)?, r.get(15)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let next_after = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|(_, rowid)| *rowid)
+    } else {
+        None
+    };
+    Ok(Page {
+        memories: rows.into_iter().map(|(m, _)| m).collect(),
+        next_after,
+    })
+}
+
+/// Number of memories in a namespace.
+pub(super) fn count(conn: &Connection, namespace: &str) -> Result<u64> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM memories WHERE namespace = ?1",
+        params![namespace],
+        |r| r.get(0),
+    )?;
+    Ok(n as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Store, match_expression};
+
+    fn new_memory(namespace: &str, content: &str) -> NewMemory {
+        NewMemory {
+            namespace: namespace.into(),
+            content: content.into(),
+            title: Some("A title".into()),
+            kind: "note".into(),
+            tags: vec!["alpha".into(), "beta".into()],
+            source: Some("docs/a.md".into()),
+            anchor: Some("intro".into()),
+            roles: vec!["planner".into()],
+            priority: 3,
+            occurred_at: None,
+            metadata: serde_json::Map::new(),
+        }
+    }
+
+    fn open() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("memoryd.db")).unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn insert_dedupes_per_namespace_only() {
+        let (_dir, store) = open();
+        let a = store.insert(new_memory("one", "same text")).await.unwrap();
+        let b = store.insert(new_memory("one", "same text")).await.unwrap();
+        let c = store.insert(new_memory("two", "same text")).await.unwrap();
+        assert!(!a.deduplicated);
+        assert!(b.deduplicated);
+        assert_eq!(a.id, b.id);
+        assert!(!c.deduplicated);
+        assert_ne!(a.id, c.id);
+        assert_eq!(store.count("one".into()).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn get_round_trips_every_field_and_respects_namespace() {
+        let (_dir, store) = open();
+        let mut m = new_memory("one", "round trip");
+        m.metadata.insert("k".into(), serde_json::json!([1, 2]));
+        m.occurred_at = Some("2023-05-08T13:56:00.000Z".into());
+        let id = store.insert(m).await.unwrap().id;
+        let got = store.get("one".into(), id.clone()).await.unwrap();
+        assert_eq!(got.content, "round trip");
+        assert_eq!(got.tags, vec!["alpha", "beta"]);
+        assert_eq!(got.roles, vec!["planner"]);
+        assert_eq!(got.anchor.as_deref(), Some("intro"));
+        assert_eq!(got.priority, 3);
+        assert_eq!(got.occurred_at, "2023-05-08T13:56:00.000Z");
+        assert_eq!(got.metadata["k"], serde_json::json!([1, 2]));
+        assert_eq!(got.content_hash, memory::content_hash("round trip"));
+        let err = store.get("two".into(), id).await.unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn update_reindexes_and_refuses_duplicate_content() {
+        let (_dir, store) = open();
+        let a = store
+            .insert(new_memory("ns", "the old words"))
+            .await
+            .unwrap()
+            .id;
+        let b = store
+            .insert(new_memory("ns", "other words"))
+            .await
+            .unwrap()
+            .id;
+        let patch = MemoryPatch {
+            content: Some("the fresh words".into()),
+            title: Some(None),
+            ..MemoryPatch::default()
+        };
+        let m = store.update("ns".into(), a.clone(), patch).await.unwrap();
+        assert_eq!(m.title, None);
+        assert!(m.updated_at >= m.created_at);
+        let hits = |q: &str| {
+            let store = store.clone();
+            let expr = match_expression(q).unwrap();
+            async move {
+                store
+                    .keyword_search(expr, Filter::namespace("ns"), 10)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|h| h.id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(hits("fresh").await, vec![a.clone()]);
+        assert!(hits("old").await.is_empty());
+
+        let dup = MemoryPatch {
+            content: Some("other words".into()),
+            ..MemoryPatch::default()
+        };
+        let err = store.update("ns".into(), a.clone(), dup).await.unwrap_err();
+        assert!(
+            matches!(err, Error::DuplicateContent { ref existing_id, .. } if *existing_id == b)
+        );
+        // the failed update wrote nothing
+        let still = store.get("ns".into(), a).await.unwrap();
+        assert_eq!(still.content, "the fresh words");
+    }
+
+    #[tokio::test]
+    async fn delete_removes_row_and_index_entry() {
+        let (_dir, store) = open();
+        let id = store
+            .insert(new_memory("ns", "ephemeral thought"))
+            .await
+            .unwrap()
+            .id;
+        assert!(store.delete("ns".into(), id.clone()).await.unwrap());
+        assert!(!store.delete("ns".into(), id.clone()).await.unwrap());
+        let expr = match_expression("ephemeral").unwrap();
+        let hits = store
+            .keyword_search(expr, Filter::namespace("ns"), 10)
+            .await
+            .unwrap();
+        assert!(hits.is_empty());
+    }
+
+    #[tokio::test]
+    async fn list_pages_newest_first_with_filters() {
+        let (_dir, store) = open();
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let mut m = new_memory("ns", &format!("memory number {i}"));
+            if i % 2 == 0 {
+                m.kind = "decision".into();
+                m.roles = vec!["*".into()];
+            } else {
+                m.roles = vec!["reviewer".into()];
+            }
+            ids.push(store.insert(m).await.unwrap().id);
+        }
+        let first = store.list(Filter::namespace("ns"), None, 2).await.unwrap();
+        let got: Vec<_> = first.memories.iter().map(|m| m.id.clone()).collect();
+        assert_eq!(got, vec![ids[4].clone(), ids[3].clone()]);
+        let second = store
+            .list(Filter::namespace("ns"), first.next_after, 2)
+            .await
+            .unwrap();
+        let third = store
+            .list(Filter::namespace("ns"), second.next_after, 2)
+            .await
+            .unwrap();
+        assert_eq!(third.memories.len(), 1);
+        assert_eq!(third.next_after, None);
+
+        let decisions = Filter {
+            kind: Some("decision".into()),
+            ..Filter::namespace("ns")
+        };
+        assert_eq!(
+            store
+                .list(decisions, None, 10)
+                .await
+                .unwrap()
+                .memories
+                .len(),
+            3
+        );
+        let planner = Filter {
+            role: Some("planner".into()),
+            ..Filter::namespace("ns")
+        };
+        // pins for '*' count for every role; reviewer-only pins do not
+        assert_eq!(
+            store.list(planner, None, 10).await.unwrap().memories.len(),
+            3
+        );
+        let tagged = Filter {
+            tags: vec!["alpha".into(), "missing".into()],
+            ..Filter::namespace("ns")
+        };
+        assert!(
+            store
+                .list(tagged, None, 10)
+                .await
+                .unwrap()
+                .memories
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_data_and_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("memoryd.db");
+        let id = {
+            let store = Store::open(&path).unwrap();
+            store.insert(new_memory("ns", "durable")).await.unwrap().id
+        };
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.get("ns".into(), id).await.unwrap().content, "durable");
+    }
+}

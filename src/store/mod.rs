@@ -1,0 +1,206 @@
+//! SQLite storage: one database file, one writer, a pool of readers.
+//!
+//! Owns the connection setup (WAL, busy timeout), the versioned migrations, and every SQL
+//! statement memoryd runs. It does not embed, rank or count tokens.
+//!
+//! Why one writer and several readers: SQLite allows one write transaction at a time per
+//! database. Inside a process, writes queue on a mutex instead of racing for the file lock;
+//! across processes (several `memoryd stdio` on one data dir) every write transaction starts
+//! with `BEGIN IMMEDIATE`, so it takes the write lock up front and waits in SQLite's busy
+//! handler rather than failing half-way with "database is locked". Readers never block the
+//! writer in WAL mode.
+
+mod filter;
+mod fts;
+mod memories;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite_migration::{M, Migrations};
+
+use crate::error::{Error, Result};
+use crate::memory::{Memory, MemoryPatch, NewMemory};
+
+pub use filter::Filter;
+pub use fts::{Hit, match_expression};
+pub use memories::{Page, Stored};
+
+/// How long a statement waits for another process's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Reader connections kept per process.
+const READERS: u32 = 4;
+
+/// The forward-only schema history. Never edit a shipped entry; add a new file.
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!("migrations/0001_init.sql"))])
+}
+
+/// A cheap-to-clone handle on the database.
+#[derive(Clone)]
+pub struct Store(Arc<Inner>);
+
+struct Inner {
+    /// The one connection that writes. A std mutex: it is only taken inside
+    /// `spawn_blocking`, never across an `.await`.
+    writer: Mutex<Connection>,
+    /// Read-only connections, handed out per query.
+    readers: r2d2::Pool<SqliteConnectionManager>,
+    /// The database file, for messages.
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
+    pub fn open(path: &Path) -> Result<Store> {
+        let writer = {
+            // Several processes may open a brand-new data dir at once; the migration library
+            // reads the schema version outside its transaction, so serialise setup with a lock
+            // file to make sure exactly one of them creates the schema.
+            let lock_path = path.with_extension("lock");
+            let lock = File::create(&lock_path).map_err(|source| Error::Io {
+                context: format!("cannot create lock file {}", lock_path.display()),
+                source,
+            })?;
+            lock.lock().map_err(|source| Error::Io {
+                context: format!("cannot lock {}", lock_path.display()),
+                source,
+            })?;
+            let mut conn = Connection::open(path)?;
+            configure(&conn)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.set_transaction_behavior(TransactionBehavior::Immediate);
+            migrations().to_latest(&mut conn)?;
+            conn
+            // the lock file is unlocked when `lock` drops here
+        };
+
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_init(|c| {
+                configure(c)?;
+                c.pragma_update(None, "query_only", true)
+            });
+        let readers = r2d2::Pool::builder()
+            .max_size(READERS)
+            .min_idle(Some(1))
+            .build(manager)?;
+
+        Ok(Store(Arc::new(Inner {
+            writer: Mutex::new(writer),
+            readers,
+            path: path.to_path_buf(),
+        })))
+    }
+
+    /// The database file this store was opened on.
+    pub fn path(&self) -> &Path {
+        &self.0.path
+    }
+
+    /// Runs `f` on a reader connection in the blocking pool.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let inner = self.0.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.readers.get()?;
+            f(&conn)
+        })
+        .await?
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer; commits only on `Ok`.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction) -> Result<T> + Send + 'static,
+    {
+        let inner = self.0.clone();
+        tokio::task::spawn_blocking(move || {
+            // A panic inside a previous write poisons the mutex but leaves the connection
+            // usable (its transaction rolled back on drop), so keep going.
+            let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await?
+    }
+
+    /// Inserts a memory, or returns the existing one with the same content in its namespace.
+    pub async fn insert(&self, memory: NewMemory) -> Result<Stored> {
+        self.write(move |tx| memories::insert(tx, &memory)).await
+    }
+
+    /// Fetches one memory by id within a namespace.
+    pub async fn get(&self, namespace: String, id: String) -> Result<Memory> {
+        self.read(move |c| memories::get(c, &namespace, &id)).await
+    }
+
+    /// Applies a patch to one memory and returns it as stored.
+    pub async fn update(
+        &self,
+        namespace: String,
+        id: String,
+        patch: MemoryPatch,
+    ) -> Result<Memory> {
+        self.write(move |tx| memories::update(tx, &namespace, &id, &patch))
+            .await
+    }
+
+    /// Deletes one memory; `false` when there was none with that id.
+    pub async fn delete(&self, namespace: String, id: String) -> Result<bool> {
+        self.write(move |tx| memories::delete(tx, &namespace, &id))
+            .await
+    }
+
+    /// One page of memories, newest first.
+    pub async fn list(&self, filter: Filter, after: Option<i64>, limit: usize) -> Result<Page> {
+        self.read(move |c| memories::list(c, &filter, after, limit))
+            .await
+    }
+
+    /// BM25-ranked keyword hits for an FTS5 match expression.
+    pub async fn keyword_search(
+        &self,
+        expression: String,
+        filter: Filter,
+        limit: usize,
+    ) -> Result<Vec<Hit>> {
+        self.read(move |c| fts::search(c, &expression, &filter, limit))
+            .await
+    }
+
+    /// Number of memories in a namespace.
+    pub async fn count(&self, namespace: String) -> Result<u64> {
+        self.read(move |c| memories::count(c, &namespace)).await
+    }
+}
+
+/// Settings every connection needs, writer or reader.
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // NORMAL is durable across process crashes in WAL mode; only a power cut can lose the
+    // last transactions, never corrupt the file.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        migrations().validate().unwrap();
+    }
+}

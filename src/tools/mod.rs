@@ -1,0 +1,148 @@
+//! The MCP face of memoryd: [`MemoryServer`] and one file per tool.
+//!
+//! Each tool file holds its `Args` and `Output` types (their JSON Schemas are what clients see
+//! and what `schemas/` checks in), its `#[tool]` method, and a `run` function that the CLI
+//! calls too, so a tool behaves the same on every transport. Tools validate and translate;
+//! the work happens in `store/` and `retrieve/`.
+
+pub mod delete_memory;
+pub mod get_memory;
+pub mod list_memories;
+pub mod params;
+pub mod search_memory;
+pub mod store_memory;
+pub mod update_memory;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::model::{Implementation, ServerCapabilities, ServerConfig, Tool};
+use rmcp::{ServerHandler, tool_handler};
+
+use crate::app::App;
+
+const INSTRUCTIONS: &str = "memoryd keeps memories (notes, decisions, facts, document chunks) \
+for this project. Use search_memory before starting work to find what is already known, \
+store_memory to keep a decision or fact for later sessions, and get_memory for the full text of \
+a search hit. Every call takes an optional namespace (default 'default') that scopes it to one \
+project.";
+
+/// The MCP server: the shared [`App`] plus the routes of every tool.
+#[derive(Clone)]
+pub struct MemoryServer {
+    /// Shared state.
+    app: App,
+    /// Built once per server; rmcp clones it per session.
+    tool_router: ToolRouter<MemoryServer>,
+}
+
+impl MemoryServer {
+    /// A server over `app` with every tool routed.
+    pub fn new(app: App) -> Self {
+        MemoryServer {
+            app,
+            tool_router: Self::router(),
+        }
+    }
+
+    /// The routes of all tools.
+    pub fn router() -> ToolRouter<MemoryServer> {
+        Self::store_memory_router()
+            + Self::search_memory_router()
+            + Self::get_memory_router()
+            + Self::update_memory_router()
+            + Self::delete_memory_router()
+            + Self::list_memories_router()
+    }
+
+    /// Every tool's definition (name, description, schemas, annotations), sorted by name.
+    pub fn tools() -> Vec<Tool> {
+        Self::router().list_all()
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for MemoryServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("memoryd", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+}
+
+impl MemoryServer {
+    /// The checked-in schema files: `<tool>.input.json` and, for tools with structured output,
+    /// `<tool>.output.json`, as pretty JSON with a trailing newline. `memoryd schemas --out
+    /// schemas` writes them; a test fails when `schemas/` differs.
+    pub fn schema_files() -> Vec<(String, String)> {
+        let pretty = |schema: &serde_json::Map<String, serde_json::Value>| {
+            let mut text = serde_json::to_string_pretty(schema).expect("a schema serialises");
+            text.push('\n');
+            text
+        };
+        let mut files = Vec::new();
+        for tool in Self::tools() {
+            files.push((
+                format!("{}.input.json", tool.name),
+                pretty(&tool.input_schema),
+            ));
+            if let Some(output) = &tool.output_schema {
+                files.push((format!("{}.output.json", tool.name), pretty(output)));
+            }
+        }
+        files
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regenerate with `cargo run -- schemas --out schemas` when this fails on purpose.
+    #[test]
+    fn checked_in_schemas_match_the_code() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+        let files = MemoryServer::schema_files();
+        for (name, want) in &files {
+            let have = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+            assert!(
+                &have == want,
+                "schemas/{name} differs from the code\nrun: cargo run -- schemas --out schemas"
+            );
+        }
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        on_disk.sort();
+        let mut expected: Vec<String> = files.into_iter().map(|(n, _)| n).collect();
+        expected.sort();
+        assert_eq!(on_disk, expected, "stale files in schemas/");
+    }
+
+    #[test]
+    fn six_tools_with_annotations() {
+        let tools = MemoryServer::tools();
+        let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "delete_memory",
+                "get_memory",
+                "list_memories",
+                "search_memory",
+                "store_memory",
+                "update_memory"
+            ]
+        );
+        for tool in &tools {
+            let ann = tool.annotations.as_ref().expect("annotated");
+            let read_only = matches!(
+                tool.name.as_ref(),
+                "get_memory" | "list_memories" | "search_memory"
+            );
+            assert_eq!(ann.read_only_hint, Some(read_only), "{}", tool.name);
+            if tool.name == "delete_memory" {
+                assert_eq!(ann.destructive_hint, Some(true));
+            }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! `store_memory`: keep a new memory, or get back the id of the same content already kept.
+
+use rmcp::{ErrorData, Json, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::MemoryServer;
+use super::params::Parameters;
+use crate::app::App;
+use crate::error::Result;
+use crate::memory::{self, NewMemory};
+
+/// Arguments of `store_memory`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoreArgs {
+    /// The text to remember. Required; at most 64 KiB.
+    pub content: String,
+    /// A short title (at most 200 characters).
+    pub title: Option<String>,
+    /// What sort of memory: note (default), decision, fact, doc, conversation, or another word.
+    pub kind: Option<String>,
+    /// Labels to filter by later.
+    pub tags: Option<Vec<String>>,
+    /// Path or URI the memory came from.
+    pub source: Option<String>,
+    /// Place inside `source`, such as a heading slug.
+    pub anchor: Option<String>,
+    /// Roles this memory is pinned for (such as planner, implementer); `*` pins it for all.
+    pub roles: Option<Vec<String>>,
+    /// Order among pins, higher first (default 0).
+    pub priority: Option<i32>,
+    /// When the recorded thing happened: RFC 3339 or YYYY-MM-DD (default: now).
+    pub occurred_at: Option<String>,
+    /// Free JSON object of your own fields (at most 16 KiB).
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Project scope (default "default").
+    pub namespace: Option<String>,
+}
+
+/// Result of `store_memory`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StoreOutput {
+    /// Id of the memory holding this content.
+    pub id: String,
+    /// True when the same content was already stored in this namespace; nothing was written.
+    pub deduplicated: bool,
+}
+
+/// Validates `args` and stores the memory.
+pub async fn run(app: &App, args: StoreArgs) -> Result<StoreOutput> {
+    let limits = app.limits();
+    let new = NewMemory {
+        namespace: memory::namespace(args.namespace.as_deref())?,
+        content: memory::content(args.content, limits)?,
+        title: memory::short_text("title", args.title, 200)?,
+        kind: memory::kind(args.kind)?,
+        tags: memory::tags("tags", args.tags.unwrap_or_default(), limits)?,
+        source: memory::short_text("source", args.source, 2048)?,
+        anchor: memory::short_text("anchor", args.anchor, 200)?,
+        roles: memory::roles(args.roles.unwrap_or_default())?,
+        priority: args.priority.unwrap_or(0),
+        occurred_at: args
+            .occurred_at
+            .map(|t| memory::parse_time("occurred_at", &t))
+            .transpose()?,
+        metadata: memory::metadata(args.metadata, limits)?,
+    };
+    let stored = app.store().insert(new).await?;
+    Ok(StoreOutput {
+        id: stored.id,
+        deduplicated: stored.deduplicated,
+    })
+}
+
+#[tool_router(router = store_memory_router, vis = "pub(crate)")]
+impl MemoryServer {
+    /// Store a memory (note, decision, fact, document chunk) for later sessions. Storing the
+    /// same content again in a namespace returns the existing id with deduplicated: true.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn store_memory(
+        &self,
+        Parameters(args): Parameters<StoreArgs>,
+    ) -> Result<Json<StoreOutput>, ErrorData> {
+        Ok(Json(run(&self.app, args).await?))
+    }
+}

@@ -1,0 +1,104 @@
+//! `update_memory`: change some fields of one memory; the index follows.
+
+use rmcp::{ErrorData, Json, tool, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::MemoryServer;
+use super::params::Parameters;
+use crate::app::App;
+use crate::error::{Error, Result};
+use crate::memory::{self, Memory, MemoryPatch};
+
+/// Arguments of `update_memory`: the id, and only the fields to change.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateArgs {
+    /// The memory's id.
+    pub id: String,
+    /// New text (at most 64 KiB).
+    pub content: Option<String>,
+    /// New title; an empty string clears it.
+    pub title: Option<String>,
+    /// New kind.
+    pub kind: Option<String>,
+    /// New tags, replacing the old ones; [] clears them.
+    pub tags: Option<Vec<String>>,
+    /// New source; an empty string clears it.
+    pub source: Option<String>,
+    /// New anchor; an empty string clears it.
+    pub anchor: Option<String>,
+    /// New roles, replacing the old ones; [] unpins the memory.
+    pub roles: Option<Vec<String>>,
+    /// New priority.
+    pub priority: Option<i32>,
+    /// New occurred_at: RFC 3339 or YYYY-MM-DD.
+    pub occurred_at: Option<String>,
+    /// New metadata object, replacing the old one.
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Project scope (default "default").
+    pub namespace: Option<String>,
+}
+
+/// Validates `args` and applies the change.
+pub async fn run(app: &App, args: UpdateArgs) -> Result<Memory> {
+    let limits = app.limits();
+    let namespace = memory::namespace(args.namespace.as_deref())?;
+    let patch = MemoryPatch {
+        content: args
+            .content
+            .map(|c| memory::content(c, limits))
+            .transpose()?,
+        title: args
+            .title
+            .map(|t| memory::short_text("title", Some(t), 200))
+            .transpose()?,
+        kind: args.kind.map(|k| memory::kind(Some(k))).transpose()?,
+        tags: args
+            .tags
+            .map(|t| memory::tags("tags", t, limits))
+            .transpose()?,
+        source: args
+            .source
+            .map(|s| memory::short_text("source", Some(s), 2048))
+            .transpose()?,
+        anchor: args
+            .anchor
+            .map(|a| memory::short_text("anchor", Some(a), 200))
+            .transpose()?,
+        roles: args.roles.map(memory::roles).transpose()?,
+        priority: args.priority,
+        occurred_at: args
+            .occurred_at
+            .map(|t| memory::parse_time("occurred_at", &t))
+            .transpose()?,
+        metadata: args
+            .metadata
+            .map(|m| memory::metadata(Some(m), limits))
+            .transpose()?,
+    };
+    if patch.is_empty() {
+        return Err(Error::invalid(
+            "id",
+            "nothing to update\ngive at least one field to change, such as content, title or tags",
+        ));
+    }
+    app.store().update(namespace, args.id, patch).await
+}
+
+#[tool_router(router = update_memory_router, vis = "pub(crate)")]
+impl MemoryServer {
+    /// Change fields of one memory (only the fields given); returns the memory as stored.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = true,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn update_memory(
+        &self,
+        Parameters(args): Parameters<UpdateArgs>,
+    ) -> Result<Json<Memory>, ErrorData> {
+        Ok(Json(run(&self.app, args).await?))
+    }
+}
