@@ -56,9 +56,11 @@ enum Command {
     Schemas(cli::schemas::SchemasCmd),
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, server: bool) {
+    // Servers log their lifecycle; one-shot commands only say something when it matters.
+    let default = if server { "info" } else { "warn" };
     // MEMORYD_LOG takes tracing directives (e.g. "debug" or "memoryd=debug,rmcp=info").
-    let filter = EnvFilter::try_from_env("MEMORYD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("MEMORYD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -87,7 +89,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    let server = matches!(cli.command, Command::Serve(_) | Command::Stdio);
+    init_logging(cli.log_format, server);
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -83,7 +83,7 @@ pub(super) fn search(
                 id: r.get(0)?,
                 score: r.get(1)?,
                 title: r.get(2)?,
-                snippet: r.get(3)?,
+                snippet: r.get::<_, String>(3)?.trim().to_string(),
                 source: r.get(4)?,
                 anchor: r.get(5)?,
                 kind: r.get(6)?,

@@ -14,8 +14,12 @@ pub mod store_memory;
 pub mod update_memory;
 
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::model::{Implementation, ServerCapabilities, ServerConfig, Tool};
-use rmcp::{ServerHandler, tool_handler};
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, Implementation, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
 use crate::app::App;
 
@@ -65,6 +69,34 @@ impl ServerHandler for MemoryServer {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("memoryd", env!("CARGO_PKG_VERSION")))
             .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        // rmcp's own answer to an unknown name is a bare "tool not found"; name the tool and
+        // the ones that exist so the caller can correct itself.
+        if !self.tool_router.has_route(&request.name) {
+            let known: Vec<String> = self
+                .tool_router
+                .list_all()
+                .into_iter()
+                .map(|t| t.name.to_string())
+                .collect();
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "unknown tool '{}'
+the tools are: {}",
+                    request.name,
+                    known.join(", ")
+                ),
+                Some(serde_json::json!({ "tool": request.name, "known_tools": known })),
+            ));
+        }
+        let call = ToolCallContext::new(self, request, context);
+        self.tool_router.call(call).await
     }
 }
 

@@ -1,0 +1,10 @@
+//! Integration tests: each one starts the real `memoryd` binary on a fresh data dir and talks
+//! to it as a user would, over MCP stdio, MCP Streamable HTTP, or the command line.
+
+mod util;
+
+mod cli;
+mod concurrency;
+mod http;
+mod scenarios;
+mod stdio;

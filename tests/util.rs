@@ -1,0 +1,474 @@
+//! The harness every integration test uses: a fresh data dir, the real `memoryd` binary, and
+//! small clients that speak MCP to it over stdio and Streamable HTTP.
+//!
+//! Nothing here sleeps to wait for readiness: the stdio client waits for the `initialize`
+//! answer, and the HTTP server is ready when it prints the address it is listening on.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
+
+use serde_json::{Value, json};
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_memoryd")
+}
+
+/// A fresh, empty data dir, removed when dropped.
+pub struct DataDir {
+    dir: tempfile::TempDir,
+}
+
+impl DataDir {
+    pub fn new() -> DataDir {
+        DataDir {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `memoryd --data-dir DIR <args>` with every `MEMORYD_*` variable cleared.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin());
+        for (key, _) in std::env::vars() {
+            if key.starts_with("MEMORYD_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.arg("--data-dir").arg(self.path()).args(args);
+        cmd
+    }
+
+    /// Runs a CLI command to completion, feeding `stdin`.
+    pub fn run(&self, args: &[&str], stdin: &str) -> CliOutput {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn memoryd");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        CliOutput {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            out,
+        }
+    }
+
+    /// Starts `memoryd stdio` and completes the MCP handshake.
+    pub fn stdio(&self) -> StdioClient {
+        StdioClient::start(self)
+    }
+
+    /// Starts `memoryd serve --port 0` and waits until it is listening.
+    pub fn serve(&self) -> HttpServer {
+        HttpServer::start(self)
+    }
+}
+
+/// A finished CLI run.
+pub struct CliOutput {
+    pub args: Vec<String>,
+    pub out: Output,
+}
+
+impl CliOutput {
+    pub fn code(&self) -> i32 {
+        self.out.status.code().unwrap_or(-1)
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+
+    /// Asserts exit code 0 and returns stdout.
+    pub fn ok(&self) -> String {
+        assert_eq!(self.code(), 0, "{}", self.describe());
+        self.stdout()
+    }
+
+    /// Asserts success and parses stdout as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.ok()).unwrap_or_else(|e| panic!("{e}\n{}", self.describe()))
+    }
+
+    /// Everything needed to understand a failure.
+    pub fn describe(&self) -> String {
+        format!(
+            "command: memoryd {}\nexit: {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.args.join(" "),
+            self.out.status.code(),
+            self.stdout(),
+            self.stderr()
+        )
+    }
+}
+
+/// A JSON-RPC error as the server sent it.
+#[derive(Debug, Clone)]
+pub struct RpcError {
+    pub code: i64,
+    pub message: String,
+    pub data: Value,
+}
+
+fn into_result(response: Value) -> Result<Value, RpcError> {
+    if let Some(err) = response.get("error") {
+        return Err(RpcError {
+            code: err["code"].as_i64().unwrap(),
+            message: err["message"].as_str().unwrap_or_default().to_string(),
+            data: err.get("data").cloned().unwrap_or(Value::Null),
+        });
+    }
+    Ok(response["result"].clone())
+}
+
+/// Reads a tool result: its structured content, or the failure.
+pub fn tool_output(result: Result<Value, RpcError>) -> Result<Value, RpcError> {
+    let result = result?;
+    assert_ne!(
+        result["isError"],
+        json!(true),
+        "tool reported an error: {result}"
+    );
+    Ok(result["structuredContent"].clone())
+}
+
+fn initialize_request(id: u64) -> Value {
+    json!({
+        "jsonrpc": "2.0", "id": id, "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "memoryd-tests", "version": "0"}
+        }
+    })
+}
+
+/// An MCP client over a child's stdin/stdout, one request at a time.
+pub struct StdioClient {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    next_id: u64,
+    /// The `initialize` result.
+    pub init: Value,
+}
+
+impl StdioClient {
+    fn start(dir: &DataDir) -> StdioClient {
+        let mut child = dir
+            .command(&["stdio"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn memoryd stdio");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut client = StdioClient {
+            child,
+            stdin: Some(stdin),
+            stdout,
+            next_id: 1,
+            init: Value::Null,
+        };
+        let init = client.send(initialize_request(0));
+        client.init = into_result(init).expect("initialize");
+        client.notify("notifications/initialized");
+        client
+    }
+
+    fn write(&mut self, message: &Value) {
+        let mut line = serde_json::to_string(message).unwrap();
+        line.push('\n');
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(line.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Sends a request and returns the response with its id (skipping notifications).
+    pub fn send(&mut self, request: Value) -> Value {
+        let id = request["id"].clone();
+        self.write(&request);
+        loop {
+            let mut line = String::new();
+            let n = self.stdout.read_line(&mut line).unwrap();
+            assert!(
+                n > 0,
+                "memoryd closed stdout while we waited for response {id}"
+            );
+            let msg: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("stdout carried a non-JSON line ({e}): {line}"));
+            if msg.get("id") == Some(&id) {
+                return msg;
+            }
+        }
+    }
+
+    /// Sends a notification (no response).
+    pub fn notify(&mut self, method: &str) {
+        self.write(&json!({"jsonrpc": "2.0", "method": method}));
+    }
+
+    /// Calls any method and returns its result or error.
+    pub fn request(&mut self, method: &str, params: Value) -> Result<Value, RpcError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        into_result(
+            self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})),
+        )
+    }
+
+    /// Closes stdin and waits for a clean exit.
+    pub fn close(mut self) -> std::process::ExitStatus {
+        drop(self.stdin.take());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for StdioClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `memoryd serve`, killed when dropped.
+pub struct HttpServer {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    stderr_path: PathBuf,
+}
+
+impl HttpServer {
+    fn start(dir: &DataDir) -> HttpServer {
+        let stderr_path = dir.path().join("serve.stderr");
+        let mut child = dir
+            .command(&["serve", "--port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .expect("spawn memoryd serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("memoryd listening on ")
+            .unwrap_or_else(|| {
+                panic!(
+                    "serve did not report its address; stdout: {line:?}\nstderr:\n{}",
+                    std::fs::read_to_string(&stderr_path).unwrap_or_default()
+                )
+            });
+        let base = url.trim_end_matches("/mcp").to_string();
+        HttpServer {
+            child,
+            base,
+            stderr_path,
+        }
+    }
+
+    /// The MCP endpoint.
+    pub fn mcp_url(&self) -> String {
+        format!("{}/mcp", self.base)
+    }
+
+    /// What the server logged so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Starts an MCP session.
+    pub fn session(&self) -> HttpSession {
+        HttpSession::start(self.mcp_url())
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The JSON-RPC messages in an HTTP response body: plain JSON or an SSE stream.
+pub fn messages(content_type: &str, body: &str) -> Vec<Value> {
+    if content_type.starts_with("application/json") {
+        return vec![serde_json::from_str(body).unwrap()];
+    }
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
+/// An MCP Streamable HTTP session.
+pub struct HttpSession {
+    url: String,
+    http: reqwest::blocking::Client,
+    /// The `Mcp-Session-Id` the server issued.
+    pub session_id: String,
+    next_id: u64,
+    /// The `initialize` result.
+    pub init: Value,
+}
+
+impl HttpSession {
+    fn start(url: String) -> HttpSession {
+        let http = reqwest::blocking::Client::new();
+        let resp = post(&http, &url, None, &initialize_request(0));
+        assert_eq!(resp.status, 200, "initialize: {}", resp.body);
+        let session_id = resp
+            .session_id
+            .clone()
+            .expect("initialize response carries Mcp-Session-Id");
+        let init = into_result(resp.messages.into_iter().next().expect("a response")).unwrap();
+        let session = HttpSession {
+            url,
+            http,
+            session_id,
+            next_id: 1,
+            init,
+        };
+        let ack = session.post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        assert_eq!(ack.status, 202, "initialized notification: {}", ack.body);
+        session
+    }
+
+    /// POSTs one message with this session's id.
+    pub fn post(&self, message: &Value) -> HttpReply {
+        post(&self.http, &self.url, Some(&self.session_id), message)
+    }
+
+    /// Calls any method and returns its result or error.
+    pub fn request(&mut self, method: &str, params: Value) -> Result<Value, RpcError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let reply =
+            self.post(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        assert_eq!(reply.status, 200, "{method}: {}", reply.body);
+        let response = reply
+            .messages
+            .into_iter()
+            .find(|m| m["id"] == json!(id))
+            .unwrap_or_else(|| panic!("no response to {method}: {}", reply.body));
+        into_result(response)
+    }
+
+    /// Ends the session with DELETE; returns the HTTP status.
+    pub fn delete(&self) -> u16 {
+        self.http
+            .delete(&self.url)
+            .header("Mcp-Session-Id", &self.session_id)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+/// One HTTP reply to a POST on `/mcp`.
+pub struct HttpReply {
+    pub status: u16,
+    pub session_id: Option<String>,
+    pub body: String,
+    pub messages: Vec<Value>,
+}
+
+/// POSTs a JSON-RPC message to `/mcp` with the headers the spec requires.
+pub fn post(
+    http: &reqwest::blocking::Client,
+    url: &str,
+    session_id: Option<&str>,
+    message: &Value,
+) -> HttpReply {
+    let mut req = http
+        .post(url)
+        .header("Accept", "application/json, text/event-stream")
+        .header("Content-Type", "application/json")
+        .body(message.to_string());
+    if let Some(id) = session_id {
+        req = req.header("Mcp-Session-Id", id);
+    }
+    let resp = req.send().expect("POST /mcp");
+    let status = resp.status().as_u16();
+    let session_id = resp
+        .headers()
+        .get("mcp-session-id")
+        .map(|v| v.to_str().unwrap().to_string());
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = resp.text().unwrap();
+    let messages = if status == 200 {
+        messages(&content_type, &body)
+    } else {
+        Vec::new()
+    };
+    HttpReply {
+        status,
+        session_id,
+        body,
+        messages,
+    }
+}
+
+/// What a scenario needs from a client, whatever the transport.
+pub trait Mcp {
+    /// Calls any method and returns its result or error.
+    fn request(&mut self, method: &str, params: Value) -> Result<Value, RpcError>;
+
+    /// `tools/call` and the raw result or error.
+    fn call_raw(&mut self, name: &str, arguments: Value) -> Result<Value, RpcError> {
+        self.request("tools/call", json!({"name": name, "arguments": arguments}))
+    }
+
+    /// `tools/call` returning the structured output.
+    fn call(&mut self, name: &str, arguments: Value) -> Result<Value, RpcError> {
+        tool_output(self.call_raw(name, arguments))
+    }
+}
+
+impl Mcp for StdioClient {
+    fn request(&mut self, method: &str, params: Value) -> Result<Value, RpcError> {
+        StdioClient::request(self, method, params)
+    }
+}
+
+impl Mcp for HttpSession {
+    fn request(&mut self, method: &str, params: Value) -> Result<Value, RpcError> {
+        HttpSession::request(self, method, params)
+    }
+}
