@@ -58,7 +58,8 @@ enum Command {
 
 fn init_logging(format: LogFormat, server: bool) {
     // Servers log their lifecycle; one-shot commands only say something when it matters.
-    let default = if server { "info" } else { "warn" };
+    // Dependencies speak up only for warnings.
+    let default = if server { "warn,memoryd=info" } else { "warn" };
     // MEMORYD_LOG takes tracing directives (e.g. "debug" or "memoryd=debug,rmcp=info").
     let filter = EnvFilter::try_from_env("MEMORYD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()

@@ -56,7 +56,10 @@ fn store_search_get_update_list_delete() {
         .json();
     assert_eq!(hits["hits"][0]["id"], id.as_str());
     let human = dir.run(&["search", "analytics"], "").ok();
-    assert!(human.starts_with("1. Database split  [decision"), "{human}");
+    assert!(
+        human.starts_with(&format!("1. Database split  (decision, {id})")),
+        "{human}"
+    );
     assert!(human.contains("docs/adr/0002.md#split"), "{human}");
 
     let got = dir.run(&["--json", "get", &id], "").json();

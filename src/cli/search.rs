@@ -67,13 +67,8 @@ pub async fn run(global: &Global, cmd: SearchCmd) -> anyhow::Result<()> {
     }
     for (i, hit) in out.hits.iter().enumerate() {
         let title = hit.title.as_deref().unwrap_or("(untitled)");
-        println!(
-            "{}. {title}  [{} {:.2}] {}",
-            i + 1,
-            hit.kind,
-            hit.score,
-            hit.id
-        );
+        // Scores only mean something relative to each other; the order already says that.
+        println!("{}. {title}  ({}, {})", i + 1, hit.kind, hit.id);
         println!("   {}", hit.snippet.replace('\n', " "));
         if let Some(cite) = citation(hit.source.as_deref(), hit.anchor.as_deref()) {
             println!("   {cite}");

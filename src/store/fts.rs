@@ -15,6 +15,16 @@ use crate::error::Result;
 /// Most query terms passed to FTS5; the rest of a very long query is ignored.
 const MAX_TERMS: usize = 64;
 
+/// English function words dropped from queries. BM25's idf should discount them, but FTS5
+/// floors idf, so in a small store "the" outranks the one content word that matters.
+const STOPWORDS: &[&str] = &[
+    "a", "about", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "did", "do",
+    "does", "for", "from", "had", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its",
+    "me", "my", "of", "on", "or", "our", "s", "should", "so", "than", "that", "the", "their",
+    "them", "then", "there", "these", "they", "this", "to", "up", "us", "was", "we", "were",
+    "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your",
+];
+
 /// One ranked search result, as `search_memory` returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Hit {
@@ -39,13 +49,26 @@ pub struct Hit {
 }
 
 /// The FTS5 expression for free text, or `None` when it has no searchable words.
+///
+/// Stopwords are dropped unless the query is nothing but stopwords ("to be or not to be").
 pub fn match_expression(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let content: Vec<&String> = words
+        .iter()
+        .filter(|w| !STOPWORDS.contains(&w.as_str()))
+        .collect();
+    let chosen = if content.is_empty() {
+        words.iter().collect()
+    } else {
+        content
+    };
     let mut terms: Vec<String> = Vec::new();
-    for word in text.split(|c: char| !c.is_alphanumeric()) {
-        if word.is_empty() {
-            continue;
-        }
-        let term = format!("\"{}\"", word.to_lowercase());
+    for word in chosen {
+        let term = format!("\"{word}\"");
         if !terms.contains(&term) {
             terms.push(term);
         }
@@ -103,7 +126,11 @@ mod tests {
     fn any_text_becomes_a_valid_expression() {
         assert_eq!(
             match_expression("What's the DB-layer plan?").unwrap(),
-            "\"what\" OR \"s\" OR \"the\" OR \"db\" OR \"layer\" OR \"plan\""
+            "\"db\" OR \"layer\" OR \"plan\""
+        );
+        assert_eq!(
+            match_expression("to be or not").unwrap(),
+            "\"to\" OR \"be\" OR \"or\" OR \"not\""
         );
         assert_eq!(match_expression("  ?!  "), None);
         assert_eq!(
