@@ -129,8 +129,8 @@ mod tests {
             "\"db\" OR \"layer\" OR \"plan\""
         );
         assert_eq!(
-            match_expression("to be or not").unwrap(),
-            "\"to\" OR \"be\" OR \"or\" OR \"not\""
+            match_expression("to be or").unwrap(),
+            "\"to\" OR \"be\" OR \"or\""
         );
         assert_eq!(match_expression("  ?!  "), None);
         assert_eq!(
