@@ -1,13 +1,21 @@
-//! The shared state of a running memoryd: config and store, behind one cheap-to-clone handle.
+//! The shared state of a running memoryd: config, store and embedder behind one handle.
 //!
 //! Every transport (stdio, HTTP) and the CLI build one `App` and pass it explicitly; there is
-//! no global state. `App` holds things; it does not do things.
+//! no global state. `App` holds things and starts the background work that keeps them
+//! consistent (loading the model, embedding memories stored before it was ready).
 
 use std::sync::Arc;
 
+use tokio::sync::Notify;
+
 use crate::config::{Config, Limits, ensure_data_dir};
+use crate::embed::{self, Embedder, Layout};
 use crate::error::Result;
+use crate::retrieve::Searcher;
 use crate::store::Store;
+
+/// Memories embedded per backfill batch.
+const BACKFILL_BATCH: usize = 64;
 
 /// Handle on the shared state; clone it freely.
 #[derive(Clone)]
@@ -18,14 +26,50 @@ struct Inner {
     config: Config,
     /// The database.
     store: Store,
+    /// The embedding model (possibly not loaded yet).
+    embedder: Embedder,
+    /// Woken when a memory was written without its vector, so the backfill picks it up.
+    pending: Notify,
 }
 
 impl App {
-    /// Creates the data dir if needed and opens (and migrates) the database in it.
-    pub fn open(config: Config) -> Result<App> {
+    /// Creates the data dir if needed, opens (and migrates) the database, and checks that it
+    /// was embedded with this build's model. The model itself is not loaded here.
+    pub async fn open(config: Config) -> Result<App> {
+        Self::open_with(config, None).await
+    }
+
+    /// Like [`App::open`] but with a given embedder (tests use a deterministic stand-in).
+    pub async fn open_with(config: Config, embedder: Option<Embedder>) -> Result<App> {
         ensure_data_dir(&config.data_dir)?;
         let store = Store::open(&config.database_path())?;
-        Ok(App(Arc::new(Inner { config, store })))
+        store
+            .check_model(embed::MODEL_NAME, embed::DIMENSION)
+            .await?;
+        let embedder = embedder.unwrap_or_else(|| Embedder::new(Layout::new(&config.model_dir)));
+        Ok(App(Arc::new(Inner {
+            config,
+            store,
+            embedder,
+            pending: Notify::new(),
+        })))
+    }
+
+    /// Opens the database for `memoryd reembed`: like [`App::open`] but accepting vectors of
+    /// another model, which are dropped.
+    pub async fn open_for_reembed(config: Config) -> Result<App> {
+        ensure_data_dir(&config.data_dir)?;
+        let store = Store::open(&config.database_path())?;
+        store
+            .reset_vectors(embed::MODEL_NAME, embed::DIMENSION)
+            .await?;
+        let embedder = Embedder::new(Layout::new(&config.model_dir));
+        Ok(App(Arc::new(Inner {
+            config,
+            store,
+            embedder,
+            pending: Notify::new(),
+        })))
     }
 
     /// The settings this process runs with.
@@ -41,5 +85,80 @@ impl App {
     /// The database.
     pub fn store(&self) -> &Store {
         &self.0.store
+    }
+
+    /// The embedding model.
+    pub fn embedder(&self) -> &Embedder {
+        &self.0.embedder
+    }
+
+    /// A searcher over this app's store and model.
+    pub fn searcher(&self) -> Searcher<'_> {
+        Searcher {
+            store: &self.0.store,
+            embedder: &self.0.embedder,
+            tuning: &self.0.config.retrieval,
+        }
+    }
+
+    /// Servers: load the model in the background (installing it first when allowed), then
+    /// keep embedding memories that have no vector. Returns at once.
+    pub fn start_background(&self) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            app.0.embedder.start(app.0.config.auto_install).await;
+            if app.0.embedder.is_ready() {
+                app.backfill_forever().await;
+            }
+        });
+    }
+
+    /// One-shot commands: load the model now if it is installed; never download.
+    pub async fn load_model_if_installed(&self) {
+        self.0.embedder.start(false).await;
+    }
+
+    /// Says a memory was written without its vector.
+    pub fn vector_missing(&self) {
+        self.0.pending.notify_one();
+    }
+
+    async fn backfill_forever(&self) {
+        loop {
+            match self.backfill().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(memories = n, "embedded memories that had no vector"),
+                Err(err) => {
+                    tracing::warn!(%err, "embedding backlog failed; will retry on the next write")
+                }
+            }
+            self.0.pending.notified().await;
+        }
+    }
+
+    /// Embeds every memory that has no vector; returns how many got one.
+    pub async fn backfill(&self) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let batch = self.0.store.pending_vectors(BACKFILL_BATCH).await?;
+            if batch.is_empty() {
+                return Ok(total);
+            }
+            let texts = batch.iter().map(|p| p.content.clone()).collect();
+            let Some(vectors) = self.0.embedder.embed(texts).await? else {
+                return Ok(total);
+            };
+            let written = self
+                .0
+                .store
+                .put_vectors(batch.into_iter().zip(vectors).collect())
+                .await?;
+            if written == 0 {
+                // Every memory of the batch changed while we embedded it; the writes that
+                // changed them carry their own vectors or will wake us again.
+                return Ok(total);
+            }
+            total += written;
+        }
     }
 }

@@ -54,6 +54,21 @@ pub enum Error {
     #[error("database pool error: {0}")]
     Pool(#[from] r2d2::Error),
 
+    /// The embedding model could not be installed, loaded or run.
+    #[error("{0}")]
+    Model(String),
+
+    /// The database holds vectors of a different model than the one configured.
+    #[error(
+        "the database was embedded with {stored}, but this memoryd uses {configured}\nrun 'memoryd reembed' to re-embed every memory with {configured}"
+    )]
+    ModelMismatch {
+        /// Model and dimension recorded in the database.
+        stored: String,
+        /// Model and dimension this build uses.
+        configured: String,
+    },
+
     /// A file-system operation failed; the message names the path.
     #[error("{context}: {source}")]
     Io {

@@ -6,7 +6,8 @@
 //!   the tools directly on the database.
 //! - [`http`]: the HTTP routes (`/mcp`), given a bound listener and a shutdown token.
 //! - [`tools`]: `MemoryServer` and one file per MCP tool: arguments, schemas, validation.
-//! - [`retrieve`]: ranking a query into hits.
+//! - [`retrieve`]: ranking a query into hits (BM25, vectors, fusion).
+//! - [`embed`]: the local embedding model: install, lazy load, query cache.
 //! - [`store`]: SQLite (WAL, migrations, FTS5): every SQL statement lives here.
 //!
 //! Beside them: [`app`] (the shared state handle), [`config`] (settings and limits),
@@ -16,6 +17,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod embed;
 pub mod error;
 pub mod http;
 pub mod memory;

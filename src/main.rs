@@ -54,6 +54,14 @@ enum Command {
     List(cli::list::ListCmd),
     /// Print or write the JSON Schemas of every tool
     Schemas(cli::schemas::SchemasCmd),
+    /// Install the embedding model, or show its state
+    #[command(subcommand)]
+    Model(cli::model::ModelCmd),
+    /// Re-embed every memory with this build's model
+    Reembed,
+    /// Measure retrieval quality on a benchmark
+    #[command(subcommand)]
+    Eval(cli::eval::EvalCmd),
 }
 
 fn init_logging(format: LogFormat, server: bool) {
@@ -83,6 +91,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Delete(cmd) => cli::delete::run(g, cmd).await,
         Command::List(cmd) => cli::list::run(g, cmd).await,
         Command::Schemas(cmd) => cli::schemas::run(cmd),
+        Command::Model(cmd) => cli::model::run(g, cmd).await,
+        Command::Reembed => cli::reembed::run(g).await,
+        Command::Eval(cmd) => cli::eval::run(g, cmd).await,
     }
 }
 

@@ -3,7 +3,7 @@
 //! Tools and the CLI build a [`NewMemory`] or a [`MemoryPatch`] through the checks here, so a
 //! value that reaches `store/` is already valid and a failed check has written nothing.
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -146,6 +146,12 @@ pub fn parse_time(argument: &str, value: &str) -> Result<String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(value) {
         return Ok(format_time(t.with_timezone(&Utc)));
     }
+    // A date and time without a zone is taken as UTC.
+    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(value, format) {
+            return Ok(format_time(t.and_utc()));
+        }
+    }
     if let Ok(d) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
         let t = d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
         return Ok(format_time(t));
@@ -153,7 +159,7 @@ pub fn parse_time(argument: &str, value: &str) -> Result<String> {
     Err(Error::invalid(
         argument,
         format!(
-            "'{value}' is not a date or time\nuse RFC 3339 such as 2026-11-23T14:05:00Z, or a date such as 2026-11-23"
+            "'{value}' is not a date or time\nuse RFC 3339 such as 2026-11-23T14:05:00Z (no zone means UTC), or a date such as 2026-11-23"
         ),
     ))
 }
@@ -344,6 +350,10 @@ mod tests {
         assert_eq!(
             parse_time("since", "2026-11-23T15:05:00+01:00").unwrap(),
             "2026-11-23T14:05:00.000Z"
+        );
+        assert_eq!(
+            parse_time("since", "2023-05-08T13:56").unwrap(),
+            "2023-05-08T13:56:00.000Z"
         );
         assert_eq!(
             parse_time("since", "2023-05-08").unwrap(),

@@ -7,4 +7,5 @@ mod cli;
 mod concurrency;
 mod http;
 mod scenarios;
+mod semantic;
 mod stdio;

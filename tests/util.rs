@@ -17,6 +17,26 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_memoryd")
 }
 
+/// The embedding model shared by every test, installed once per target dir with the real
+/// `memoryd model install` (a file lock makes concurrent test processes wait for the first).
+pub fn model_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("model");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock = std::fs::File::create(dir.join(".install.lock")).unwrap();
+    lock.lock().unwrap();
+    let out = Command::new(bin())
+        .args(["model", "install", "--model-dir"])
+        .arg(&dir)
+        .output()
+        .expect("run memoryd model install");
+    assert!(
+        out.status.success(),
+        "memoryd model install failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
 /// A fresh, empty data dir, removed when dropped.
 pub struct DataDir {
     dir: tempfile::TempDir,
@@ -33,8 +53,17 @@ impl DataDir {
         self.dir.path()
     }
 
-    /// `memoryd --data-dir DIR <args>` with every `MEMORYD_*` variable cleared.
+    /// `memoryd --data-dir DIR --model-dir MODEL <args>` with every `MEMORYD_*` variable
+    /// cleared, using the shared installed model.
     pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.bare_command(args);
+        cmd.arg("--model-dir").arg(model_dir());
+        cmd
+    }
+
+    /// Like [`DataDir::command`] but without the shared model: the model dir is the data
+    /// dir's own (empty) one unless `args` say otherwise.
+    pub fn bare_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin());
         for (key, _) in std::env::vars() {
             if key.starts_with("MEMORYD_") {
@@ -47,8 +76,12 @@ impl DataDir {
 
     /// Runs a CLI command to completion, feeding `stdin`.
     pub fn run(&self, args: &[&str], stdin: &str) -> CliOutput {
-        let mut child = self
-            .command(args)
+        self.run_command(self.command(args), args, stdin)
+    }
+
+    /// Runs a prepared command to completion, feeding `stdin`.
+    pub fn run_command(&self, mut command: Command, args: &[&str], stdin: &str) -> CliOutput {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -458,6 +491,29 @@ pub trait Mcp {
     /// `tools/call` returning the structured output.
     fn call(&mut self, name: &str, arguments: Value) -> Result<Value, RpcError> {
         tool_output(self.call_raw(name, arguments))
+    }
+
+    /// Waits until the server's embedding model is loaded (it loads in the background after
+    /// start), by asking for a semantic search until one is answered.
+    fn wait_for_model(&mut self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let probe = self.call(
+                "search_memory",
+                json!({"query": "probe", "mode": "semantic"}),
+            );
+            match probe {
+                Ok(_) => return,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    assert!(
+                        e.message.contains("embedding model"),
+                        "unexpected error: {e:?}"
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => panic!("the embedding model did not load within 60 s: {e:?}"),
+            }
+        }
     }
 }
 

@@ -14,7 +14,7 @@ pub struct DeleteCmd {
 
 /// Deletes the memory; a missing id is an error (exit code 1) so scripts notice.
 pub async fn run(global: &Global, cmd: DeleteCmd) -> anyhow::Result<()> {
-    let app = global.open_app()?;
+    let app = global.open_app().await?;
     let out = delete_memory::run(
         &app,
         DeleteArgs {

@@ -44,7 +44,7 @@ pub fn print_memory(m: &Memory) {
 
 /// Fetches and prints the memory.
 pub async fn run(global: &Global, cmd: GetCmd) -> anyhow::Result<()> {
-    let app = global.open_app()?;
+    let app = global.open_app().await?;
     let m = get_memory::run(
         &app,
         GetArgs {

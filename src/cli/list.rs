@@ -33,7 +33,7 @@ pub async fn run(global: &Global, cmd: ListCmd) -> anyhow::Result<()> {
         cursor: cmd.cursor,
         namespace: global.namespace.clone(),
     };
-    let app = global.open_app()?;
+    let app = global.open_app().await?;
     let page = list_memories::run(&app, args).await?;
     if global.json {
         return print_json(&page);

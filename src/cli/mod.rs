@@ -6,8 +6,11 @@
 //! prints them once.
 
 pub mod delete;
+pub mod eval;
 pub mod get;
 pub mod list;
+pub mod model;
+pub mod reembed;
 pub mod schemas;
 pub mod search;
 pub mod serve;
@@ -37,6 +40,14 @@ pub struct Global {
     /// Print results as JSON (the tool's structured output) for scripts
     #[arg(long, global = true)]
     pub json: bool,
+
+    /// Directory of the embedding model and ONNX Runtime [default: DATA_DIR/models]
+    #[arg(long, global = true, env = "MEMORYD_MODEL_DIR", value_name = "DIR")]
+    pub model_dir: Option<PathBuf>,
+
+    /// Never download the embedding model (semantic search stays off until it is installed)
+    #[arg(long, global = true, env = "MEMORYD_OFFLINE")]
+    pub offline: bool,
 }
 
 impl Global {
@@ -46,14 +57,28 @@ impl Global {
             Some(dir) => dir.clone(),
             None => default_data_dir()?,
         };
-        Ok(Config::new(data_dir))
+        let mut config = Config::new(data_dir);
+        if let Some(dir) = &self.model_dir {
+            config.model_dir = dir.clone();
+        }
+        config.auto_install = !self.offline;
+        Ok(config)
     }
 
     /// Opens the database in the data dir, creating both if needed.
-    pub fn open_app(&self) -> anyhow::Result<App> {
+    pub async fn open_app(&self) -> anyhow::Result<App> {
         let config = self.config()?;
         let dir = config.data_dir.display().to_string();
-        App::open(config).with_context(|| format!("cannot open the database in {dir}"))
+        App::open(config)
+            .await
+            .with_context(|| format!("cannot open the database in {dir}"))
+    }
+
+    /// Opens the database and loads the embedding model if it is installed (never downloads).
+    pub async fn open_app_with_model(&self) -> anyhow::Result<App> {
+        let app = self.open_app().await?;
+        app.load_model_if_installed().await;
+        Ok(app)
     }
 }
 

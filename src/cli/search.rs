@@ -54,7 +54,7 @@ pub async fn run(global: &Global, cmd: SearchCmd) -> anyhow::Result<()> {
         until: cmd.until,
         namespace: global.namespace.clone(),
     };
-    let app = global.open_app()?;
+    let app = global.open_app_with_model().await?;
     let out = search_memory::run(&app, args).await?;
     if global.json {
         return print_json(&out);

@@ -31,7 +31,7 @@ pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
             args.bind
         );
     }
-    let app = global.open_app()?;
+    let app = global.open_app().await?;
     let listener = TcpListener::bind((args.bind, args.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
@@ -40,6 +40,7 @@ pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     println!("memoryd listening on http://{addr}/mcp");
     std::io::stdout().flush()?;
     tracing::info!(%addr, data_dir = %app.config().data_dir.display(), "serving MCP over HTTP");
+    app.start_background();
     http::serve(app, listener, shutdown::on_signal())
         .await
         .context("HTTP server failed")?;

@@ -11,7 +11,9 @@ use crate::tools::MemoryServer;
 
 /// Serves MCP on stdio until the client closes stdin or a shutdown signal arrives.
 pub async fn run(global: &Global) -> anyhow::Result<()> {
-    let app = global.open_app()?;
+    let app = global.open_app().await?;
+    // The model loads (or installs) in the background: `initialize` is answered at once.
+    app.start_background();
     tracing::info!(data_dir = %app.config().data_dir.display(), "serving MCP on stdio");
     let service = MemoryServer::new(app)
         .serve(rmcp::transport::stdio())

@@ -73,7 +73,7 @@ pub async fn run(global: &Global, cmd: UpdateCmd) -> anyhow::Result<()> {
         metadata: parse_metadata(cmd.metadata.as_deref())?,
         namespace: global.namespace.clone(),
     };
-    let app = global.open_app()?;
+    let app = global.open_app_with_model().await?;
     let m = update_memory::run(&app, args).await?;
     if global.json {
         print_json(&m)

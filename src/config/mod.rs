@@ -16,16 +16,25 @@ pub const DATABASE_FILE: &str = "memoryd.db";
 pub struct Config {
     /// Directory that holds the database (and later the model and runtime files).
     pub data_dir: PathBuf,
+    /// Directory of the embedding model and ONNX Runtime (default: `<data_dir>/models`).
+    pub model_dir: PathBuf,
+    /// Servers download a missing model in the background (off with `--offline`).
+    pub auto_install: bool,
     /// Upper bounds on request sizes.
     pub limits: Limits,
+    /// Hybrid ranking settings.
+    pub retrieval: Retrieval,
 }
 
 impl Config {
-    /// A config for `data_dir` with default limits.
+    /// A config for `data_dir` with defaults for everything else.
     pub fn new(data_dir: PathBuf) -> Self {
         Config {
+            model_dir: data_dir.join("models"),
             data_dir,
+            auto_install: true,
             limits: Limits::default(),
+            retrieval: Retrieval::default(),
         }
     }
 
@@ -64,6 +73,24 @@ impl Default for Limits {
             default_search_limit: 10,
             max_list_limit: 200,
             default_list_limit: 50,
+        }
+    }
+}
+
+/// How hybrid search fuses keyword and semantic candidates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retrieval {
+    /// Candidates taken from each of the keyword and semantic lists before fusing.
+    pub candidates: usize,
+    /// Weight of the keyword score in 0..=1; the semantic score gets the rest.
+    pub keyword_weight: f32,
+}
+
+impl Default for Retrieval {
+    fn default() -> Self {
+        Retrieval {
+            candidates: 100,
+            keyword_weight: 0.5,
         }
     }
 }

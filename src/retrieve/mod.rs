@@ -1,21 +1,27 @@
 //! Retrieval: turns a query into ranked hits within a scope.
 //!
-//! Today that is BM25 over FTS5. Vector KNN and fusion join here with the embedding model;
-//! callers already pass a [`SearchMode`] and read back the mode that was used, so adding them
-//! changes no caller. This module ranks; it does not count tokens or render bundles.
+//! Keyword ranking is BM25 over FTS5; semantic ranking is cosine similarity over sqlite-vec;
+//! hybrid fuses the two candidate lists (see [`fuse`]). When the embedding model is not ready,
+//! hybrid degrades to keyword and says why. This module ranks; it does not count tokens or
+//! render bundles.
+
+mod fuse;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::config::Retrieval;
+use crate::embed::Embedder;
 use crate::error::{Error, Result};
 pub use crate::store::Hit;
 use crate::store::{Filter, Store, match_expression};
+pub use fuse::fuse;
 
 /// How `search_memory` ranks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SearchMode {
-    /// Keyword and semantic ranking fused (falls back to keyword while no model is loaded).
+    /// Keyword and semantic ranking fused (keyword only while no model is loaded).
     #[default]
     Hybrid,
     /// Embedding similarity only (needs the embedding model).
@@ -35,38 +41,74 @@ pub struct Retrieved {
     pub note: Option<String>,
 }
 
-/// Searches `store` for `query` within `filter`.
-pub async fn search(
-    store: &Store,
-    query: &str,
-    filter: Filter,
-    limit: usize,
-    mode: SearchMode,
-) -> Result<Retrieved> {
-    let note = match mode {
-        SearchMode::Keyword => None,
-        SearchMode::Hybrid => Some(
-            "semantic search is off: no embedding model is loaded, so results are keyword (BM25) only"
-                .to_string(),
-        ),
-        SearchMode::Semantic => {
-            return Err(Error::invalid(
+/// What a search needs: the store, the embedder and the tuning.
+pub struct Searcher<'a> {
+    /// The database.
+    pub store: &'a Store,
+    /// The embedding model.
+    pub embedder: &'a Embedder,
+    /// Fusion settings.
+    pub tuning: &'a Retrieval,
+}
+
+impl Searcher<'_> {
+    /// Searches for `query` within `filter`, returning at most `limit` hits.
+    pub async fn search(
+        &self,
+        query: &str,
+        filter: Filter,
+        limit: usize,
+        mode: SearchMode,
+    ) -> Result<Retrieved> {
+        let vector = match mode {
+            SearchMode::Keyword => None,
+            SearchMode::Hybrid | SearchMode::Semantic => self.embedder.embed_query(query).await?,
+        };
+        let off = || self.embedder.state().reason_off();
+        match (mode, vector) {
+            (SearchMode::Keyword, _) => Ok(Retrieved {
+                hits: self.keyword(query, filter, limit).await?,
+                mode: SearchMode::Keyword,
+                note: None,
+            }),
+            (SearchMode::Semantic, None) => Err(Error::invalid(
                 "mode",
-                "'semantic' needs the embedding model, which is not loaded\nuse mode 'keyword' or 'hybrid'",
-            ));
+                format!(
+                    "'semantic' needs the embedding model\n{}\nor use mode 'keyword' or 'hybrid'",
+                    off().unwrap_or_default()
+                ),
+            )),
+            (SearchMode::Hybrid, None) => Ok(Retrieved {
+                hits: self.keyword(query, filter, limit).await?,
+                mode: SearchMode::Keyword,
+                note: off(),
+            }),
+            (SearchMode::Semantic, Some(v)) => Ok(Retrieved {
+                hits: self.store.vector_search(v, filter, limit).await?,
+                mode: SearchMode::Semantic,
+                note: None,
+            }),
+            (SearchMode::Hybrid, Some(v)) => {
+                let n = self.tuning.candidates.max(limit);
+                let (keyword, semantic) = tokio::try_join!(
+                    self.keyword(query, filter.clone(), n),
+                    self.store.vector_search(v, filter, n),
+                )?;
+                let mut hits = fuse(keyword, semantic, self.tuning.keyword_weight);
+                hits.truncate(limit);
+                Ok(Retrieved {
+                    hits,
+                    mode: SearchMode::Hybrid,
+                    note: None,
+                })
+            }
         }
-    };
-    let Some(expression) = match_expression(query) else {
-        return Ok(Retrieved {
-            hits: Vec::new(),
-            mode: SearchMode::Keyword,
-            note,
-        });
-    };
-    let hits = store.keyword_search(expression, filter, limit).await?;
-    Ok(Retrieved {
-        hits,
-        mode: SearchMode::Keyword,
-        note,
-    })
+    }
+
+    async fn keyword(&self, query: &str, filter: Filter, limit: usize) -> Result<Vec<Hit>> {
+        match match_expression(query) {
+            Some(expression) => self.store.keyword_search(expression, filter, limit).await,
+            None => Ok(Vec::new()),
+        }
+    }
 }

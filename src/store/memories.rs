@@ -19,6 +19,8 @@ pub(super) const COLUMNS: &str = "m.id, m.namespace, m.content, m.title, m.kind,
 pub struct Stored {
     /// Id of the memory now holding the content.
     pub id: String,
+    /// Its rowid (where its vector goes).
+    pub rowid: i64,
     /// True when the content was already stored and nothing was written.
     pub deduplicated: bool,
 }
@@ -67,12 +69,21 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::Internal(format!("cannot encode JSON: {e}")))
 }
 
-fn id_for_hash(conn: &Connection, namespace: &str, hash: &str) -> Result<Option<String>> {
+/// Id of the memory with this content hash in the namespace, if any.
+pub(super) fn id_for_hash(
+    conn: &Connection,
+    namespace: &str,
+    hash: &str,
+) -> Result<Option<String>> {
+    Ok(row_for_hash(conn, namespace, hash)?.map(|(id, _)| id))
+}
+
+fn row_for_hash(conn: &Connection, namespace: &str, hash: &str) -> Result<Option<(String, i64)>> {
     Ok(conn
         .query_row(
-            "SELECT id FROM memories WHERE namespace = ?1 AND content_hash = ?2",
+            "SELECT id, rowid FROM memories WHERE namespace = ?1 AND content_hash = ?2",
             params![namespace, hash],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?)
 }
@@ -80,9 +91,10 @@ fn id_for_hash(conn: &Connection, namespace: &str, hash: &str) -> Result<Option<
 /// Inserts `m`, or returns the id of the memory that already has its content.
 pub(super) fn insert(conn: &Connection, m: &NewMemory) -> Result<Stored> {
     let hash = memory::content_hash(&m.content);
-    if let Some(id) = id_for_hash(conn, &m.namespace, &hash)? {
+    if let Some((id, rowid)) = row_for_hash(conn, &m.namespace, &hash)? {
         return Ok(Stored {
             id,
+            rowid,
             deduplicated: true,
         });
     }
@@ -112,6 +124,7 @@ pub(super) fn insert(conn: &Connection, m: &NewMemory) -> Result<Stored> {
     )?;
     Ok(Stored {
         id,
+        rowid: conn.last_insert_rowid(),
         deduplicated: false,
     })
 }
@@ -130,13 +143,13 @@ pub(super) fn get(conn: &Connection, namespace: &str, id: &str) -> Result<Memory
     })
 }
 
-/// Applies `patch` to one memory inside the caller's transaction.
+/// Applies `patch` to one memory inside the caller's transaction; returns it and its rowid.
 pub(super) fn update(
     conn: &Connection,
     namespace: &str,
     id: &str,
     patch: &MemoryPatch,
-) -> Result<Memory> {
+) -> Result<(Memory, i64)> {
     let mut m = get(conn, namespace, id)?;
     if let Some(content) = &patch.content {
         let hash = memory::content_hash(content);
@@ -200,7 +213,12 @@ pub(super) fn update(
             id,
         ],
     )?;
-    Ok(m)
+    let rowid = conn.query_row(
+        "SELECT rowid FROM memories WHERE namespace = ?1 AND id = ?2",
+        params![namespace, id],
+        |r| r.get(0),
+    )?;
+    Ok((m, rowid))
 }
 
 /// Deletes one memory; `false` when there was none.
@@ -276,6 +294,12 @@ mod tests {
         }
     }
 
+    impl Store {
+        async fn insert_one(&self, m: NewMemory) -> Result<Stored> {
+            self.insert(m, None).await
+        }
+    }
+
     fn open() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("memoryd.db")).unwrap();
@@ -285,9 +309,18 @@ mod tests {
     #[tokio::test]
     async fn insert_dedupes_per_namespace_only() {
         let (_dir, store) = open();
-        let a = store.insert(new_memory("one", "same text")).await.unwrap();
-        let b = store.insert(new_memory("one", "same text")).await.unwrap();
-        let c = store.insert(new_memory("two", "same text")).await.unwrap();
+        let a = store
+            .insert_one(new_memory("one", "same text"))
+            .await
+            .unwrap();
+        let b = store
+            .insert_one(new_memory("one", "same text"))
+            .await
+            .unwrap();
+        let c = store
+            .insert_one(new_memory("two", "same text"))
+            .await
+            .unwrap();
         assert!(!a.deduplicated);
         assert!(b.deduplicated);
         assert_eq!(a.id, b.id);
@@ -302,7 +335,7 @@ mod tests {
         let mut m = new_memory("one", "round trip");
         m.metadata.insert("k".into(), serde_json::json!([1, 2]));
         m.occurred_at = Some("2023-05-08T13:56:00.000Z".into());
-        let id = store.insert(m).await.unwrap().id;
+        let id = store.insert_one(m).await.unwrap().id;
         let got = store.get("one".into(), id.clone()).await.unwrap();
         assert_eq!(got.content, "round trip");
         assert_eq!(got.tags, vec!["alpha", "beta"]);
@@ -320,12 +353,12 @@ mod tests {
     async fn update_reindexes_and_refuses_duplicate_content() {
         let (_dir, store) = open();
         let a = store
-            .insert(new_memory("ns", "the old words"))
+            .insert_one(new_memory("ns", "the old words"))
             .await
             .unwrap()
             .id;
         let b = store
-            .insert(new_memory("ns", "other words"))
+            .insert_one(new_memory("ns", "other words"))
             .await
             .unwrap()
             .id;
@@ -334,7 +367,10 @@ mod tests {
             title: Some(None),
             ..MemoryPatch::default()
         };
-        let m = store.update("ns".into(), a.clone(), patch).await.unwrap();
+        let m = store
+            .update("ns".into(), a.clone(), patch, None)
+            .await
+            .unwrap();
         assert_eq!(m.title, None);
         assert!(m.updated_at >= m.created_at);
         let hits = |q: &str| {
@@ -357,7 +393,10 @@ mod tests {
             content: Some("other words".into()),
             ..MemoryPatch::default()
         };
-        let err = store.update("ns".into(), a.clone(), dup).await.unwrap_err();
+        let err = store
+            .update("ns".into(), a.clone(), dup, None)
+            .await
+            .unwrap_err();
         assert!(
             matches!(err, Error::DuplicateContent { ref existing_id, .. } if *existing_id == b)
         );
@@ -370,7 +409,7 @@ mod tests {
     async fn delete_removes_row_and_index_entry() {
         let (_dir, store) = open();
         let id = store
-            .insert(new_memory("ns", "ephemeral thought"))
+            .insert_one(new_memory("ns", "ephemeral thought"))
             .await
             .unwrap()
             .id;
@@ -396,7 +435,7 @@ mod tests {
             } else {
                 m.roles = vec!["reviewer".into()];
             }
-            ids.push(store.insert(m).await.unwrap().id);
+            ids.push(store.insert_one(m).await.unwrap().id);
         }
         let first = store.list(Filter::namespace("ns"), None, 2).await.unwrap();
         let got: Vec<_> = first.memories.iter().map(|m| m.id.clone()).collect();
@@ -454,7 +493,11 @@ mod tests {
         let path = dir.path().join("memoryd.db");
         let id = {
             let store = Store::open(&path).unwrap();
-            store.insert(new_memory("ns", "durable")).await.unwrap().id
+            store
+                .insert_one(new_memory("ns", "durable"))
+                .await
+                .unwrap()
+                .id
         };
         let store = Store::open(&path).unwrap();
         assert_eq!(store.get("ns".into(), id).await.unwrap().content, "durable");

@@ -13,10 +13,11 @@
 mod filter;
 mod fts;
 mod memories;
+mod vectors;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use r2d2_sqlite::SqliteConnectionManager;
@@ -29,6 +30,7 @@ use crate::memory::{Memory, MemoryPatch, NewMemory};
 pub use filter::Filter;
 pub use fts::{Hit, match_expression};
 pub use memories::{Page, Stored};
+pub use vectors::Pending;
 
 /// How long a statement waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,7 +39,29 @@ const READERS: u32 = 4;
 
 /// The forward-only schema history. Never edit a shipped entry; add a new file.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("migrations/0001_init.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("migrations/0001_init.sql")),
+        M::up(include_str!("migrations/0002_vectors.sql")),
+    ])
+}
+
+/// Makes sqlite-vec's `vec0` available to every connection this process opens. SQLite's
+/// auto-extension list is process-wide, so this runs once, before the first open.
+fn register_sqlite_vec() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sqlite3_vec_init has the signature SQLite expects of an extension entry
+        // point; sqlite-vec documents registering it this way.
+        unsafe {
+            type Init = unsafe extern "C" fn(
+                *mut rusqlite::ffi::sqlite3,
+                *mut *mut std::os::raw::c_char,
+                *const rusqlite::ffi::sqlite3_api_routines,
+            ) -> std::os::raw::c_int;
+            let init: Init = std::mem::transmute(sqlite_vec::sqlite3_vec_init as *const ());
+            rusqlite::ffi::sqlite3_auto_extension(Some(init));
+        }
+    });
 }
 
 /// A cheap-to-clone handle on the database.
@@ -57,6 +81,7 @@ struct Inner {
 impl Store {
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
     pub fn open(path: &Path) -> Result<Store> {
+        register_sqlite_vec();
         let writer = {
             // Several processes may open a brand-new data dir at once; the migration library
             // reads the schema version outside its transaction, so serialise setup with a lock
@@ -135,9 +160,47 @@ impl Store {
         .await?
     }
 
-    /// Inserts a memory, or returns the existing one with the same content in its namespace.
-    pub async fn insert(&self, memory: NewMemory) -> Result<Stored> {
-        self.write(move |tx| memories::insert(tx, &memory)).await
+    /// Id of the memory holding exactly this content in the namespace, if any.
+    pub async fn id_for_content(
+        &self,
+        namespace: String,
+        content_hash: String,
+    ) -> Result<Option<String>> {
+        self.read(move |c| memories::id_for_hash(c, &namespace, &content_hash))
+            .await
+    }
+
+    /// Inserts a memory (with its vector when one was made), or returns the existing one with
+    /// the same content in its namespace.
+    pub async fn insert(&self, memory: NewMemory, vector: Option<Vec<f32>>) -> Result<Stored> {
+        self.write(move |tx| {
+            let stored = memories::insert(tx, &memory)?;
+            if let (false, Some(v)) = (stored.deduplicated, vector) {
+                vectors::put(tx, stored.rowid, &memory.namespace, &v)?;
+            }
+            Ok(stored)
+        })
+        .await
+    }
+
+    /// Inserts many memories in one transaction; `vectors[i]` belongs to `memories[i]`.
+    pub async fn insert_many(
+        &self,
+        memories: Vec<NewMemory>,
+        vectors: Option<Vec<Vec<f32>>>,
+    ) -> Result<Vec<Stored>> {
+        self.write(move |tx| {
+            let mut out = Vec::with_capacity(memories.len());
+            for (i, m) in memories.iter().enumerate() {
+                let stored = memories::insert(tx, m)?;
+                if let (false, Some(vs)) = (stored.deduplicated, &vectors) {
+                    vectors::put(tx, stored.rowid, &m.namespace, &vs[i])?;
+                }
+                out.push(stored);
+            }
+            Ok(out)
+        })
+        .await
     }
 
     /// Fetches one memory by id within a namespace.
@@ -145,15 +208,23 @@ impl Store {
         self.read(move |c| memories::get(c, &namespace, &id)).await
     }
 
-    /// Applies a patch to one memory and returns it as stored.
+    /// Applies a patch to one memory and returns it as stored. `vector` is the embedding of
+    /// the patch's new content; without one a changed memory waits for the backfill.
     pub async fn update(
         &self,
         namespace: String,
         id: String,
         patch: MemoryPatch,
+        vector: Option<Vec<f32>>,
     ) -> Result<Memory> {
-        self.write(move |tx| memories::update(tx, &namespace, &id, &patch))
-            .await
+        self.write(move |tx| {
+            let (memory, rowid) = memories::update(tx, &namespace, &id, &patch)?;
+            if let (Some(_), Some(v)) = (&patch.content, vector) {
+                vectors::put(tx, rowid, &namespace, &v)?;
+            }
+            Ok(memory)
+        })
+        .await
     }
 
     /// Deletes one memory; `false` when there was none with that id.
@@ -179,6 +250,48 @@ impl Store {
             .await
     }
 
+    /// The `k` memories nearest to `query` within `filter`, nearest first.
+    pub async fn vector_search(
+        &self,
+        query: Arc<Vec<f32>>,
+        filter: Filter,
+        k: usize,
+    ) -> Result<Vec<Hit>> {
+        self.read(move |c| vectors::knn(c, &query, &filter, k))
+            .await
+    }
+
+    /// Up to `limit` memories still waiting for a vector.
+    pub async fn pending_vectors(&self, limit: usize) -> Result<Vec<Pending>> {
+        self.read(move |c| vectors::pending(c, limit)).await
+    }
+
+    /// Number of memories still waiting for a vector.
+    pub async fn pending_vector_count(&self) -> Result<u64> {
+        self.read(vectors::pending_count).await
+    }
+
+    /// Stores vectors made for pending memories (skipping any whose content changed since);
+    /// returns how many were written.
+    pub async fn put_vectors(&self, done: Vec<(Pending, Vec<f32>)>) -> Result<usize> {
+        self.write(move |tx| vectors::put_pending(tx, &done)).await
+    }
+
+    /// Records the embedding model of this database, or refuses a different one.
+    pub async fn check_model(&self, model: &'static str, dim: usize) -> Result<()> {
+        self.write(move |tx| vectors::check_model(tx, model, dim))
+            .await
+    }
+
+    /// Drops every vector and records `model` as the database's model (for `reembed`).
+    pub async fn reset_vectors(&self, model: &'static str, dim: usize) -> Result<()> {
+        self.write(move |tx| {
+            vectors::clear(tx)?;
+            vectors::set_model(tx, model, dim)
+        })
+        .await
+    }
+
     /// Number of memories in a namespace.
     pub async fn count(&self, namespace: String) -> Result<u64> {
         self.read(move |c| memories::count(c, &namespace)).await
@@ -201,6 +314,7 @@ mod tests {
 
     #[test]
     fn migrations_are_valid() {
+        register_sqlite_vec();
         migrations().validate().unwrap();
     }
 }

@@ -9,7 +9,7 @@ use super::params::Parameters;
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::memory;
-use crate::retrieve::{self, Hit, SearchMode};
+use crate::retrieve::{Hit, SearchMode};
 use crate::store::Filter;
 
 /// Longest query accepted, in characters.
@@ -91,14 +91,10 @@ pub async fn run(app: &App, args: SearchArgs) -> Result<SearchOutput> {
             format!("{since} is after until ({until})"),
         ));
     }
-    let found = retrieve::search(
-        app.store(),
-        query,
-        filter,
-        limit,
-        args.mode.unwrap_or_default(),
-    )
-    .await?;
+    let found = app
+        .searcher()
+        .search(query, filter, limit, args.mode.unwrap_or_default())
+        .await?;
     Ok(SearchOutput {
         hits: found.hits,
         mode: found.mode,

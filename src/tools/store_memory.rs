@@ -66,7 +66,26 @@ pub async fn run(app: &App, args: StoreArgs) -> Result<StoreOutput> {
             .transpose()?,
         metadata: memory::metadata(args.metadata, limits)?,
     };
-    let stored = app.store().insert(new).await?;
+    // Same content already stored: answer without spending an embedding on it.
+    let hash = memory::content_hash(&new.content);
+    if let Some(id) = app
+        .store()
+        .id_for_content(new.namespace.clone(), hash)
+        .await?
+    {
+        return Ok(StoreOutput {
+            id,
+            deduplicated: true,
+        });
+    }
+    // Embedded before the write transaction, so the write lock is held for microseconds.
+    let vector = app.embedder().embed(vec![new.content.clone()]).await?;
+    let vector = vector.and_then(|mut v| v.pop());
+    let missing = vector.is_none();
+    let stored = app.store().insert(new, vector).await?;
+    if missing && !stored.deduplicated {
+        app.vector_missing();
+    }
     Ok(StoreOutput {
         id: stored.id,
         deduplicated: stored.deduplicated,

@@ -83,7 +83,23 @@ pub async fn run(app: &App, args: UpdateArgs) -> Result<Memory> {
             "nothing to update\ngive at least one field to change, such as content, title or tags",
         ));
     }
-    app.store().update(namespace, args.id, patch).await
+    let vector = match &patch.content {
+        Some(content) => app
+            .embedder()
+            .embed(vec![content.clone()])
+            .await?
+            .and_then(|mut v| v.pop()),
+        None => None,
+    };
+    let missing = patch.content.is_some() && vector.is_none();
+    let memory = app
+        .store()
+        .update(namespace, args.id, patch, vector)
+        .await?;
+    if missing {
+        app.vector_missing();
+    }
+    Ok(memory)
 }
 
 #[tool_router(router = update_memory_router, vis = "pub(crate)")]

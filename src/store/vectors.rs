@@ -1,0 +1,184 @@
+//! The vec0 index: one embedding per memory, KNN within a namespace, and the model record.
+
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use zerocopy::IntoBytes;
+
+use super::filter::Filter;
+use super::fts::Hit;
+use super::memories::json_column;
+use crate::error::{Error, Result};
+
+/// Longest snippet of a semantic hit, in characters.
+const SNIPPET_CHARS: usize = 240;
+
+/// A memory whose vector is missing, and what to embed for it.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// Row to attach the vector to.
+    pub rowid: i64,
+    /// The memory's namespace (the partition key).
+    pub namespace: String,
+    /// The text to embed.
+    pub content: String,
+    /// Hash of that text: the vector is only written if the content has not changed since.
+    pub content_hash: String,
+}
+
+/// Writes (or replaces) the vector of one memory.
+pub(super) fn put(conn: &Connection, rowid: i64, namespace: &str, vector: &[f32]) -> Result<()> {
+    conn.execute(
+        "DELETE FROM memory_vectors WHERE rowid = ?1",
+        params![rowid],
+    )?;
+    conn.execute(
+        "INSERT INTO memory_vectors (rowid, namespace, embedding) VALUES (?1, ?2, ?3)",
+        params![rowid, namespace, vector.as_bytes()],
+    )?;
+    Ok(())
+}
+
+/// Writes vectors made for pending memories whose content is still what was embedded.
+pub(super) fn put_pending(conn: &Connection, done: &[(Pending, Vec<f32>)]) -> Result<usize> {
+    let mut written = 0;
+    for (p, vector) in done {
+        let current: Option<String> = conn
+            .query_row(
+                "SELECT content_hash FROM memories WHERE rowid = ?1",
+                params![p.rowid],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if current.as_deref() == Some(p.content_hash.as_str()) {
+            put(conn, p.rowid, &p.namespace, vector)?;
+            written += 1;
+        }
+    }
+    Ok(written)
+}
+
+/// Up to `limit` memories that have no vector yet, oldest first.
+pub(super) fn pending(conn: &Connection, limit: usize) -> Result<Vec<Pending>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.rowid, m.namespace, m.content, m.content_hash FROM memories m \
+         WHERE NOT EXISTS (SELECT 1 FROM memory_vectors v WHERE v.rowid = m.rowid) \
+         ORDER BY m.rowid LIMIT ?1",
+    )?;
+    let rows = stmt
+        .query_map(params![limit as i64], |r| {
+            Ok(Pending {
+                rowid: r.get(0)?,
+                namespace: r.get(1)?,
+                content: r.get(2)?,
+                content_hash: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Number of memories without a vector.
+pub(super) fn pending_count(conn: &Connection) -> Result<u64> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM memories m \
+         WHERE NOT EXISTS (SELECT 1 FROM memory_vectors v WHERE v.rowid = m.rowid)",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(n as u64)
+}
+
+/// Removes every vector (before re-embedding with another model).
+pub(super) fn clear(conn: &Connection) -> Result<()> {
+    conn.execute("DELETE FROM memory_vectors", [])?;
+    Ok(())
+}
+
+/// The `k` nearest memories to `query` within `filter`, nearest first; score = cosine
+/// similarity.
+pub(super) fn knn(conn: &Connection, query: &[f32], filter: &Filter, k: usize) -> Result<Vec<Hit>> {
+    let (conditions, values) = filter.to_sql();
+    let mut all: Vec<rusqlite::types::Value> = vec![
+        query.as_bytes().to_vec().into(),
+        (k as i64).into(),
+        filter.namespace.clone().into(),
+    ];
+    all.extend(values);
+    let sql = format!(
+        "WITH knn AS (SELECT rowid, distance FROM memory_vectors \
+                      WHERE embedding MATCH ? AND k = ? AND namespace = ?) \
+         SELECT m.id, 1.0 - knn.distance, m.title, m.content, m.source, m.anchor, m.kind, m.tags, \
+                m.occurred_at \
+         FROM knn JOIN memories m ON m.rowid = knn.rowid \
+         WHERE {conditions} ORDER BY knn.distance"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let hits = stmt
+        .query_map(params_from_iter(all), |r| {
+            let content: String = r.get(3)?;
+            Ok(Hit {
+                id: r.get(0)?,
+                score: r.get(1)?,
+                title: r.get(2)?,
+                snippet: lead(&content, SNIPPET_CHARS),
+                source: r.get(4)?,
+                anchor: r.get(5)?,
+                kind: r.get(6)?,
+                tags: json_column(r, 7)?,
+                occurred_at: r.get(8)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(hits)
+}
+
+/// The start of `text`, at most `max` characters, cut at a word boundary.
+fn lead(text: &str, max: usize) -> String {
+    let text = text.trim();
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max).collect();
+    let cut = cut
+        .rsplit_once(char::is_whitespace)
+        .map_or(cut.as_str(), |(head, _)| head);
+    format!("{}…", cut.trim_end())
+}
+
+/// Records `model`/`dim` as the database's embedding model, or refuses a different one.
+pub(super) fn check_model(conn: &Connection, model: &str, dim: usize) -> Result<()> {
+    let get = |key: &str| -> rusqlite::Result<Option<String>> {
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+            r.get(0)
+        })
+        .optional()
+    };
+    match (get("embedding_model")?, get("embedding_dim")?) {
+        (Some(m), Some(d)) if m == model && d == dim.to_string() => Ok(()),
+        (Some(m), Some(d)) => Err(Error::ModelMismatch {
+            stored: format!("{m} ({d}-d)"),
+            configured: format!("{model} ({dim}-d)"),
+        }),
+        _ => set_model(conn, model, dim),
+    }
+}
+
+/// Records `model`/`dim` as the database's embedding model.
+pub(super) fn set_model(conn: &Connection, model: &str, dim: usize) -> Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('embedding_model', ?1), ('embedding_dim', ?2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![model, dim.to_string()],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lead_cuts_at_words() {
+        assert_eq!(lead("short", 10), "short");
+        assert_eq!(lead("one two three four", 9), "one two…");
+    }
+}
