@@ -144,7 +144,7 @@ impl App {
             if batch.is_empty() {
                 return Ok(total);
             }
-            let texts = batch.iter().map(|p| p.content.clone()).collect();
+            let texts = batch.iter().map(|p| p.text.clone()).collect();
             let Some(vectors) = self.0.embedder.embed(texts).await? else {
                 return Ok(total);
             };

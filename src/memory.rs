@@ -35,6 +35,9 @@ pub struct Memory {
     pub source: Option<String>,
     /// Place inside `source`, such as a heading slug.
     pub anchor: Option<String>,
+    /// Text that situates the memory (such as the preceding turn of a conversation); embedded
+    /// with the content for semantic search, but not part of it.
+    pub context: Option<String>,
     /// Roles the memory is pinned for (`*` pins it for every role).
     pub roles: Vec<String>,
     /// Higher comes first among pins.
@@ -68,6 +71,8 @@ pub struct NewMemory {
     pub source: Option<String>,
     /// Validated anchor.
     pub anchor: Option<String>,
+    /// Validated context.
+    pub context: Option<String>,
     /// Validated roles.
     pub roles: Vec<String>,
     /// Priority.
@@ -93,6 +98,8 @@ pub struct MemoryPatch {
     pub source: Option<Option<String>>,
     /// New anchor (`Some(None)` clears it).
     pub anchor: Option<Option<String>>,
+    /// New context (`Some(None)` clears it).
+    pub context: Option<Option<String>>,
     /// New roles (empty clears them).
     pub roles: Option<Vec<String>>,
     /// New priority.
@@ -112,11 +119,39 @@ impl MemoryPatch {
             && self.tags.is_none()
             && self.source.is_none()
             && self.anchor.is_none()
+            && self.context.is_none()
             && self.roles.is_none()
             && self.priority.is_none()
             && self.occurred_at.is_none()
             && self.metadata.is_none()
     }
+}
+
+/// The text embedded for a memory: its context (if any), then its content.
+pub fn embedding_text(context: Option<&str>, content: &str) -> String {
+    match context {
+        Some(c) => format!("{c}\n{content}"),
+        None => content.to_string(),
+    }
+}
+
+/// Checks an optional context against the size limit; empty means none.
+pub fn context(value: Option<String>, limits: &Limits) -> Result<Option<String>> {
+    let Some(value) = value else { return Ok(None) };
+    if value.trim().is_empty() {
+        return Ok(None);
+    }
+    if value.len() > limits.max_context_bytes {
+        return Err(Error::invalid(
+            "context",
+            format!(
+                "is {} bytes; the limit is {} bytes\nkeep context to what situates the memory, such as the previous turn",
+                value.len(),
+                limits.max_context_bytes
+            ),
+        ));
+    }
+    Ok(Some(value))
 }
 
 /// SHA-256 of the exact content bytes, as lowercase hex.

@@ -44,15 +44,23 @@ pub struct LocomoArgs {
     /// Override the keyword weight of hybrid fusion (0 to 1)
     #[arg(long)]
     pub keyword_weight: Option<f32>,
-    /// Override the candidates taken from each list before fusing
+    /// Override the keyword candidates fused
     #[arg(long)]
-    pub candidates: Option<usize>,
+    pub keyword_candidates: Option<usize>,
+    /// Override the semantic candidates fused
+    #[arg(long)]
+    pub semantic_candidates: Option<usize>,
+    /// Write each query's keyword and semantic candidates with their scores here (JSONL), to
+    /// study fusion offline
+    #[arg(long, value_name = "FILE")]
+    pub dump: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
 struct Turn {
     id: String,
     text: String,
+    session: u32,
     session_datetime: String,
 }
 
@@ -121,9 +129,14 @@ async fn load(
     let have = app.store().count(namespace.clone()).await?;
     if have as usize != turns.len() {
         let started = std::time::Instant::now();
-        for chunk in turns.chunks(LOAD_BATCH) {
+        for (c, chunk) in turns.chunks(LOAD_BATCH).enumerate() {
             let mut batch = Vec::with_capacity(chunk.len());
-            for t in chunk {
+            for (j, t) in chunk.iter().enumerate() {
+                // Each turn is stored with the turn before it (same session) as its context,
+                // as an agent storing a conversation would.
+                let i = c * LOAD_BATCH + j;
+                let context =
+                    (i > 0 && turns[i - 1].session == t.session).then(|| turns[i - 1].text.clone());
                 let mut metadata = serde_json::Map::new();
                 metadata.insert("locomo_id".into(), t.id.clone().into());
                 batch.push(NewMemory {
@@ -134,13 +147,17 @@ async fn load(
                     tags: vec![],
                     source: Some(conversation.to_string()),
                     anchor: None,
+                    context,
                     roles: vec![],
                     priority: 0,
                     occurred_at: Some(memory::parse_time("session_datetime", &t.session_datetime)?),
                     metadata,
                 });
             }
-            let texts = batch.iter().map(|m| m.content.clone()).collect();
+            let texts = batch
+                .iter()
+                .map(|m| memory::embedding_text(m.context.as_deref(), &m.content))
+                .collect();
             let vectors = app.embedder().embed(texts).await?;
             app.store().insert_many(batch, vectors).await?;
         }
@@ -171,6 +188,45 @@ async fn load(
     Ok(ids)
 }
 
+/// Writes both candidate lists of every query, with scores, mapped to LoCoMo ids.
+async fn dump(
+    app: &App,
+    queries: &[Query],
+    id_map: &HashMap<String, String>,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let mut f =
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let n = app
+        .config()
+        .retrieval
+        .semantic_candidates
+        .max(app.config().retrieval.keyword_candidates);
+    for q in queries {
+        let filter = Filter::namespace(namespace_of(&q.conversation));
+        let mut lists = Vec::new();
+        for mode in [SearchMode::Keyword, SearchMode::Semantic] {
+            let found = app
+                .searcher()
+                .search(&q.query, filter.clone(), n, mode)
+                .await?;
+            let list: Vec<(String, f64)> = found
+                .hits
+                .into_iter()
+                .filter_map(|h| id_map.get(&h.id).map(|id| (id.clone(), h.score)))
+                .collect();
+            lists.push(list);
+        }
+        let line = serde_json::json!({
+            "qid": q.qid, "query": q.query, "relevant": q.relevant_ids,
+            "keyword": lists[0], "semantic": lists[1],
+        });
+        writeln!(f, "{line}")?;
+    }
+    eprintln!("memoryd: wrote candidates to {}", path.display());
+    Ok(())
+}
+
 /// Runs the evaluation and prints a table.
 pub async fn run(global: &Global, cmd: EvalCmd) -> anyhow::Result<()> {
     let EvalCmd::Locomo(args) = cmd;
@@ -199,8 +255,11 @@ pub async fn run(global: &Global, cmd: EvalCmd) -> anyhow::Result<()> {
     if let Some(w) = args.keyword_weight {
         config.retrieval.keyword_weight = w;
     }
-    if let Some(n) = args.candidates {
-        config.retrieval.candidates = n;
+    if let Some(n) = args.keyword_candidates {
+        config.retrieval.keyword_candidates = n;
+    }
+    if let Some(n) = args.semantic_candidates {
+        config.retrieval.semantic_candidates = n;
     }
     let app = App::open(config).await?;
     app.load_model_if_installed().await;
@@ -233,6 +292,9 @@ pub async fn run(global: &Global, cmd: EvalCmd) -> anyhow::Result<()> {
         id_map.extend(load(&app, &name, turns).await?);
     }
     let queries: Vec<Query> = read_jsonl(&args.dir.join("queries.jsonl"))?;
+    if let Some(path) = &args.dump {
+        dump(&app, &queries, &id_map, path).await?;
+    }
 
     println!(
         "{:<9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9}",

@@ -25,6 +25,9 @@ pub fn print_memory(m: &Memory) {
     if let Some(cite) = citation(m.source.as_deref(), m.anchor.as_deref()) {
         println!("source:      {cite}");
     }
+    if let Some(context) = &m.context {
+        println!("context:     {}", context.replace('\n', " "));
+    }
     if !m.roles.is_empty() {
         println!("roles:       {}", m.roles.join(", "));
     }

@@ -27,6 +27,9 @@ pub struct StoreCmd {
     /// Place inside the source, such as a heading slug
     #[arg(long)]
     pub anchor: Option<String>,
+    /// Text that situates the memory, embedded with it (e.g. the previous turn)
+    #[arg(long)]
+    pub context: Option<String>,
     /// Pin for this role (repeat for several; * for every role)
     #[arg(long = "role", value_name = "ROLE")]
     pub roles: Vec<String>,
@@ -60,6 +63,7 @@ pub async fn run(global: &Global, cmd: StoreCmd) -> anyhow::Result<()> {
         tags: Some(cmd.tags),
         source: cmd.source,
         anchor: cmd.anchor,
+        context: cmd.context,
         roles: Some(cmd.roles),
         priority: cmd.priority,
         occurred_at: cmd.occurred_at,

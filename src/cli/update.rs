@@ -30,6 +30,9 @@ pub struct UpdateCmd {
     /// New anchor ("" clears it)
     #[arg(long)]
     pub anchor: Option<String>,
+    /// New context, embedded with the content ("" clears it)
+    #[arg(long)]
+    pub context: Option<String>,
     /// Replace the pinned roles (repeat for several)
     #[arg(long = "role", value_name = "ROLE", conflicts_with = "no_roles")]
     pub roles: Vec<String>,
@@ -67,6 +70,7 @@ pub async fn run(global: &Global, cmd: UpdateCmd) -> anyhow::Result<()> {
         tags: list_flag(cmd.tags, cmd.no_tags),
         source: cmd.source,
         anchor: cmd.anchor,
+        context: cmd.context,
         roles: list_flag(cmd.roles, cmd.no_roles),
         priority: cmd.priority,
         occurred_at: cmd.occurred_at,

@@ -89,10 +89,14 @@ impl Searcher<'_> {
                 note: None,
             }),
             (SearchMode::Hybrid, Some(v)) => {
-                let n = self.tuning.candidates.max(limit);
                 let (keyword, semantic) = tokio::try_join!(
-                    self.keyword(query, filter.clone(), n),
-                    self.store.vector_search(v, filter, n),
+                    self.keyword(
+                        query,
+                        filter.clone(),
+                        self.tuning.keyword_candidates.max(limit)
+                    ),
+                    self.store
+                        .vector_search(v, filter, self.tuning.semantic_candidates.max(limit)),
                 )?;
                 let mut hits = fuse(keyword, semantic, self.tuning.keyword_weight);
                 hits.truncate(limit);

@@ -12,7 +12,7 @@ use crate::memory::{self, Memory, MemoryPatch, NewMemory};
 /// The columns [`from_row`] reads, in its order, for a table aliased `m`.
 pub(super) const COLUMNS: &str = "m.id, m.namespace, m.content, m.title, m.kind, m.tags, \
      m.source, m.anchor, m.roles, m.priority, m.created_at, m.updated_at, m.occurred_at, \
-     m.metadata, m.content_hash";
+     m.metadata, m.content_hash, m.context";
 
 /// The outcome of an insert.
 #[derive(Debug, Clone)]
@@ -52,6 +52,7 @@ pub(super) fn from_row(row: &Row) -> rusqlite::Result<Memory> {
         occurred_at: row.get(12)?,
         metadata: json_column(row, 13)?,
         content_hash: row.get(14)?,
+        context: row.get(15)?,
     })
 }
 
@@ -103,8 +104,8 @@ pub(super) fn insert(conn: &Connection, m: &NewMemory) -> Result<Stored> {
     let occurred_at = m.occurred_at.clone().unwrap_or_else(|| now.clone());
     conn.execute(
         "INSERT INTO memories (id, namespace, content, title, kind, tags, source, anchor, roles, \
-         priority, created_at, updated_at, occurred_at, metadata, content_hash) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14)",
+         priority, created_at, updated_at, occurred_at, metadata, content_hash, context) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15)",
         params![
             id,
             m.namespace,
@@ -120,6 +121,7 @@ pub(super) fn insert(conn: &Connection, m: &NewMemory) -> Result<Stored> {
             occurred_at,
             to_json(&m.metadata)?,
             hash,
+            m.context,
         ],
     )?;
     Ok(Stored {
@@ -179,6 +181,9 @@ pub(super) fn update(
     if let Some(anchor) = &patch.anchor {
         m.anchor = anchor.clone();
     }
+    if let Some(context) = &patch.context {
+        m.context = context.clone();
+    }
     if let Some(roles) = &patch.roles {
         m.roles = roles.clone();
     }
@@ -195,7 +200,7 @@ pub(super) fn update(
     conn.execute(
         "UPDATE memories SET content = ?1, title = ?2, kind = ?3, tags = ?4, source = ?5, \
          anchor = ?6, roles = ?7, priority = ?8, occurred_at = ?9, metadata = ?10, \
-         content_hash = ?11, updated_at = ?12 WHERE namespace = ?13 AND id = ?14",
+         content_hash = ?11, updated_at = ?12, context = ?15 WHERE namespace = ?13 AND id = ?14",
         params![
             m.content,
             m.title,
@@ -211,6 +216,7 @@ pub(super) fn update(
             m.updated_at,
             namespace,
             id,
+            m.context,
         ],
     )?;
     let rowid = conn.query_row(
@@ -249,7 +255,7 @@ pub(super) fn list(
     );
     let mut stmt = conn.prepare(&sql)?;
     let mut rows: Vec<(Memory, i64)> = stmt
-        .query_map(params_from_iter(values), |r| Ok((from_row(r)?, r.get(15)?)))?
+        .query_map(params_from_iter(values), |r| Ok((from_row(r)?, r.get(16)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let next_after = if rows.len() > limit {
         rows.truncate(limit);
@@ -287,6 +293,7 @@ mod tests {
             tags: vec!["alpha".into(), "beta".into()],
             source: Some("docs/a.md".into()),
             anchor: Some("intro".into()),
+            context: None,
             roles: vec!["planner".into()],
             priority: 3,
             occurred_at: None,
@@ -367,7 +374,7 @@ mod tests {
             title: Some(None),
             ..MemoryPatch::default()
         };
-        let m = store
+        let (m, _) = store
             .update("ns".into(), a.clone(), patch, None)
             .await
             .unwrap();

@@ -25,7 +25,7 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
 
 use crate::error::{Error, Result};
-use crate::memory::{Memory, MemoryPatch, NewMemory};
+use crate::memory::{self, Memory, MemoryPatch, NewMemory};
 
 pub use filter::Filter;
 pub use fts::{Hit, match_expression};
@@ -42,6 +42,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("migrations/0001_init.sql")),
         M::up(include_str!("migrations/0002_vectors.sql")),
+        M::up(include_str!("migrations/0003_context.sql")),
     ])
 }
 
@@ -208,21 +209,34 @@ impl Store {
         self.read(move |c| memories::get(c, &namespace, &id)).await
     }
 
-    /// Applies a patch to one memory and returns it as stored. `vector` is the embedding of
-    /// the patch's new content; without one a changed memory waits for the backfill.
+    /// Applies a patch to one memory and returns it as stored, with whether it now lacks a
+    /// vector. `vector` is (text embedded, its embedding) for the memory as patched; it is
+    /// written only if the stored memory's text is exactly that (a concurrent update may have
+    /// changed it), otherwise the memory waits for the backfill.
     pub async fn update(
         &self,
         namespace: String,
         id: String,
         patch: MemoryPatch,
-        vector: Option<Vec<f32>>,
-    ) -> Result<Memory> {
+        vector: Option<(String, Vec<f32>)>,
+    ) -> Result<(Memory, bool)> {
         self.write(move |tx| {
             let (memory, rowid) = memories::update(tx, &namespace, &id, &patch)?;
-            if let (Some(_), Some(v)) = (&patch.content, vector) {
-                vectors::put(tx, rowid, &namespace, &v)?;
+            let text = memory::embedding_text(memory.context.as_deref(), &memory.content);
+            let reembed = patch.content.is_some() || patch.context.is_some();
+            let mut missing = false;
+            if reembed {
+                match vector {
+                    Some((embedded, v)) if embedded == text => {
+                        vectors::put(tx, rowid, &namespace, &v)?
+                    }
+                    _ => {
+                        missing = vectors::current_text(tx, rowid)?.is_some()
+                            && !vectors::has_vector(tx, rowid)?
+                    }
+                }
             }
-            Ok(memory)
+            Ok((memory, missing))
         })
         .await
     }

@@ -7,6 +7,7 @@ use super::filter::Filter;
 use super::fts::Hit;
 use super::memories::json_column;
 use crate::error::{Error, Result};
+use crate::memory::embedding_text;
 
 /// Longest snippet of a semantic hit, in characters.
 const SNIPPET_CHARS: usize = 240;
@@ -18,10 +19,24 @@ pub struct Pending {
     pub rowid: i64,
     /// The memory's namespace (the partition key).
     pub namespace: String,
-    /// The text to embed.
-    pub content: String,
-    /// Hash of that text: the vector is only written if the content has not changed since.
-    pub content_hash: String,
+    /// The text to embed (context, then content); the vector is only written if the row
+    /// still has exactly this text.
+    pub text: String,
+}
+
+/// The text the row's vector must have been made from, if the row exists.
+pub(super) fn current_text(conn: &Connection, rowid: i64) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT context, content FROM memories WHERE rowid = ?1",
+            params![rowid],
+            |r| {
+                let context: Option<String> = r.get(0)?;
+                let content: String = r.get(1)?;
+                Ok(embedding_text(context.as_deref(), &content))
+            },
+        )
+        .optional()?)
 }
 
 /// Writes (or replaces) the vector of one memory.
@@ -37,18 +52,23 @@ pub(super) fn put(conn: &Connection, rowid: i64, namespace: &str, vector: &[f32]
     Ok(())
 }
 
+/// True when the memory has a vector.
+pub(super) fn has_vector(conn: &Connection, rowid: i64) -> Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM memory_vectors WHERE rowid = ?1",
+            params![rowid],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
 /// Writes vectors made for pending memories whose content is still what was embedded.
 pub(super) fn put_pending(conn: &Connection, done: &[(Pending, Vec<f32>)]) -> Result<usize> {
     let mut written = 0;
     for (p, vector) in done {
-        let current: Option<String> = conn
-            .query_row(
-                "SELECT content_hash FROM memories WHERE rowid = ?1",
-                params![p.rowid],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if current.as_deref() == Some(p.content_hash.as_str()) {
+        if current_text(conn, p.rowid)?.as_deref() == Some(p.text.as_str()) {
             put(conn, p.rowid, &p.namespace, vector)?;
             written += 1;
         }
@@ -59,17 +79,18 @@ pub(super) fn put_pending(conn: &Connection, done: &[(Pending, Vec<f32>)]) -> Re
 /// Up to `limit` memories that have no vector yet, oldest first.
 pub(super) fn pending(conn: &Connection, limit: usize) -> Result<Vec<Pending>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT m.rowid, m.namespace, m.content, m.content_hash FROM memories m \
+        "SELECT m.rowid, m.namespace, m.context, m.content FROM memories m \
          WHERE NOT EXISTS (SELECT 1 FROM memory_vectors v WHERE v.rowid = m.rowid) \
          ORDER BY m.rowid LIMIT ?1",
     )?;
     let rows = stmt
         .query_map(params![limit as i64], |r| {
+            let context: Option<String> = r.get(2)?;
+            let content: String = r.get(3)?;
             Ok(Pending {
                 rowid: r.get(0)?,
                 namespace: r.get(1)?,
-                content: r.get(2)?,
-                content_hash: r.get(3)?,
+                text: embedding_text(context.as_deref(), &content),
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -180,5 +201,121 @@ mod tests {
     fn lead_cuts_at_words() {
         assert_eq!(lead("short", 10), "short");
         assert_eq!(lead("one two three four", 9), "one two…");
+    }
+}
+
+#[cfg(test)]
+mod store_tests {
+    use crate::memory::{MemoryPatch, NewMemory};
+    use crate::store::{Filter, Store};
+    use std::sync::Arc;
+
+    fn unit(i: usize) -> Vec<f32> {
+        let mut v = vec![0.0; 384];
+        v[i] = 1.0;
+        v
+    }
+
+    fn memory(content: &str) -> NewMemory {
+        NewMemory {
+            namespace: "ns".into(),
+            content: content.into(),
+            title: None,
+            kind: "note".into(),
+            tags: vec![],
+            source: None,
+            anchor: None,
+            context: None,
+            roles: vec![],
+            priority: 0,
+            occurred_at: None,
+            metadata: serde_json::Map::new(),
+        }
+    }
+
+    async fn nearest(store: &Store, i: usize) -> Vec<String> {
+        let hits = store
+            .vector_search(Arc::new(unit(i)), Filter::namespace("ns"), 10)
+            .await
+            .unwrap();
+        hits.into_iter().map(|h| h.id).collect()
+    }
+
+    #[tokio::test]
+    async fn vectors_follow_content_not_other_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("m.db")).unwrap();
+        let a = store.insert(memory("alpha"), Some(unit(0))).await.unwrap();
+        let b = store.insert(memory("beta"), Some(unit(1))).await.unwrap();
+        assert_eq!(nearest(&store, 0).await[0], a.id);
+
+        // A title-only update keeps the vector (the trigger fires only on a real change).
+        let title = MemoryPatch {
+            title: Some(Some("t".into())),
+            ..MemoryPatch::default()
+        };
+        let (_, missing) = store
+            .update("ns".into(), a.id.clone(), title, None)
+            .await
+            .unwrap();
+        assert!(!missing);
+        assert_eq!(store.pending_vector_count().await.unwrap(), 0);
+
+        // New content without a vector: the old vector is gone and the memory is pending.
+        let content = MemoryPatch {
+            content: Some("gamma".into()),
+            ..MemoryPatch::default()
+        };
+        let (_, missing) = store
+            .update("ns".into(), a.id.clone(), content, None)
+            .await
+            .unwrap();
+        assert!(missing);
+        assert_eq!(nearest(&store, 0).await, vec![b.id.clone()]);
+        let pending = store.pending_vectors(10).await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].text, "gamma");
+
+        // A vector made for text the row no longer has is not written.
+        let stale = pending[0].clone();
+        let again = MemoryPatch {
+            content: Some("delta".into()),
+            ..MemoryPatch::default()
+        };
+        store
+            .update("ns".into(), a.id.clone(), again, None)
+            .await
+            .unwrap();
+        assert_eq!(store.put_vectors(vec![(stale, unit(2))]).await.unwrap(), 0);
+        let fresh = store.pending_vectors(10).await.unwrap();
+        assert_eq!(fresh[0].text, "delta");
+        assert_eq!(
+            store
+                .put_vectors(vec![(fresh[0].clone(), unit(2))])
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(nearest(&store, 2).await[0], a.id);
+
+        // Deleting a memory deletes its vector.
+        store.delete("ns".into(), a.id.clone()).await.unwrap();
+        assert_eq!(nearest(&store, 2).await, vec![b.id]);
+    }
+
+    #[tokio::test]
+    async fn another_model_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("m.db")).unwrap();
+        store.check_model("model-a", 384).await.unwrap();
+        store.check_model("model-a", 384).await.unwrap();
+        let err = store
+            .check_model("model-b", 384)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("the database was embedded with model-a (384-d), but this memoryd uses model-b (384-d)"), "{err}");
+        store.reset_vectors("model-b", 384).await.unwrap();
+        store.check_model("model-b", 384).await.unwrap();
     }
 }

@@ -26,6 +26,10 @@ pub struct StoreArgs {
     pub source: Option<String>,
     /// Place inside `source`, such as a heading slug.
     pub anchor: Option<String>,
+    /// Text that situates the memory, embedded with it for semantic search but not part of
+    /// its content: the previous turn of a conversation, a document's title and heading path
+    /// (at most 4 KiB).
+    pub context: Option<String>,
     /// Roles this memory is pinned for (such as planner, implementer); `*` pins it for all.
     pub roles: Option<Vec<String>>,
     /// Order among pins, higher first (default 0).
@@ -58,6 +62,7 @@ pub async fn run(app: &App, args: StoreArgs) -> Result<StoreOutput> {
         tags: memory::tags("tags", args.tags.unwrap_or_default(), limits)?,
         source: memory::short_text("source", args.source, 2048)?,
         anchor: memory::short_text("anchor", args.anchor, 200)?,
+        context: memory::context(args.context, limits)?,
         roles: memory::roles(args.roles.unwrap_or_default())?,
         priority: args.priority.unwrap_or(0),
         occurred_at: args
@@ -79,7 +84,8 @@ pub async fn run(app: &App, args: StoreArgs) -> Result<StoreOutput> {
         });
     }
     // Embedded before the write transaction, so the write lock is held for microseconds.
-    let vector = app.embedder().embed(vec![new.content.clone()]).await?;
+    let text = memory::embedding_text(new.context.as_deref(), &new.content);
+    let vector = app.embedder().embed(vec![text]).await?;
     let vector = vector.and_then(|mut v| v.pop());
     let missing = vector.is_none();
     let stored = app.store().insert(new, vector).await?;

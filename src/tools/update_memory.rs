@@ -28,6 +28,8 @@ pub struct UpdateArgs {
     pub source: Option<String>,
     /// New anchor; an empty string clears it.
     pub anchor: Option<String>,
+    /// New context (embedded with the content); an empty string clears it.
+    pub context: Option<String>,
     /// New roles, replacing the old ones; [] unpins the memory.
     pub roles: Option<Vec<String>>,
     /// New priority.
@@ -66,6 +68,10 @@ pub async fn run(app: &App, args: UpdateArgs) -> Result<Memory> {
             .anchor
             .map(|a| memory::short_text("anchor", Some(a), 200))
             .transpose()?,
+        context: args
+            .context
+            .map(|c| memory::context(Some(c), limits))
+            .transpose()?,
         roles: args.roles.map(memory::roles).transpose()?,
         priority: args.priority,
         occurred_at: args
@@ -83,16 +89,22 @@ pub async fn run(app: &App, args: UpdateArgs) -> Result<Memory> {
             "nothing to update\ngive at least one field to change, such as content, title or tags",
         ));
     }
-    let vector = match &patch.content {
-        Some(content) => app
-            .embedder()
-            .embed(vec![content.clone()])
-            .await?
-            .and_then(|mut v| v.pop()),
-        None => None,
+    // New content or context needs a new vector: compose the text the memory will have,
+    // embed it outside the write lock, and let the store check it still matches.
+    let vector = if patch.content.is_some() || patch.context.is_some() {
+        let current = app.store().get(namespace.clone(), args.id.clone()).await?;
+        let content = patch.content.as_deref().unwrap_or(&current.content);
+        let context = match &patch.context {
+            Some(c) => c.as_deref(),
+            None => current.context.as_deref(),
+        };
+        let text = memory::embedding_text(context, content);
+        let made = app.embedder().embed(vec![text.clone()]).await?;
+        made.and_then(|mut v| v.pop()).map(|v| (text, v))
+    } else {
+        None
     };
-    let missing = patch.content.is_some() && vector.is_none();
-    let memory = app
+    let (memory, missing) = app
         .store()
         .update(namespace, args.id, patch, vector)
         .await?;

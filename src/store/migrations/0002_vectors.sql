@@ -19,6 +19,8 @@ END;
 
 -- A vector of old content is never searched: changing content drops it in the same
 -- transaction, and the writer (or the backfill) adds the new one.
-CREATE TRIGGER memories_vectors_stale AFTER UPDATE OF content ON memories BEGIN
+-- (WHEN: an UPDATE that sets content to the same value keeps the vector.)
+CREATE TRIGGER memories_vectors_stale AFTER UPDATE OF content ON memories
+WHEN old.content IS NOT new.content BEGIN
     DELETE FROM memory_vectors WHERE rowid = old.rowid;
 END;
