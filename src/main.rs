@@ -59,6 +59,8 @@ enum Command {
     Model(cli::model::ModelCmd),
     /// Re-embed every memory with this build's model
     Reembed,
+    /// Check the data dir, database and embedding model, and say how to fix problems
+    Doctor,
     /// Measure retrieval quality on a benchmark
     #[command(subcommand)]
     Eval(cli::eval::EvalCmd),
@@ -93,6 +95,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schemas(cmd) => cli::schemas::run(cmd),
         Command::Model(cmd) => cli::model::run(g, cmd).await,
         Command::Reembed => cli::reembed::run(g).await,
+        Command::Doctor => cli::doctor::run(g).await,
         Command::Eval(cmd) => cli::eval::run(g, cmd).await,
     }
 }

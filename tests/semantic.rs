@@ -268,6 +268,17 @@ fn without_a_model_keyword_search_still_works_and_says_why() {
         "{}",
         status.describe()
     );
+
+    let doctor = run(&["doctor"]);
+    assert_eq!(doctor.code(), 2, "{}", doctor.describe());
+    let report = doctor.stdout();
+    assert!(report.contains("ok   database"), "{report}");
+    assert!(
+        report.contains(
+            "FAIL embedding model  semantic search is off: the embedding model is not installed"
+        ),
+        "{report}"
+    );
 }
 
 /// The CLI loads the installed model itself: semantic search from a terminal works.

