@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use crate::config::{Config, Limits, ensure_data_dir};
 use crate::embed::{self, Embedder, Layout};
 use crate::error::Result;
+use crate::rehydrate::Rehydrator;
 use crate::retrieve::Searcher;
 use crate::store::Store;
 
@@ -30,6 +31,8 @@ struct Inner {
     embedder: Embedder,
     /// Woken when a memory was written without its vector, so the backfill picks it up.
     pending: Notify,
+    /// Bundle cache and tokenizer of `rehydrate_memory`.
+    rehydrator: Rehydrator,
 }
 
 impl App {
@@ -48,6 +51,7 @@ impl App {
             .await?;
         let embedder = embedder.unwrap_or_else(|| Embedder::new(Layout::new(&config.model_dir)));
         Ok(App(Arc::new(Inner {
+            rehydrator: Rehydrator::new(config.rehydrate.cache_entries),
             config,
             store,
             embedder,
@@ -65,6 +69,7 @@ impl App {
             .await?;
         let embedder = Embedder::new(Layout::new(&config.model_dir));
         Ok(App(Arc::new(Inner {
+            rehydrator: Rehydrator::new(config.rehydrate.cache_entries),
             config,
             store,
             embedder,
@@ -90,6 +95,11 @@ impl App {
     /// The embedding model.
     pub fn embedder(&self) -> &Embedder {
         &self.0.embedder
+    }
+
+    /// The `rehydrate_memory` engine.
+    pub fn rehydrator(&self) -> &Rehydrator {
+        &self.0.rehydrator
     }
 
     /// A searcher over this app's store and model.

@@ -6,6 +6,7 @@
 //!   the tools directly on the database.
 //! - [`http`]: the HTTP routes (`/mcp`), given a bound listener and a shutdown token.
 //! - [`tools`]: `MemoryServer` and one file per MCP tool: arguments, schemas, validation.
+//! - [`rehydrate`]: role-scoped, token-budgeted bundles and their cache.
 //! - [`retrieve`]: ranking a query into hits (BM25, vectors, fusion).
 //! - [`embed`]: the local embedding model: install, lazy load, query cache.
 //! - [`store`]: SQLite (WAL, migrations, FTS5): every SQL statement lives here.
@@ -21,6 +22,7 @@ pub mod embed;
 pub mod error;
 pub mod http;
 pub mod memory;
+pub mod rehydrate;
 pub mod retrieve;
 pub mod shutdown;
 pub mod store;

@@ -44,6 +44,8 @@ enum Command {
     Store(cli::store::StoreCmd),
     /// Search memories
     Search(cli::search::SearchCmd),
+    /// Show the context bundle rehydrate_memory gives a role for a task
+    Rehydrate(cli::rehydrate::RehydrateCmd),
     /// Show one memory
     Get(cli::get::GetCmd),
     /// Change fields of a memory
@@ -88,6 +90,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stdio => cli::stdio::run(g).await,
         Command::Store(cmd) => cli::store::run(g, cmd).await,
         Command::Search(cmd) => cli::search::run(g, cmd).await,
+        Command::Rehydrate(cmd) => cli::rehydrate::run(g, cmd).await,
         Command::Get(cmd) => cli::get::run(g, cmd).await,
         Command::Update(cmd) => cli::update::run(g, cmd).await,
         Command::Delete(cmd) => cli::delete::run(g, cmd).await,

@@ -15,9 +15,9 @@ fn initialize_issues_a_session_id() {
 }
 
 #[test]
-fn lists_six_tools() {
+fn lists_seven_tools() {
     let dir = DataDir::new();
-    scenarios::lists_six_tools(&mut dir.serve().session());
+    scenarios::lists_seven_tools(&mut dir.serve().session());
 }
 
 #[test]

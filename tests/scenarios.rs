@@ -10,8 +10,8 @@ pub const INVALID_PARAMS: i64 = -32602;
 /// MCP's code for a resource (here: a memory id) that does not exist.
 pub const NOT_FOUND: i64 = -32002;
 
-/// `tools/list` has the six tools, each with an object input schema and annotations.
-pub fn lists_six_tools(c: &mut impl Mcp) {
+/// `tools/list` has the seven tools, each with an object input schema and annotations.
+pub fn lists_seven_tools(c: &mut impl Mcp) {
     let tools = c.request("tools/list", json!({})).unwrap()["tools"].clone();
     let names: Vec<&str> = tools
         .as_array()
@@ -25,6 +25,7 @@ pub fn lists_six_tools(c: &mut impl Mcp) {
             "delete_memory",
             "get_memory",
             "list_memories",
+            "rehydrate_memory",
             "search_memory",
             "store_memory",
             "update_memory"

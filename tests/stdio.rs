@@ -17,9 +17,9 @@ fn initialize_reports_memoryd_and_tools() {
 }
 
 #[test]
-fn lists_six_tools() {
+fn lists_seven_tools() {
     let dir = DataDir::new();
-    scenarios::lists_six_tools(&mut dir.stdio());
+    scenarios::lists_seven_tools(&mut dir.stdio());
 }
 
 #[test]

@@ -12,6 +12,7 @@ pub mod get;
 pub mod list;
 pub mod model;
 pub mod reembed;
+pub mod rehydrate;
 pub mod schemas;
 pub mod search;
 pub mod serve;
@@ -49,6 +50,10 @@ pub struct Global {
     /// Never download the embedding model (semantic search stays off until it is installed)
     #[arg(long, global = true, env = "MEMORYD_OFFLINE")]
     pub offline: bool,
+
+    /// Config file [default: ~/.config/memoryd/config.toml if it exists]
+    #[arg(long, global = true, env = "MEMORYD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 impl Global {
@@ -58,7 +63,7 @@ impl Global {
             Some(dir) => dir.clone(),
             None => default_data_dir()?,
         };
-        let mut config = Config::new(data_dir);
+        let mut config = Config::load(data_dir, self.config.as_deref())?;
         if let Some(dir) = &self.model_dir {
             config.model_dir = dir.clone();
         }

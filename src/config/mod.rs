@@ -1,29 +1,64 @@
-//! Settings: where data lives and the limits every request is checked against.
+//! Settings, layered: code defaults → TOML file → `MEMORYD_SECTION__KEY` environment
+//! variables → command-line flags (flags win).
 //!
-//! Today the values come from code defaults and command-line flags (with their `MEMORYD_*`
-//! environment variables, read by clap). The TOML layer arrives with the daemon work; callers
-//! already take a [`Config`] so that layer slots in here without touching them.
+//! The TOML file holds limits, retrieval tuning, rehydrate settings and roles; every key with
+//! its default is in `config/default.toml` (a test keeps it equal to [`Config::default`]).
+//! Where the data and the model live, and whether to go online, are flags (with their own
+//! `MEMORYD_DATA_DIR`-style variables), read by clap in `cli/`. Nothing else reads the
+//! environment.
 
+mod roles;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
+pub use roles::Role;
 
 /// The file name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "memoryd.db";
+/// The documented default config, shipped in the repository.
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
 
 /// Everything the server and the CLI need to know to run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Directory that holds the database (and later the model and runtime files).
+    /// Directory that holds the database (set from `--data-dir`, not the file).
+    #[serde(skip)]
     pub data_dir: PathBuf,
     /// Directory of the embedding model and ONNX Runtime (default: `<data_dir>/models`).
+    #[serde(skip)]
     pub model_dir: PathBuf,
     /// Servers download a missing model in the background (off with `--offline`).
+    #[serde(skip)]
     pub auto_install: bool,
     /// Upper bounds on request sizes.
     pub limits: Limits,
     /// Hybrid ranking settings.
     pub retrieval: Retrieval,
+    /// `rehydrate_memory` settings shared by every role.
+    pub rehydrate: Rehydrate,
+    /// Roles by name; the file's tables override or add to the built-in ones.
+    pub roles: BTreeMap<String, Role>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::new(),
+            model_dir: PathBuf::new(),
+            auto_install: true,
+            limits: Limits::default(),
+            retrieval: Retrieval::default(),
+            rehydrate: Rehydrate::default(),
+            roles: roles::built_in(),
+        }
+    }
 }
 
 impl Config {
@@ -32,20 +67,100 @@ impl Config {
         Config {
             model_dir: data_dir.join("models"),
             data_dir,
-            auto_install: true,
-            limits: Limits::default(),
-            retrieval: Retrieval::default(),
+            ..Config::default()
         }
+    }
+
+    /// Loads defaults, then the TOML file at `file` (if given or present at the default
+    /// location), then `MEMORYD_SECTION__KEY` variables from `env`, and checks the result.
+    pub fn load(data_dir: PathBuf, file: Option<&Path>) -> Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let path = match file {
+            Some(p) if !p.is_file() => {
+                return Err(Error::invalid(
+                    "config",
+                    format!(
+                        "{} does not exist\ncreate it (see config/default.toml) or drop --config",
+                        p.display()
+                    ),
+                ));
+            }
+            Some(p) => Some(p.to_path_buf()),
+            None => default_config_file().filter(|p| p.is_file()),
+        };
+        if let Some(p) = &path {
+            figment = figment.merge(Toml::file_exact(p));
+        }
+        // Only nested keys (`MEMORYD_LIMITS__MAX_CONTENT_BYTES`) belong to this layer;
+        // `MEMORYD_DATA_DIR` and friends are the flags' variables.
+        figment = figment.merge(
+            Env::prefixed("MEMORYD_")
+                .filter(|k| k.as_str().contains("__"))
+                .split("__"),
+        );
+        let mut config: Config = figment.extract().map_err(|e| {
+            let whence = path
+                .as_ref()
+                .map(|p| format!("{}: ", p.display()))
+                .unwrap_or_default();
+            Error::invalid("config", format!("{whence}{e}"))
+        })?;
+        config.model_dir = data_dir.join("models");
+        config.data_dir = data_dir;
+        config.validate()?;
+        Ok(config)
     }
 
     /// Path of the SQLite database file.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join(DATABASE_FILE)
     }
+
+    /// Checks values a type cannot express.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, why: String| Err(Error::invalid("config", format!("{key}: {why}")));
+        let w = self.retrieval.keyword_weight;
+        if !(0.0..=1.0).contains(&w) {
+            return bad(
+                "retrieval.keyword_weight",
+                format!("must be from 0 to 1, got {w}"),
+            );
+        }
+        let r = &self.rehydrate;
+        if !["o200k_base", "cl100k_base"].contains(&r.tokenizer.as_str()) {
+            return bad(
+                "rehydrate.tokenizer",
+                format!(
+                    "'{}' is not a known tokenizer\nuse o200k_base or cl100k_base",
+                    r.tokenizer
+                ),
+            );
+        }
+        if r.min_token_budget < 32 || r.min_token_budget > r.max_token_budget {
+            return bad(
+                "rehydrate.min_token_budget",
+                format!(
+                    "must be at least 32 and at most max_token_budget ({})",
+                    r.max_token_budget
+                ),
+            );
+        }
+        if self.roles.is_empty() {
+            return bad("roles", "at least one role is needed".into());
+        }
+        for (name, role) in &self.roles {
+            crate::memory::role("role", name).map_err(|_| {
+                Error::invalid("config", format!("roles.{name}: not a valid role name"))
+            })?;
+            role.validate(name, r)?;
+        }
+        Ok(())
+    }
 }
 
 /// Upper bounds on what one request may carry.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Largest `content` of one memory, in bytes (UTF-8).
     pub max_content_bytes: usize,
@@ -81,7 +196,8 @@ impl Default for Limits {
 }
 
 /// How hybrid search fuses keyword and semantic candidates.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Retrieval {
     /// Keyword (BM25) candidates fused.
     pub keyword_candidates: usize,
@@ -104,6 +220,49 @@ impl Default for Retrieval {
     }
 }
 
+/// Settings of `rehydrate_memory` that do not depend on the role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Rehydrate {
+    /// tiktoken encoding that counts the budget: `o200k_base` or `cl100k_base`.
+    pub tokenizer: String,
+    /// Smallest `token_budget` a caller may ask for.
+    pub min_token_budget: usize,
+    /// Largest `token_budget` a caller may ask for.
+    pub max_token_budget: usize,
+    /// Largest `limit` (evidence items) a caller may ask for.
+    pub max_limit: usize,
+    /// Candidates retrieved per requested evidence item, before filtering and packing.
+    pub candidates_per_item: usize,
+    /// Word-shingle overlap (Jaccard, 0..1) at which two items count as near-duplicates.
+    pub near_duplicate_overlap: f32,
+    /// Score bonus (fraction) for a role's preferred tags and kinds.
+    pub prefer_boost: f32,
+    /// Bundles kept in the cache.
+    pub cache_entries: u64,
+}
+
+impl Default for Rehydrate {
+    fn default() -> Self {
+        Rehydrate {
+            tokenizer: "o200k_base".into(),
+            min_token_budget: 64,
+            max_token_budget: 32_000,
+            max_limit: 50,
+            candidates_per_item: 4,
+            near_duplicate_overlap: 0.6,
+            prefer_boost: 0.25,
+            cache_entries: 1_000,
+        }
+    }
+}
+
+/// The default config file: `$XDG_CONFIG_HOME/memoryd/config.toml` on Linux,
+/// `~/Library/Application Support/memoryd/config.toml` on macOS.
+pub fn default_config_file() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("memoryd").join("config.toml"))
+}
+
 /// The platform's default data directory: XDG data dir on Linux,
 /// `~/Library/Application Support/memoryd` on macOS.
 pub fn default_data_dir() -> Result<PathBuf> {
@@ -121,4 +280,64 @@ pub fn ensure_data_dir(dir: &Path) -> Result<()> {
         context: format!("cannot create data directory {}", dir.display()),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_toml_is_the_default_config() {
+        let parsed: Config = Figment::from(Toml::string(DEFAULT_TOML)).extract().unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    fn load(toml: &str) -> Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, toml).unwrap();
+        Config::load(dir.path().to_path_buf(), Some(&file))
+    }
+
+    #[test]
+    fn file_overrides_and_extends_roles() {
+        let c = load(
+            "[roles.planner]\ntoken_budget = 3000\n\n[roles.security]\nprefer_tags = [\"security\"]\n"        )
+        .unwrap();
+        assert_eq!(c.roles["planner"].token_budget, 3000);
+        assert_eq!(
+            c.roles["planner"].pin_budget, 200,
+            "other planner keys keep their defaults"
+        );
+        assert_eq!(c.roles["security"].prefer_tags, vec!["security"]);
+        assert_eq!(
+            c.roles["security"].token_budget,
+            Role::default().token_budget
+        );
+        assert!(c.roles.contains_key("implementer"));
+    }
+
+    #[test]
+    fn bad_files_name_the_key() {
+        let err = load("[limits]\nmax_tagz = 3\n").unwrap_err().to_string();
+        assert!(err.contains("max_tagz"), "{err}");
+        let err = load("[retrieval]\nkeyword_weight = 2.0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("retrieval.keyword_weight: must be from 0 to 1, got 2"),
+            "{err}"
+        );
+        let err = load("[roles.planner]\npin_budget = 99999\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("roles.planner.pin_budget"), "{err}");
+        let missing = Config::load(PathBuf::from("/tmp"), Some(Path::new("/no/such.toml")));
+        assert!(
+            missing
+                .unwrap_err()
+                .to_string()
+                .contains("/no/such.toml does not exist")
+        );
+    }
 }

@@ -269,6 +269,36 @@ pub(super) fn list(
     })
 }
 
+/// Memories pinned for `role` (or `*`), highest priority first, then most recently updated.
+pub(super) fn pinned_for(conn: &Connection, namespace: &str, role: &str) -> Result<Vec<Memory>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM memories m WHERE m.namespace = ?1 AND EXISTS \
+         (SELECT 1 FROM json_each(m.roles) r WHERE r.value = ?2 OR r.value = '*') \
+         ORDER BY m.priority DESC, m.updated_at DESC, m.rowid DESC"
+    ))?;
+    let rows = stmt
+        .query_map(params![namespace, role], from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// The memories with these ids in the namespace, in the order of `ids`.
+pub(super) fn get_many(conn: &Connection, namespace: &str, ids: &[String]) -> Result<Vec<Memory>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM memories m WHERE m.namespace = ?1 AND m.id = ?2"
+    ))?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(m) = stmt
+            .query_row(params![namespace, id], from_row)
+            .optional()?
+        {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
 /// Number of memories in a namespace.
 pub(super) fn count(conn: &Connection, namespace: &str) -> Result<u64> {
     let n: i64 = conn.query_row(

@@ -43,6 +43,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0001_init.sql")),
         M::up(include_str!("migrations/0002_vectors.sql")),
         M::up(include_str!("migrations/0003_context.sql")),
+        M::up(include_str!("migrations/0004_generation.sql")),
     ])
 }
 
@@ -302,6 +303,30 @@ impl Store {
         self.write(move |tx| {
             vectors::clear(tx)?;
             vectors::set_model(tx, model, dim)
+        })
+        .await
+    }
+
+    /// Memories pinned for `role` (or for every role), highest priority first.
+    pub async fn pinned_for(&self, namespace: String, role: String) -> Result<Vec<Memory>> {
+        self.read(move |c| memories::pinned_for(c, &namespace, &role))
+            .await
+    }
+
+    /// The memories with these ids in the namespace (missing ids are skipped).
+    pub async fn get_many(&self, namespace: String, ids: Vec<String>) -> Result<Vec<Memory>> {
+        self.read(move |c| memories::get_many(c, &namespace, &ids))
+            .await
+    }
+
+    /// A number that changes whenever any memory is written, by any process.
+    pub async fn generation(&self) -> Result<i64> {
+        self.read(|c| {
+            Ok(
+                c.query_row("SELECT value FROM store_generation WHERE id = 1", [], |r| {
+                    r.get(0)
+                })?,
+            )
         })
         .await
     }

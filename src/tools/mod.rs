@@ -9,6 +9,7 @@ pub mod delete_memory;
 pub mod get_memory;
 pub mod list_memories;
 pub mod params;
+pub mod rehydrate_memory;
 pub mod search_memory;
 pub mod store_memory;
 pub mod update_memory;
@@ -49,7 +50,8 @@ impl MemoryServer {
 
     /// The routes of all tools.
     pub fn router() -> ToolRouter<MemoryServer> {
-        Self::store_memory_router()
+        Self::rehydrate_memory_router()
+            + Self::store_memory_router()
             + Self::search_memory_router()
             + Self::get_memory_router()
             + Self::update_memory_router()
@@ -151,7 +153,7 @@ mod tests {
     }
 
     #[test]
-    fn six_tools_with_annotations() {
+    fn seven_tools_with_annotations() {
         let tools = MemoryServer::tools();
         let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
         assert_eq!(
@@ -160,6 +162,7 @@ mod tests {
                 "delete_memory",
                 "get_memory",
                 "list_memories",
+                "rehydrate_memory",
                 "search_memory",
                 "store_memory",
                 "update_memory"
@@ -169,7 +172,7 @@ mod tests {
             let ann = tool.annotations.as_ref().expect("annotated");
             let read_only = matches!(
                 tool.name.as_ref(),
-                "get_memory" | "list_memories" | "search_memory"
+                "get_memory" | "list_memories" | "search_memory" | "rehydrate_memory"
             );
             assert_eq!(ann.read_only_hint, Some(read_only), "{}", tool.name);
             if tool.name == "delete_memory" {
