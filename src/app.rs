@@ -114,6 +114,14 @@ impl App {
     /// Servers: load the model in the background (installing it first when allowed), then
     /// keep embedding memories that have no vector. Returns at once.
     pub fn start_background(&self) {
+        // Building the tokenizer's encoding takes a moment; do it now, not on the first call.
+        let warm = self.clone();
+        tokio::spawn(async move {
+            let name = warm.0.config.rehydrate.tokenizer.clone();
+            if let Err(err) = warm.0.rehydrator.tokenizer(&name).await {
+                tracing::warn!(%err, "tokenizer failed to load");
+            }
+        });
         let app = self.clone();
         tokio::spawn(async move {
             app.0.embedder.start(app.0.config.auto_install).await;

@@ -179,3 +179,90 @@ fn schemas_command_writes_what_is_checked_in() {
         assert_eq!(have, want, "{name:?}");
     }
 }
+
+#[test]
+fn config_file_and_environment_layer_over_defaults() {
+    let dir = DataDir::new();
+    let file = dir.path().join("config.toml");
+    std::fs::write(
+        &file,
+        "[rehydrate]\nmax_token_budget = 5000\n\n[roles.auditor]\nprefer_kinds = [\"incident\"]\n",
+    )
+    .unwrap();
+    let config = file.to_str().unwrap();
+
+    // The file adds a role and lowers the budget bound.
+    let out = dir.run(
+        &[
+            "--config",
+            config,
+            "--json",
+            "rehydrate",
+            "-r",
+            "auditor",
+            "-t",
+            "x",
+            "-b",
+            "5000",
+        ],
+        "",
+    );
+    assert_eq!(out.json()["meta"]["role"], "auditor");
+    let over = dir.run(
+        &[
+            "--config",
+            config,
+            "rehydrate",
+            "-r",
+            "auditor",
+            "-t",
+            "x",
+            "-b",
+            "5001",
+        ],
+        "",
+    );
+    assert!(
+        over.stderr().contains("from 64 to 5000, got 5001"),
+        "{}",
+        over.describe()
+    );
+
+    // The environment overrides the file.
+    let mut cmd = dir.command(&[
+        "--config",
+        config,
+        "rehydrate",
+        "-r",
+        "auditor",
+        "-t",
+        "x",
+        "-b",
+        "4500",
+    ]);
+    cmd.env("MEMORYD_REHYDRATE__MAX_TOKEN_BUDGET", "4000");
+    let env = dir.run_command(
+        cmd,
+        &["(with MEMORYD_REHYDRATE__MAX_TOKEN_BUDGET=4000)"],
+        "",
+    );
+    assert!(
+        env.stderr().contains("from 64 to 4000, got 4500"),
+        "{}",
+        env.describe()
+    );
+
+    // A bad file names the key; a missing one is an error, not silently ignored.
+    std::fs::write(&file, "[limits]\nmax_tagz = 3\n").unwrap();
+    let bad = dir.run(&["--config", config, "list"], "");
+    assert_eq!(bad.code(), 2);
+    assert!(bad.stderr().contains("max_tagz"), "{}", bad.describe());
+    let missing = dir.run(&["--config", "/no/such/memoryd.toml", "list"], "");
+    assert!(
+        missing
+            .stderr()
+            .contains("/no/such/memoryd.toml does not exist"),
+        "{}",
+        missing.describe()
+    );
+}
