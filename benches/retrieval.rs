@@ -4,8 +4,8 @@
 //!
 //! Run with `cargo bench --bench retrieval` (set `MEMORYD_BENCH_MEMORIES` for another corpus
 //! size). The embedding model is installed into `target/bench-model` on first run. The corpus
-//! is synthetic and deterministic: sentences drawn from the fixture project's vocabulary,
-//! with random unit vectors (brute-force KNN costs the same whatever the vectors mean); query
+//! is synthetic and deterministic: sentences drawn from the fixture project's vocabulary with
+//! Zipf-distributed word frequencies, with random unit vectors (brute-force KNN costs the same whatever the vectors mean); query
 //! and task embeddings come from the real model.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,9 +61,42 @@ fn vocabulary() -> Vec<String> {
     words
 }
 
+/// Word ranks drawn from a Zipf distribution (s = 1), as in natural text: a few words are
+/// everywhere, most are rare. (Uniform draws would put every query term in 2.5% of all
+/// memories, which no real corpus does.)
+struct Zipf {
+    cumulative: Vec<f64>,
+}
+
+impl Zipf {
+    fn new(n: usize) -> Self {
+        let mut total = 0.0;
+        let cumulative = (1..=n)
+            .map(|rank| {
+                total += 1.0 / rank as f64;
+                total
+            })
+            .collect();
+        Zipf { cumulative }
+    }
+
+    fn sample(&self, rng: &mut Rng) -> usize {
+        let total = *self.cumulative.last().unwrap();
+        let x = rng.next() as f64 / u64::MAX as f64 * total;
+        self.cumulative
+            .partition_point(|c| *c < x)
+            .min(self.cumulative.len() - 1)
+    }
+}
+
 fn corpus(n: usize) -> Vec<(NewMemory, Vec<f32>)> {
-    let words = vocabulary();
+    let mut words = vocabulary();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    // Which words are common is decided by a deterministic shuffle of the vocabulary.
+    for i in (1..words.len()).rev() {
+        words.swap(i, rng.below(i + 1));
+    }
+    let zipf = Zipf::new(words.len());
     let kinds = [
         "decision",
         "convention",
@@ -77,7 +110,7 @@ fn corpus(n: usize) -> Vec<(NewMemory, Vec<f32>)> {
         .map(|i| {
             let len = 20 + rng.below(60);
             let mut content: Vec<&str> = (0..len)
-                .map(|_| words[rng.below(words.len())].as_str())
+                .map(|_| words[zipf.sample(&mut rng)].as_str())
                 .collect();
             content.push(".");
             let memory = NewMemory {

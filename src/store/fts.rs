@@ -86,15 +86,21 @@ pub(super) fn search(
     filter: &Filter,
     limit: usize,
 ) -> Result<Vec<Hit>> {
+    let terms: Vec<String> = expression
+        .split(" OR ")
+        .map(|t| t.trim_matches('"').to_string())
+        .collect();
+    let terms = &terms;
     let (conditions, mut values) = filter.to_sql();
     let mut all = vec![rusqlite::types::Value::Text(expression.to_string())];
     all.append(&mut values);
     all.push((limit as i64).into());
+    // Excerpts are cut in Rust from the returned rows: FTS5's snippet() needs the MATCH
+    // context, which made SQLite evaluate it for every match (or run the query twice).
     // Title matches weigh double: a title is the author's own summary of the memory.
     let sql = format!(
-        "SELECT m.id, -bm25(memories_fts, 2.0, 1.0, 1.0) AS score, m.title, \
-                snippet(memories_fts, 1, '', '', '…', 32), m.source, m.anchor, m.kind, m.tags, \
-                m.occurred_at \
+        "SELECT m.id, -bm25(memories_fts, 2.0, 1.0, 1.0) AS score, m.title, m.content, \
+                m.source, m.anchor, m.kind, m.tags, m.occurred_at \
          FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid \
          WHERE memories_fts MATCH ? AND {conditions} \
          ORDER BY score DESC, m.rowid DESC LIMIT ?"
@@ -106,7 +112,7 @@ pub(super) fn search(
                 id: r.get(0)?,
                 score: r.get(1)?,
                 title: r.get(2)?,
-                snippet: r.get::<_, String>(3)?.trim().to_string(),
+                snippet: excerpt(&r.get::<_, String>(3)?, terms),
                 source: r.get(4)?,
                 anchor: r.get(5)?,
                 kind: r.get(6)?,
@@ -118,9 +124,58 @@ pub(super) fn search(
     Ok(hits)
 }
 
+/// About 32 words of `content` around the first word that starts with a query term (terms
+/// are matched by prefix, which covers what the porter stemmer folds: "migrate" finds
+/// "migrations").
+fn excerpt(content: &str, terms: &[String]) -> String {
+    const WORDS: usize = 32;
+    let words: Vec<&str> = content.split_whitespace().collect();
+    if words.len() <= WORDS {
+        return words.join(" ");
+    }
+    let stems: Vec<String> = terms
+        .iter()
+        .map(|t| t.chars().take(t.chars().count().clamp(1, 4)).collect())
+        .collect();
+    let hit = words
+        .iter()
+        .position(|w| {
+            let w = w
+                .trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase();
+            stems.iter().any(|s| w.starts_with(s.as_str()))
+        })
+        .unwrap_or(0);
+    let start = hit.saturating_sub(WORDS / 4).min(words.len() - WORDS);
+    let end = start + WORDS;
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    out.push_str(&words[start..end].join(" "));
+    if end < words.len() {
+        out.push('…');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excerpts_centre_on_the_first_match() {
+        let text: Vec<String> = (0..100).map(|i| format!("w{i}")).collect();
+        let mut text = text.join(" ");
+        text.push_str(" migrations are forward only");
+        let terms = vec!["migrate".to_string()];
+        let got = excerpt(&text, &terms);
+        assert!(
+            got.starts_with('…') && got.contains("migrations are forward only"),
+            "{got}"
+        );
+        assert_eq!(excerpt("short text", &terms), "short text");
+    }
 
     #[test]
     fn any_text_becomes_a_valid_expression() {

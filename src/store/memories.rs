@@ -272,7 +272,7 @@ pub(super) fn list(
 /// Memories pinned for `role` (or `*`), highest priority first, then most recently updated.
 pub(super) fn pinned_for(conn: &Connection, namespace: &str, role: &str) -> Result<Vec<Memory>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM memories m WHERE m.namespace = ?1 AND EXISTS \
+        "SELECT {COLUMNS} FROM memories m WHERE m.namespace = ?1 AND m.roles != '[]' AND EXISTS \
          (SELECT 1 FROM json_each(m.roles) r WHERE r.value = ?2 OR r.value = '*') \
          ORDER BY m.priority DESC, m.updated_at DESC, m.rowid DESC"
     ))?;

@@ -13,6 +13,7 @@
 mod filter;
 mod fts;
 mod memories;
+mod vector_index;
 mod vectors;
 
 use std::fs::File;
@@ -44,6 +45,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0002_vectors.sql")),
         M::up(include_str!("migrations/0003_context.sql")),
         M::up(include_str!("migrations/0004_generation.sql")),
+        M::up(include_str!("migrations/0005_pinned_index.sql")),
     ])
 }
 
@@ -76,6 +78,8 @@ struct Inner {
     writer: Mutex<Connection>,
     /// Read-only connections, handed out per query.
     readers: r2d2::Pool<SqliteConnectionManager>,
+    /// In-memory copy of the vectors, for fast KNN.
+    index: vector_index::VectorIndex,
     /// The database file, for messages.
     path: PathBuf,
 }
@@ -120,6 +124,7 @@ impl Store {
         Ok(Store(Arc::new(Inner {
             writer: Mutex::new(writer),
             readers,
+            index: vector_index::VectorIndex::default(),
             path: path.to_path_buf(),
         })))
     }
@@ -272,8 +277,12 @@ impl Store {
         filter: Filter,
         k: usize,
     ) -> Result<Vec<Hit>> {
-        self.read(move |c| vectors::knn(c, &query, &filter, k))
-            .await
+        let inner = self.0.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.readers.get()?;
+            vectors::knn(&conn, &inner.index, &query, &filter, k)
+        })
+        .await?
     }
 
     /// Up to `limit` memories still waiting for a vector.

@@ -1,11 +1,14 @@
 //! The vec0 index: one embedding per memory, KNN within a namespace, and the model record.
 
+use std::collections::HashMap;
+
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use zerocopy::IntoBytes;
 
 use super::filter::Filter;
 use super::fts::Hit;
 use super::memories::json_column;
+use super::vector_index::VectorIndex;
 use crate::error::{Error, Result};
 use crate::memory::embedding_text;
 
@@ -73,6 +76,9 @@ pub(super) fn put_pending(conn: &Connection, done: &[(Pending, Vec<f32>)]) -> Re
             written += 1;
         }
     }
+    if written > 0 {
+        bump_generation(conn)?;
+    }
     Ok(written)
 }
 
@@ -111,34 +117,50 @@ pub(super) fn pending_count(conn: &Connection) -> Result<u64> {
 /// Removes every vector (before re-embedding with another model).
 pub(super) fn clear(conn: &Connection) -> Result<()> {
     conn.execute("DELETE FROM memory_vectors", [])?;
-    Ok(())
+    bump_generation(conn)
 }
 
 /// The `k` nearest memories to `query` within `filter`, nearest first; score = cosine
-/// similarity.
-pub(super) fn knn(conn: &Connection, query: &[f32], filter: &Filter, k: usize) -> Result<Vec<Hit>> {
+/// similarity. Filters apply to the nearest candidates, so a narrowing filter looks further.
+pub(super) fn knn(
+    conn: &Connection,
+    index: &VectorIndex,
+    query: &[f32],
+    filter: &Filter,
+    k: usize,
+) -> Result<Vec<Hit>> {
+    let narrowed = !filter.tags.is_empty()
+        || filter.kind.is_some()
+        || filter.role.is_some()
+        || filter.since.is_some()
+        || filter.until.is_some();
+    let want = if narrowed {
+        k.saturating_mul(10).max(200)
+    } else {
+        k
+    };
+    let nearest = index.nearest(conn, &filter.namespace, query, want)?;
+    if nearest.is_empty() {
+        return Ok(Vec::new());
+    }
+    let scores: HashMap<i64, f32> = nearest.iter().copied().collect();
     let (conditions, values) = filter.to_sql();
-    let mut all: Vec<rusqlite::types::Value> = vec![
-        query.as_bytes().to_vec().into(),
-        (k as i64).into(),
-        filter.namespace.clone().into(),
-    ];
-    all.extend(values);
+    let placeholders = vec!["?"; nearest.len()].join(", ");
     let sql = format!(
-        "WITH knn AS (SELECT rowid, distance FROM memory_vectors \
-                      WHERE embedding MATCH ? AND k = ? AND namespace = ?) \
-         SELECT m.id, 1.0 - knn.distance, m.title, m.content, m.source, m.anchor, m.kind, m.tags, \
-                m.occurred_at \
-         FROM knn JOIN memories m ON m.rowid = knn.rowid \
-         WHERE {conditions} ORDER BY knn.distance"
+        "SELECT m.rowid, m.id, m.title, m.content, m.source, m.anchor, m.kind, m.tags, m.occurred_at \
+         FROM memories m WHERE m.rowid IN ({placeholders}) AND {conditions}"
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let hits = stmt
+    let mut all: Vec<rusqlite::types::Value> =
+        nearest.iter().map(|(rowid, _)| (*rowid).into()).collect();
+    all.extend(values);
+    let mut stmt = conn.prepare(&sql)?;
+    let mut hits = stmt
         .query_map(params_from_iter(all), |r| {
+            let rowid: i64 = r.get(0)?;
             let content: String = r.get(3)?;
             Ok(Hit {
-                id: r.get(0)?,
-                score: r.get(1)?,
+                id: r.get(1)?,
+                score: f64::from(scores.get(&rowid).copied().unwrap_or(0.0)),
                 title: r.get(2)?,
                 snippet: lead(&content, SNIPPET_CHARS),
                 source: r.get(4)?,
@@ -149,7 +171,19 @@ pub(super) fn knn(conn: &Connection, query: &[f32], filter: &Filter, k: usize) -
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    hits.truncate(k);
     Ok(hits)
+}
+
+/// Moves the store generation: vectors changed without a write to `memories`, so caches
+/// keyed by the generation (the in-memory vector copy, bundles) must not be reused.
+fn bump_generation(conn: &Connection) -> Result<()> {
+    conn.execute(
+        "UPDATE store_generation SET value = value + 1 WHERE id = 1",
+        [],
+    )?;
+    Ok(())
 }
 
 /// The start of `text`, at most `max` characters, cut at a word boundary.
