@@ -50,13 +50,17 @@ impl App {
             .check_model(embed::MODEL_NAME, embed::DIMENSION)
             .await?;
         let embedder = embedder.unwrap_or_else(|| Embedder::new(Layout::new(&config.model_dir)));
-        Ok(App(Arc::new(Inner {
+        Ok(Self::assemble(config, store, embedder))
+    }
+
+    fn assemble(config: Config, store: Store, embedder: Embedder) -> App {
+        App(Arc::new(Inner {
             rehydrator: Rehydrator::new(config.rehydrate.cache_entries),
             config,
             store,
             embedder,
             pending: Notify::new(),
-        })))
+        }))
     }
 
     /// Opens the database for `memoryd reembed`: like [`App::open`] but accepting vectors of
@@ -68,13 +72,7 @@ impl App {
             .reset_vectors(embed::MODEL_NAME, embed::DIMENSION)
             .await?;
         let embedder = Embedder::new(Layout::new(&config.model_dir));
-        Ok(App(Arc::new(Inner {
-            rehydrator: Rehydrator::new(config.rehydrate.cache_entries),
-            config,
-            store,
-            embedder,
-            pending: Notify::new(),
-        })))
+        Ok(Self::assemble(config, store, embedder))
     }
 
     /// The settings this process runs with.

@@ -53,7 +53,8 @@ pub fn lists_seven_tools(c: &mut impl Mcp) {
     assert_eq!(delete["annotations"]["destructiveHint"], true);
 }
 
-fn hit_ids(search: &Value) -> Vec<String> {
+/// Ids of a search result's hits, best first.
+pub fn hit_ids(search: &Value) -> Vec<String> {
     search["hits"]
         .as_array()
         .unwrap()

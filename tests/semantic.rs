@@ -3,16 +3,8 @@
 
 use serde_json::{Value, json};
 
+use crate::scenarios::hit_ids as ids;
 use crate::util::{DataDir, Mcp, model_dir};
-
-fn ids(search: &Value) -> Vec<String> {
-    search["hits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["id"].as_str().unwrap().to_string())
-        .collect()
-}
 
 const CAR: &str = "Fixing my car cost a fortune last month: new brakes and a clutch.";
 const OTHERS: [&str; 3] = [

@@ -562,6 +562,9 @@ fn build(
     }
 }
 
+/// Below this many tokens of room, no trimmed item is worth trying.
+const MIN_ROOM: usize = 24;
+
 /// The block for `m` within `room` tokens: whole, or trimmed at a sentence boundary;
 /// returns (content, truncated, block, tokens).
 fn fit(
@@ -570,10 +573,17 @@ fn fit(
     m: &Memory,
     room: usize,
 ) -> Option<(String, bool, String, usize)> {
+    if room < MIN_ROOM {
+        return None;
+    }
     let whole = render::item(marker, m, &m.content, false);
     let tokens = tok.count(&whole);
     if tokens <= room {
         return Some((m.content.clone(), false, whole, tokens));
+    }
+    // Trimming costs a few counts; skip it when not even the citation line would fit.
+    if tok.count(&render::item(marker, m, "", true)) + 8 > room {
+        return None;
     }
     let trimmed = pack::trim_to_fit(&m.content, |s| {
         tok.count(&render::item(marker, m, s, true)) <= room

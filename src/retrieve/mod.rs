@@ -60,51 +60,60 @@ impl Searcher<'_> {
         limit: usize,
         mode: SearchMode,
     ) -> Result<Retrieved> {
-        let vector = match mode {
-            SearchMode::Keyword => None,
-            SearchMode::Hybrid | SearchMode::Semantic => self.embedder.embed_query(query).await?,
-        };
         let off = || self.embedder.state().reason_off();
-        match (mode, vector) {
-            (SearchMode::Keyword, _) => Ok(Retrieved {
+        match mode {
+            SearchMode::Keyword => Ok(Retrieved {
                 hits: self.keyword(query, filter, limit).await?,
                 mode: SearchMode::Keyword,
                 note: None,
             }),
-            (SearchMode::Semantic, None) => Err(Error::invalid(
-                "mode",
-                format!(
-                    "'semantic' needs the embedding model\n{}\nor use mode 'keyword' or 'hybrid'",
-                    off().unwrap_or_default()
-                ),
-            )),
-            (SearchMode::Hybrid, None) => Ok(Retrieved {
-                hits: self.keyword(query, filter, limit).await?,
-                mode: SearchMode::Keyword,
-                note: off(),
-            }),
-            (SearchMode::Semantic, Some(v)) => Ok(Retrieved {
-                hits: self.store.vector_search(v, filter, limit).await?,
-                mode: SearchMode::Semantic,
-                note: None,
-            }),
-            (SearchMode::Hybrid, Some(v)) => {
-                let (keyword, semantic) = tokio::try_join!(
-                    self.keyword(
-                        query,
-                        filter.clone(),
-                        self.tuning.keyword_candidates.max(limit)
-                    ),
-                    self.store
-                        .vector_search(v, filter, self.tuning.semantic_candidates.max(limit)),
-                )?;
-                let mut hits = fuse(keyword, semantic, self.tuning.keyword_weight);
-                hits.truncate(limit);
-                Ok(Retrieved {
-                    hits,
-                    mode: SearchMode::Hybrid,
+            SearchMode::Semantic => match self.embedder.embed_query(query).await? {
+                Some(v) => Ok(Retrieved {
+                    hits: self.store.vector_search(v, filter, limit).await?,
+                    mode: SearchMode::Semantic,
                     note: None,
-                })
+                }),
+                None => Err(Error::invalid(
+                    "mode",
+                    format!(
+                        "'semantic' needs the embedding model\n{}\nor use mode 'keyword' or 'hybrid'",
+                        off().unwrap_or_default()
+                    ),
+                )),
+            },
+            SearchMode::Hybrid => {
+                // The keyword search runs while the query is embedded (the model takes ~7 ms
+                // on one thread; BM25 needs none of it).
+                let keyword = self.keyword(
+                    query,
+                    filter.clone(),
+                    self.tuning.keyword_candidates.max(limit),
+                );
+                let semantic = async {
+                    match self.embedder.embed_query(query).await? {
+                        Some(v) => self
+                            .store
+                            .vector_search(
+                                v,
+                                filter.clone(),
+                                self.tuning.semantic_candidates.max(limit),
+                            )
+                            .await
+                            .map(Some),
+                        None => Ok(None),
+                    }
+                };
+                let (keyword, semantic) = tokio::try_join!(keyword, semantic)?;
+                let (mut hits, mode, note) = match semantic {
+                    Some(semantic) => (
+                        fuse(keyword, semantic, self.tuning.keyword_weight),
+                        SearchMode::Hybrid,
+                        None,
+                    ),
+                    None => (keyword, SearchMode::Keyword, off()),
+                };
+                hits.truncate(limit);
+                Ok(Retrieved { hits, mode, note })
             }
         }
     }

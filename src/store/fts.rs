@@ -99,8 +99,7 @@ pub(super) fn search(
     // context, which made SQLite evaluate it for every match (or run the query twice).
     // Title matches weigh double: a title is the author's own summary of the memory.
     let sql = format!(
-        "SELECT m.id, -bm25(memories_fts, 2.0, 1.0, 1.0) AS score, m.title, m.content, \
-                m.source, m.anchor, m.kind, m.tags, m.occurred_at \
+        "SELECT m.id, -bm25(memories_fts, 2.0, 1.0, 1.0) AS score, {HIT_COLUMNS} \
          FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid \
          WHERE memories_fts MATCH ? AND {conditions} \
          ORDER BY score DESC, m.rowid DESC LIMIT ?"
@@ -108,20 +107,35 @@ pub(super) fn search(
     let mut stmt = conn.prepare_cached(&sql)?;
     let hits = stmt
         .query_map(params_from_iter(all), |r| {
-            Ok(Hit {
-                id: r.get(0)?,
-                score: r.get(1)?,
-                title: r.get(2)?,
-                snippet: excerpt(&r.get::<_, String>(3)?, terms),
-                source: r.get(4)?,
-                anchor: r.get(5)?,
-                kind: r.get(6)?,
-                tags: json_column(r, 7)?,
-                occurred_at: r.get(8)?,
-            })
+            hit_from_row(r, r.get(1)?, |content| excerpt(content, terms))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(hits)
+}
+
+/// The columns [`hit_from_row`] reads from index 2 on, for a table aliased `m` (index 0 is
+/// the id, index 1 the score or rowid).
+pub(super) const HIT_COLUMNS: &str =
+    "m.title, m.content, m.source, m.anchor, m.kind, m.tags, m.occurred_at";
+
+/// A hit from a row `id, <score or rowid>, HIT_COLUMNS`, with its snippet made from content.
+pub(super) fn hit_from_row(
+    r: &rusqlite::Row,
+    score: f64,
+    snippet: impl FnOnce(&str) -> String,
+) -> rusqlite::Result<Hit> {
+    let content: String = r.get(3)?;
+    Ok(Hit {
+        id: r.get(0)?,
+        score,
+        title: r.get(2)?,
+        snippet: snippet(&content),
+        source: r.get(4)?,
+        anchor: r.get(5)?,
+        kind: r.get(6)?,
+        tags: json_column(r, 7)?,
+        occurred_at: r.get(8)?,
+    })
 }
 
 /// About 32 words of `content` around the first word that starts with a query term (terms

@@ -6,8 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use zerocopy::IntoBytes;
 
 use super::filter::Filter;
-use super::fts::Hit;
-use super::memories::json_column;
+use super::fts::{HIT_COLUMNS, Hit, hit_from_row};
 use super::vector_index::VectorIndex;
 use crate::error::{Error, Result};
 use crate::memory::embedding_text;
@@ -147,7 +146,7 @@ pub(super) fn knn(
     let (conditions, values) = filter.to_sql();
     let placeholders = vec!["?"; nearest.len()].join(", ");
     let sql = format!(
-        "SELECT m.rowid, m.id, m.title, m.content, m.source, m.anchor, m.kind, m.tags, m.occurred_at \
+        "SELECT m.id, m.rowid, {HIT_COLUMNS} \
          FROM memories m WHERE m.rowid IN ({placeholders}) AND {conditions}"
     );
     let mut all: Vec<rusqlite::types::Value> =
@@ -156,19 +155,9 @@ pub(super) fn knn(
     let mut stmt = conn.prepare(&sql)?;
     let mut hits = stmt
         .query_map(params_from_iter(all), |r| {
-            let rowid: i64 = r.get(0)?;
-            let content: String = r.get(3)?;
-            Ok(Hit {
-                id: r.get(1)?,
-                score: f64::from(scores.get(&rowid).copied().unwrap_or(0.0)),
-                title: r.get(2)?,
-                snippet: lead(&content, SNIPPET_CHARS),
-                source: r.get(4)?,
-                anchor: r.get(5)?,
-                kind: r.get(6)?,
-                tags: json_column(r, 7)?,
-                occurred_at: r.get(8)?,
-            })
+            let rowid: i64 = r.get(1)?;
+            let score = f64::from(scores.get(&rowid).copied().unwrap_or(0.0));
+            hit_from_row(r, score, |content| lead(content, SNIPPET_CHARS))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
