@@ -292,30 +292,26 @@ impl Rehydrator {
 
         let settings = &app.config().rehydrate;
         let tokenizer = self.tokenizer(&settings.tokenizer).await?;
-        let pins = app
-            .store()
-            .pinned_for(req.namespace.clone(), req.role_name.clone())
-            .await?;
         let wanted = req.limit * settings.candidates_per_item.max(1);
-        let found = app
-            .searcher()
-            .search(
+        let searcher = app.searcher();
+        let (pins, found) = tokio::try_join!(
+            app.store()
+                .pinned_for(req.namespace.clone(), req.role_name.clone()),
+            searcher.ranked(
                 &req.task,
                 Filter::namespace(req.namespace.clone()),
                 wanted,
                 SearchMode::Hybrid,
-            )
-            .await?;
-        let scores: HashMap<String, f64> =
-            found.hits.iter().map(|h| (h.id.clone(), h.score)).collect();
-        let ids = found.hits.into_iter().map(|h| h.id).collect();
-        let evidence = app.store().get_many(req.namespace.clone(), ids).await?;
-        let evidence: Vec<(Memory, f64)> = evidence
+            ),
+        )?;
+        let scores: HashMap<i64, f64> = found.items.iter().map(|r| (r.rowid, r.score)).collect();
+        let rowids = found.items.iter().map(|r| r.rowid).collect();
+        let evidence: Vec<(Memory, f64)> = app
+            .store()
+            .memories_by_rowid(rowids)
+            .await?
             .into_iter()
-            .map(|m| {
-                let s = scores.get(&m.id).copied().unwrap_or(0.0);
-                (m, s)
-            })
+            .map(|(rowid, m)| (m, scores.get(&rowid).copied().unwrap_or(0.0)))
             .collect();
 
         let settings = settings.clone();
@@ -366,7 +362,7 @@ fn build(
 ) -> Bundle {
     let budget = req.token_budget;
     let header = render::header(&req.role_name);
-    let header_tokens = tok.count(&header);
+    let header_tokens = tok.count_cached(&header);
     let considered = pins.len() + evidence.len();
     let mut dropped: Vec<Dropped> = Vec::new();
     let drop = |dropped: &mut Vec<Dropped>, id: &str, reason: &str| {
@@ -381,7 +377,7 @@ fn build(
         .role
         .pin_budget
         .min(budget.saturating_sub(header_tokens));
-    let pins_heading = tok.count(render::PINS_HEADING);
+    let pins_heading = tok.count_cached(render::PINS_HEADING);
     let mut placed_pins: Vec<Placed> = Vec::new();
     let mut pin_used = 0;
     for m in pins {
@@ -440,7 +436,7 @@ fn build(
         .map(|p| pack::shingles(&p.memory.content))
         .collect();
     let mut per_source: HashMap<String, usize> = HashMap::new();
-    let evidence_heading = tok.count(render::EVIDENCE_HEADING);
+    let evidence_heading = tok.count_cached(render::EVIDENCE_HEADING);
     let mut used = header_tokens + pin_used;
     let mut placed: Vec<Placed> = Vec::new();
     for (m, score) in candidates {
@@ -505,7 +501,7 @@ fn build(
         if items.is_empty() {
             0
         } else {
-            tok.count(heading) + items.iter().map(|p| p.tokens).sum::<usize>()
+            tok.count_cached(heading) + items.iter().map(|p| p.tokens).sum::<usize>()
         }
     };
     let tokens = Tokens {
@@ -577,12 +573,12 @@ fn fit(
         return None;
     }
     let whole = render::item(marker, m, &m.content, false);
-    let tokens = tok.count(&whole);
+    let tokens = tok.count_cached(&whole);
     if tokens <= room {
         return Some((m.content.clone(), false, whole, tokens));
     }
     // Trimming costs a few counts; skip it when not even the citation line would fit.
-    if tok.count(&render::item(marker, m, "", true)) + 8 > room {
+    if tok.count_cached(&render::item(marker, m, "", true)) + 8 > room {
         return None;
     }
     let trimmed = pack::trim_to_fit(&m.content, |s| {

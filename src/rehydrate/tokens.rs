@@ -6,11 +6,17 @@ use tiktoken_rs::CoreBPE;
 
 use crate::error::{Error, Result};
 
+/// Block counts remembered (a block's count never changes for the same text).
+const CACHED_COUNTS: u64 = 50_000;
+
 /// A loaded tiktoken encoding; cheap to clone.
 #[derive(Clone)]
 pub struct Tokenizer {
     name: String,
     bpe: Arc<CoreBPE>,
+    /// Counts of item blocks by a hash of their text: bundles for related tasks keep
+    /// counting the same memories.
+    counts: moka::sync::Cache<u64, usize>,
 }
 
 impl Tokenizer {
@@ -30,6 +36,7 @@ impl Tokenizer {
         Ok(Tokenizer {
             name: name.to_string(),
             bpe: Arc::new(bpe),
+            counts: moka::sync::Cache::new(CACHED_COUNTS),
         })
     }
 
@@ -38,8 +45,22 @@ impl Tokenizer {
         &self.name
     }
 
-    /// Tokens in `text`.
+    /// Tokens in `text`, counted now. The final check of a bundle uses this.
     pub fn count(&self, text: &str) -> usize {
         self.bpe.encode_ordinary(text).len()
+    }
+
+    /// Tokens in `text`, remembered for the next time the same text is counted.
+    pub fn count_cached(&self, text: &str) -> usize {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut h);
+        let key = h.finish();
+        if let Some(n) = self.counts.get(&key) {
+            return n;
+        }
+        let n = self.count(text);
+        self.counts.insert(key, n);
+        n
     }
 }

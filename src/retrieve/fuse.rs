@@ -8,40 +8,36 @@
 
 use std::collections::HashMap;
 
-use super::Hit;
+use super::Ranked;
 
 /// Merges the two lists, best first. `keyword_weight` is in 0..=1; semantic gets the rest.
-pub fn fuse(keyword: Vec<Hit>, semantic: Vec<Hit>, keyword_weight: f32) -> Vec<Hit> {
+pub fn fuse(keyword: Vec<Ranked>, semantic: Vec<Ranked>, keyword_weight: f32) -> Vec<Ranked> {
     let kw = f64::from(keyword_weight.clamp(0.0, 1.0));
     let k_scale = min_max(&keyword);
     let s_scale = min_max(&semantic);
 
-    let mut fused: HashMap<String, (f64, Hit)> = HashMap::new();
-    for hit in keyword {
-        let k = k_scale(hit.score);
-        fused.insert(hit.id.clone(), (kw * k, hit));
+    let mut fused: HashMap<i64, f64> = HashMap::new();
+    for r in keyword {
+        fused.insert(r.rowid, kw * k_scale(r.score));
     }
-    for hit in semantic {
-        let add = (1.0 - kw) * s_scale(hit.score);
-        fused
-            .entry(hit.id.clone())
-            .and_modify(|(score, _)| *score += add)
-            .or_insert((add, hit));
+    for r in semantic {
+        *fused.entry(r.rowid).or_default() += (1.0 - kw) * s_scale(r.score);
     }
-    let mut out: Vec<Hit> = fused
-        .into_values()
-        .map(|(score, mut hit)| {
-            hit.score = score;
-            hit
-        })
+    let mut out: Vec<Ranked> = fused
+        .into_iter()
+        .map(|(rowid, score)| Ranked { rowid, score })
         .collect();
-    // Ties (rare with real scores) break on id so a ranking is stable across runs.
-    out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    // Ties (rare with real scores) break on the older memory, so a ranking is stable.
+    out.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.rowid.cmp(&b.rowid))
+    });
     out
 }
 
 /// Scales a list's scores to 0..=1 by its own minimum and maximum (all 1 when they are equal).
-fn min_max(hits: &[Hit]) -> impl Fn(f64) -> f64 + use<> {
+fn min_max(hits: &[Ranked]) -> impl Fn(f64) -> f64 + use<> {
     let (lo, hi) = hits
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), h| {
@@ -55,22 +51,16 @@ fn min_max(hits: &[Hit]) -> impl Fn(f64) -> f64 + use<> {
 mod tests {
     use super::*;
 
-    fn hit(id: &str, score: f64) -> Hit {
-        Hit {
-            id: id.into(),
-            score,
-            title: None,
-            snippet: String::new(),
-            source: None,
-            anchor: None,
-            kind: "note".into(),
-            tags: vec![],
-            occurred_at: String::new(),
-        }
+    // Rowids stand for memories: a=1, b=2, c=3, d=4, e=5.
+    fn hit(id: &str, score: f64) -> Ranked {
+        let rowid = i64::from(id.as_bytes()[0] - b'a' + 1);
+        Ranked { rowid, score }
     }
 
-    fn ids(hits: &[Hit]) -> Vec<&str> {
-        hits.iter().map(|h| h.id.as_str()).collect()
+    fn ids(hits: &[Ranked]) -> Vec<String> {
+        hits.iter()
+            .map(|h| ((b'a' + h.rowid as u8 - 1) as char).to_string())
+            .collect()
     }
 
     #[test]

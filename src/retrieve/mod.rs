@@ -14,7 +14,7 @@ use crate::config::Retrieval;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
 pub use crate::store::Hit;
-use crate::store::{Filter, Store, match_expression};
+use crate::store::{Filter, Ranked, Store, match_expression, query_terms};
 pub use fuse::fuse;
 
 /// How `search_memory` ranks.
@@ -41,6 +41,17 @@ pub struct Retrieved {
     pub note: Option<String>,
 }
 
+/// Ranked candidates (rowids and scores) and how they were ranked.
+#[derive(Debug, Clone)]
+pub struct Ranking {
+    /// Best first.
+    pub items: Vec<Ranked>,
+    /// The mode actually used.
+    pub mode: SearchMode,
+    /// Why the mode used differs from the one asked for, if it does.
+    pub note: Option<String>,
+}
+
 /// What a search needs: the store, the embedder and the tuning.
 pub struct Searcher<'a> {
     /// The database.
@@ -52,7 +63,7 @@ pub struct Searcher<'a> {
 }
 
 impl Searcher<'_> {
-    /// Searches for `query` within `filter`, returning at most `limit` hits.
+    /// Searches for `query` within `filter`, returning at most `limit` hits with excerpts.
     pub async fn search(
         &self,
         query: &str,
@@ -60,16 +71,34 @@ impl Searcher<'_> {
         limit: usize,
         mode: SearchMode,
     ) -> Result<Retrieved> {
+        let ranking = self.ranked(query, filter, limit, mode).await?;
+        let hits = self.store.hits(ranking.items, query_terms(query)).await?;
+        Ok(Retrieved {
+            hits,
+            mode: ranking.mode,
+            note: ranking.note,
+        })
+    }
+
+    /// The best `limit` candidates for `query` within `filter`, as rowids and scores; only the
+    /// winners are ever read in full.
+    pub async fn ranked(
+        &self,
+        query: &str,
+        filter: Filter,
+        limit: usize,
+        mode: SearchMode,
+    ) -> Result<Ranking> {
         let off = || self.embedder.state().reason_off();
         match mode {
-            SearchMode::Keyword => Ok(Retrieved {
-                hits: self.keyword(query, filter, limit).await?,
+            SearchMode::Keyword => Ok(Ranking {
+                items: self.keyword(query, filter, limit).await?,
                 mode: SearchMode::Keyword,
                 note: None,
             }),
             SearchMode::Semantic => match self.embedder.embed_query(query).await? {
-                Some(v) => Ok(Retrieved {
-                    hits: self.store.vector_search(v, filter, limit).await?,
+                Some(v) => Ok(Ranking {
+                    items: self.store.vector_ranked(v, filter, limit).await?,
                     mode: SearchMode::Semantic,
                     note: None,
                 }),
@@ -93,7 +122,7 @@ impl Searcher<'_> {
                     match self.embedder.embed_query(query).await? {
                         Some(v) => self
                             .store
-                            .vector_search(
+                            .vector_ranked(
                                 v,
                                 filter.clone(),
                                 self.tuning.semantic_candidates.max(limit),
@@ -104,7 +133,7 @@ impl Searcher<'_> {
                     }
                 };
                 let (keyword, semantic) = tokio::try_join!(keyword, semantic)?;
-                let (mut hits, mode, note) = match semantic {
+                let (mut items, mode, note) = match semantic {
                     Some(semantic) => (
                         fuse(keyword, semantic, self.tuning.keyword_weight),
                         SearchMode::Hybrid,
@@ -112,15 +141,15 @@ impl Searcher<'_> {
                     ),
                     None => (keyword, SearchMode::Keyword, off()),
                 };
-                hits.truncate(limit);
-                Ok(Retrieved { hits, mode, note })
+                items.truncate(limit);
+                Ok(Ranking { items, mode, note })
             }
         }
     }
 
-    async fn keyword(&self, query: &str, filter: Filter, limit: usize) -> Result<Vec<Hit>> {
+    async fn keyword(&self, query: &str, filter: Filter, limit: usize) -> Result<Vec<Ranked>> {
         match match_expression(query) {
-            Some(expression) => self.store.keyword_search(expression, filter, limit).await,
+            Some(expression) => self.store.keyword_ranked(expression, filter, limit).await,
             None => Ok(Vec::new()),
         }
     }

@@ -48,10 +48,9 @@ pub struct Hit {
     pub occurred_at: String,
 }
 
-/// The FTS5 expression for free text, or `None` when it has no searchable words.
-///
-/// Stopwords are dropped unless the query is nothing but stopwords ("to be or not to be").
-pub fn match_expression(text: &str) -> Option<String> {
+/// The words of a query that keyword search uses: lowercased, deduplicated, stopwords dropped
+/// unless the query is nothing but stopwords ("to be or").
+pub fn query_terms(text: &str) -> Vec<String> {
     let words: Vec<String> = text
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
@@ -68,49 +67,95 @@ pub fn match_expression(text: &str) -> Option<String> {
     };
     let mut terms: Vec<String> = Vec::new();
     for word in chosen {
-        let term = format!("\"{word}\"");
-        if !terms.contains(&term) {
-            terms.push(term);
+        if !terms.contains(word) {
+            terms.push(word.clone());
         }
         if terms.len() == MAX_TERMS {
             break;
         }
     }
-    (!terms.is_empty()).then(|| terms.join(" OR "))
+    terms
 }
 
-/// Runs `expression` against the index within `filter`, best first.
-pub(super) fn search(
+/// The FTS5 expression for free text, or `None` when it has no searchable words.
+pub fn match_expression(text: &str) -> Option<String> {
+    let terms = query_terms(text);
+    (!terms.is_empty()).then(|| {
+        terms
+            .iter()
+            .map(|t| format!("\"{t}\""))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    })
+}
+
+/// A candidate: a memory's rowid and its score in one ranking, higher is better.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ranked {
+    /// The memory's rowid.
+    pub rowid: i64,
+    /// Its score.
+    pub score: f64,
+}
+
+/// BM25 ranking of `expression` within `filter`, best first. Title matches weigh double: a
+/// title is the author's own summary of the memory.
+pub(super) fn ranked(
     conn: &Connection,
     expression: &str,
     filter: &Filter,
     limit: usize,
-) -> Result<Vec<Hit>> {
-    let terms: Vec<String> = expression
-        .split(" OR ")
-        .map(|t| t.trim_matches('"').to_string())
-        .collect();
-    let terms = &terms;
+) -> Result<Vec<Ranked>> {
     let (conditions, mut values) = filter.to_sql();
     let mut all = vec![rusqlite::types::Value::Text(expression.to_string())];
     all.append(&mut values);
     all.push((limit as i64).into());
-    // Excerpts are cut in Rust from the returned rows: FTS5's snippet() needs the MATCH
-    // context, which made SQLite evaluate it for every match (or run the query twice).
-    // Title matches weigh double: a title is the author's own summary of the memory.
     let sql = format!(
-        "SELECT m.id, -bm25(memories_fts, 2.0, 1.0, 1.0) AS score, {HIT_COLUMNS} \
+        "SELECT m.rowid, -bm25(memories_fts, 2.0, 1.0, 1.0) AS score \
          FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid \
          WHERE memories_fts MATCH ? AND {conditions} \
          ORDER BY score DESC, m.rowid DESC LIMIT ?"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let hits = stmt
+    let ranked = stmt
         .query_map(params_from_iter(all), |r| {
-            hit_from_row(r, r.get(1)?, |content| excerpt(content, terms))
+            Ok(Ranked {
+                rowid: r.get(0)?,
+                score: r.get(1)?,
+            })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(hits)
+    Ok(ranked)
+}
+
+/// Full hits for ranked candidates, in their order, with excerpts around the query's terms.
+pub(super) fn hits(conn: &Connection, ranked: &[Ranked], terms: &[String]) -> Result<Vec<Hit>> {
+    if ranked.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders = vec!["?"; ranked.len()].join(", ");
+    let sql = format!(
+        "SELECT m.id, m.rowid, {HIT_COLUMNS} FROM memories m WHERE m.rowid IN ({placeholders})"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rowids = ranked.iter().map(|r| r.rowid);
+    let mut by_rowid: std::collections::HashMap<i64, Hit> = stmt
+        .query_map(params_from_iter(rowids), |r| {
+            Ok((
+                r.get(1)?,
+                hit_from_row(r, 0.0, |content| excerpt(content, terms))?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(ranked
+        .iter()
+        .filter_map(|r| {
+            by_rowid.remove(&r.rowid).map(|mut h| {
+                h.score = r.score;
+                h
+            })
+        })
+        .collect())
 }
 
 /// The columns [`hit_from_row`] reads from index 2 on, for a table aliased `m` (index 0 is

@@ -282,18 +282,15 @@ pub(super) fn pinned_for(conn: &Connection, namespace: &str, role: &str) -> Resu
     Ok(rows)
 }
 
-/// The memories with these ids in the namespace, in the order of `ids`.
-pub(super) fn get_many(conn: &Connection, namespace: &str, ids: &[String]) -> Result<Vec<Memory>> {
+/// The memories with these rowids, in the order given (missing rowids are skipped).
+pub(super) fn by_rowid(conn: &Connection, rowids: &[i64]) -> Result<Vec<(i64, Memory)>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM memories m WHERE m.namespace = ?1 AND m.id = ?2"
+        "SELECT {COLUMNS} FROM memories m WHERE m.rowid = ?1"
     ))?;
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(m) = stmt
-            .query_row(params![namespace, id], from_row)
-            .optional()?
-        {
-            out.push(m);
+    let mut out = Vec::with_capacity(rowids.len());
+    for rowid in rowids {
+        if let Some(m) = stmt.query_row(params![rowid], from_row).optional()? {
+            out.push((*rowid, m));
         }
     }
     Ok(out)
@@ -414,13 +411,12 @@ mod tests {
             let store = store.clone();
             let expr = match_expression(q).unwrap();
             async move {
-                store
-                    .keyword_search(expr, Filter::namespace("ns"), 10)
+                let ranked = store
+                    .keyword_ranked(expr, Filter::namespace("ns"), 10)
                     .await
-                    .unwrap()
-                    .into_iter()
-                    .map(|h| h.id)
-                    .collect::<Vec<_>>()
+                    .unwrap();
+                let hits = store.hits(ranked, vec![]).await.unwrap();
+                hits.into_iter().map(|h| h.id).collect::<Vec<_>>()
             }
         };
         assert_eq!(hits("fresh").await, vec![a.clone()]);
@@ -454,7 +450,7 @@ mod tests {
         assert!(!store.delete("ns".into(), id.clone()).await.unwrap());
         let expr = match_expression("ephemeral").unwrap();
         let hits = store
-            .keyword_search(expr, Filter::namespace("ns"), 10)
+            .keyword_ranked(expr, Filter::namespace("ns"), 10)
             .await
             .unwrap();
         assert!(hits.is_empty());

@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::memory::{self, Memory, MemoryPatch, NewMemory};
 
 pub use filter::Filter;
-pub use fts::{Hit, match_expression};
+pub use fts::{Hit, Ranked, match_expression, query_terms};
 pub use memories::{Page, Stored};
 pub use vectors::Pending;
 
@@ -259,30 +259,35 @@ impl Store {
             .await
     }
 
-    /// BM25-ranked keyword hits for an FTS5 match expression.
-    pub async fn keyword_search(
+    /// BM25 ranking of an FTS5 match expression within `filter`, best first.
+    pub async fn keyword_ranked(
         &self,
         expression: String,
         filter: Filter,
         limit: usize,
-    ) -> Result<Vec<Hit>> {
-        self.read(move |c| fts::search(c, &expression, &filter, limit))
+    ) -> Result<Vec<Ranked>> {
+        self.read(move |c| fts::ranked(c, &expression, &filter, limit))
             .await
     }
 
     /// The `k` memories nearest to `query` within `filter`, nearest first.
-    pub async fn vector_search(
+    pub async fn vector_ranked(
         &self,
         query: Arc<Vec<f32>>,
         filter: Filter,
         k: usize,
-    ) -> Result<Vec<Hit>> {
+    ) -> Result<Vec<Ranked>> {
         let inner = self.0.clone();
         tokio::task::spawn_blocking(move || {
             let conn = inner.readers.get()?;
             vectors::knn(&conn, &inner.index, &query, &filter, k)
         })
         .await?
+    }
+
+    /// Full search hits for ranked candidates, in order, with excerpts around `terms`.
+    pub async fn hits(&self, ranked: Vec<Ranked>, terms: Vec<String>) -> Result<Vec<Hit>> {
+        self.read(move |c| fts::hits(c, &ranked, &terms)).await
     }
 
     /// Up to `limit` memories still waiting for a vector.
@@ -322,10 +327,9 @@ impl Store {
             .await
     }
 
-    /// The memories with these ids in the namespace (missing ids are skipped).
-    pub async fn get_many(&self, namespace: String, ids: Vec<String>) -> Result<Vec<Memory>> {
-        self.read(move |c| memories::get_many(c, &namespace, &ids))
-            .await
+    /// The memories with these rowids, in their order (missing ones are skipped).
+    pub async fn memories_by_rowid(&self, rowids: Vec<i64>) -> Result<Vec<(i64, Memory)>> {
+        self.read(move |c| memories::by_rowid(c, &rowids)).await
     }
 
     /// A number that changes whenever any memory is written, by any process.

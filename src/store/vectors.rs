@@ -1,18 +1,15 @@
 //! The vec0 index: one embedding per memory, KNN within a namespace, and the model record.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use zerocopy::IntoBytes;
 
 use super::filter::Filter;
-use super::fts::{HIT_COLUMNS, Hit, hit_from_row};
+use super::fts::Ranked;
 use super::vector_index::VectorIndex;
 use crate::error::{Error, Result};
 use crate::memory::embedding_text;
-
-/// Longest snippet of a semantic hit, in characters.
-const SNIPPET_CHARS: usize = 240;
 
 /// A memory whose vector is missing, and what to embed for it.
 #[derive(Debug, Clone)]
@@ -119,7 +116,7 @@ pub(super) fn clear(conn: &Connection) -> Result<()> {
     bump_generation(conn)
 }
 
-/// The `k` nearest memories to `query` within `filter`, nearest first; score = cosine
+/// The `k` memories nearest to `query` within `filter`, nearest first; score = cosine
 /// similarity. Filters apply to the nearest candidates, so a narrowing filter looks further.
 pub(super) fn knn(
     conn: &Connection,
@@ -127,7 +124,7 @@ pub(super) fn knn(
     query: &[f32],
     filter: &Filter,
     k: usize,
-) -> Result<Vec<Hit>> {
+) -> Result<Vec<Ranked>> {
     let narrowed = !filter.tags.is_empty()
         || filter.kind.is_some()
         || filter.role.is_some()
@@ -138,31 +135,34 @@ pub(super) fn knn(
     } else {
         k
     };
-    let nearest = index.nearest(conn, &filter.namespace, query, want)?;
-    if nearest.is_empty() {
-        return Ok(Vec::new());
+    let nearest: Vec<Ranked> = index
+        .nearest(conn, &filter.namespace, query, want)?
+        .into_iter()
+        .map(|(rowid, score)| Ranked {
+            rowid,
+            score: f64::from(score),
+        })
+        .collect();
+    if !narrowed || nearest.is_empty() {
+        // The copy is per namespace: without other filters every candidate qualifies.
+        return Ok(nearest);
     }
-    let scores: HashMap<i64, f32> = nearest.iter().copied().collect();
     let (conditions, values) = filter.to_sql();
     let placeholders = vec!["?"; nearest.len()].join(", ");
     let sql = format!(
-        "SELECT m.id, m.rowid, {HIT_COLUMNS} \
-         FROM memories m WHERE m.rowid IN ({placeholders}) AND {conditions}"
+        "SELECT m.rowid FROM memories m WHERE m.rowid IN ({placeholders}) AND {conditions}"
     );
-    let mut all: Vec<rusqlite::types::Value> =
-        nearest.iter().map(|(rowid, _)| (*rowid).into()).collect();
+    let mut all: Vec<rusqlite::types::Value> = nearest.iter().map(|r| r.rowid.into()).collect();
     all.extend(values);
     let mut stmt = conn.prepare(&sql)?;
-    let mut hits = stmt
-        .query_map(params_from_iter(all), |r| {
-            let rowid: i64 = r.get(1)?;
-            let score = f64::from(scores.get(&rowid).copied().unwrap_or(0.0));
-            hit_from_row(r, score, |content| lead(content, SNIPPET_CHARS))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
-    hits.truncate(k);
-    Ok(hits)
+    let keep: HashSet<i64> = stmt
+        .query_map(params_from_iter(all), |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(nearest
+        .into_iter()
+        .filter(|r| keep.contains(&r.rowid))
+        .take(k)
+        .collect())
 }
 
 /// Moves the store generation: vectors changed without a write to `memories`, so caches
@@ -173,19 +173,6 @@ fn bump_generation(conn: &Connection) -> Result<()> {
         [],
     )?;
     Ok(())
-}
-
-/// The start of `text`, at most `max` characters, cut at a word boundary.
-fn lead(text: &str, max: usize) -> String {
-    let text = text.trim();
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let cut: String = text.chars().take(max).collect();
-    let cut = cut
-        .rsplit_once(char::is_whitespace)
-        .map_or(cut.as_str(), |(head, _)| head);
-    format!("{}…", cut.trim_end())
 }
 
 /// Records `model`/`dim` as the database's embedding model, or refuses a different one.
@@ -214,17 +201,6 @@ pub(super) fn set_model(conn: &Connection, model: &str, dim: usize) -> Result<()
         params![model, dim.to_string()],
     )?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lead_cuts_at_words() {
-        assert_eq!(lead("short", 10), "short");
-        assert_eq!(lead("one two three four", 9), "one two…");
-    }
 }
 
 #[cfg(test)]
@@ -257,10 +233,11 @@ mod store_tests {
     }
 
     async fn nearest(store: &Store, i: usize) -> Vec<String> {
-        let hits = store
-            .vector_search(Arc::new(unit(i)), Filter::namespace("ns"), 10)
+        let ranked = store
+            .vector_ranked(Arc::new(unit(i)), Filter::namespace("ns"), 10)
             .await
             .unwrap();
+        let hits = store.hits(ranked, vec![]).await.unwrap();
         hits.into_iter().map(|h| h.id).collect()
     }
 
