@@ -42,6 +42,15 @@ pub enum Error {
         namespace: String,
     },
 
+    /// No tool has this name.
+    #[error("unknown tool '{name}'\nthe tools are: {}", known.join(", "))]
+    UnknownTool {
+        /// The name asked for.
+        name: String,
+        /// The tools that exist.
+        known: Vec<String>,
+    },
+
     /// The database refused or failed an operation.
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
@@ -96,7 +105,10 @@ impl Error {
     pub fn is_client_error(&self) -> bool {
         matches!(
             self,
-            Error::InvalidArgument { .. } | Error::NotFound { .. } | Error::DuplicateContent { .. }
+            Error::InvalidArgument { .. }
+                | Error::NotFound { .. }
+                | Error::DuplicateContent { .. }
+                | Error::UnknownTool { .. }
         )
     }
 }
@@ -126,6 +138,10 @@ impl From<Error> for ErrorData {
                 Some(
                     json!({ "argument": "content", "existing_id": existing_id, "namespace": namespace }),
                 ),
+            ),
+            Error::UnknownTool { name, known } => ErrorData::invalid_params(
+                message,
+                Some(json!({ "tool": name, "known_tools": known })),
             ),
             _ => ErrorData::internal_error(message, None),
         }

@@ -143,3 +143,111 @@ fn non_loopback_bind_is_refused() {
         out.describe()
     );
 }
+
+/// POSTs to `/mcp/tools/call`; returns the status and the JSON body.
+fn tools_call(server: &crate::util::HttpServer, body: &str) -> (u16, serde_json::Value) {
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{}/mcp/tools/call", server.base))
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap())
+}
+
+/// The seed's curl loop, verbatim, and the same tools as over MCP.
+#[test]
+fn plain_json_tools_call_runs_the_same_tools() {
+    let dir = DataDir::new();
+    let server = dir.serve();
+    let mut session = server.session();
+    session.wait_for_model();
+
+    let (status, stored) = tools_call(
+        &server,
+        r#"{"name": "store_memory", "arguments": {"content": "Planners cut scope before adding people.", "roles": ["planner"], "title": "Scope rule"}}"#,
+    );
+    assert_eq!(status, 200, "{stored}");
+    let id = stored["id"].as_str().unwrap().to_string();
+
+    let seed = r#"{"name": "rehydrate_memory", "arguments": {"role": "planner", "task": "test", "limit": 3, "token_budget": 800}}"#;
+    let (status, bundle) = tools_call(&server, seed);
+    assert_eq!(status, 200, "{bundle}");
+    assert!(
+        bundle["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("id {id}")),
+        "{bundle}"
+    );
+    assert_eq!(bundle["meta"]["token_budget"], 800);
+    assert_eq!(bundle["meta"]["cache_hit"], false);
+    let (_, again) = tools_call(&server, seed);
+    assert_eq!(again["meta"]["cache_hit"], true);
+
+    // The same call over MCP gives the same memory.
+    let (_, got) = tools_call(
+        &server,
+        &format!(r#"{{"name": "get_memory", "arguments": {{"id": "{id}"}}}}"#),
+    );
+    let over_mcp = session.call("get_memory", json!({"id": id})).unwrap();
+    assert_eq!(got, over_mcp);
+}
+
+#[test]
+fn plain_json_tools_call_errors_are_json_with_4xx() {
+    let dir = DataDir::new();
+    let server = dir.serve();
+    let cases = [
+        (
+            r#"{"name": "forget_everything", "arguments": {}}"#,
+            404,
+            "unknown_tool",
+            "unknown tool 'forget_everything'",
+        ),
+        (
+            r#"{"name": "search_memory", "arguments": {"query": "x", "limit": -1}}"#,
+            400,
+            "invalid_argument",
+            "must be an integer from 1 to 100, got -1",
+        ),
+        (
+            r#"{"name": "store_memory"}"#,
+            400,
+            "invalid_argument",
+            "invalid argument 'content': is required",
+        ),
+        (
+            r#"{"name": "get_memory", "arguments": {"id": "missing"}}"#,
+            404,
+            "not_found",
+            "memory 'missing' not found",
+        ),
+        (
+            r#"{"name": "rehydrate_memory", "arguments": {"role": "wizard", "task": "x"}}"#,
+            400,
+            "invalid_argument",
+            "the roles are:",
+        ),
+        (
+            "{not json",
+            400,
+            "bad_request",
+            "the body must be a JSON object",
+        ),
+        (r#"{"name": 5}"#, 400, "bad_request", "invalid type"),
+    ];
+    for (body, want_status, want_code, needle) in cases {
+        let (status, err) = tools_call(&server, body);
+        assert_eq!(status, want_status, "{body}: {err}");
+        assert_eq!(err["error"]["code"], want_code, "{body}: {err}");
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(needle),
+            "{body}: {err}"
+        );
+    }
+    // still serving
+    let (status, _) = tools_call(&server, r#"{"name": "list_memories"}"#);
+    assert_eq!(status, 200);
+}

@@ -1,12 +1,15 @@
-//! The HTTP surface: MCP Streamable HTTP at `/mcp`.
+//! The HTTP surface: MCP Streamable HTTP at `/mcp`, and plain JSON at `/mcp/tools/call`.
 //!
 //! [`serve`] takes a listener that is already bound and a cancellation token, and never binds
 //! or installs signal handlers itself, so tests can hand it a port-0 listener. Routes reach
 //! memories only through the MCP tools, never through `store/` directly.
 
+mod tools_call;
+
 use std::sync::Arc;
 
 use axum::Router;
+use axum::routing::post;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
@@ -17,13 +20,17 @@ use crate::tools::MemoryServer;
 
 /// The route table.
 pub fn router(app: App, shutdown: &CancellationToken) -> Router {
-    let server = MemoryServer::new(app);
+    let server = MemoryServer::new(app.clone());
     let mcp = StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(LocalSessionManager::default()),
         StreamableHttpServerConfig::default().with_cancellation_token(shutdown.child_token()),
     );
-    Router::new().nest_service("/mcp", mcp)
+    // The exact route wins over the nested MCP service.
+    Router::new()
+        .route("/mcp/tools/call", post(tools_call::handle))
+        .with_state(app)
+        .nest_service("/mcp", mcp)
 }
 
 /// Serves HTTP on `listener` until `shutdown` is cancelled, then drains in-flight requests.

@@ -22,7 +22,10 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
+use rmcp::model::JsonObject;
+
 use crate::app::App;
+use crate::error::Error;
 
 const INSTRUCTIONS: &str = "memoryd keeps memories (notes, decisions, facts, document chunks) \
 for this project. Use search_memory before starting work to find what is already known, \
@@ -81,24 +84,44 @@ impl ServerHandler for MemoryServer {
         // rmcp's own answer to an unknown name is a bare "tool not found"; name the tool and
         // the ones that exist so the caller can correct itself.
         if !self.tool_router.has_route(&request.name) {
-            let known: Vec<String> = self
-                .tool_router
-                .list_all()
-                .into_iter()
-                .map(|t| t.name.to_string())
-                .collect();
-            return Err(ErrorData::invalid_params(
-                format!(
-                    "unknown tool '{}'
-the tools are: {}",
-                    request.name,
-                    known.join(", ")
-                ),
-                Some(serde_json::json!({ "tool": request.name, "known_tools": known })),
-            ));
+            return Err(unknown_tool(&request.name).into());
         }
         let call = ToolCallContext::new(self, request, context);
         self.tool_router.call(call).await
+    }
+}
+
+/// The error for a tool name that does not exist.
+fn unknown_tool(name: &str) -> Error {
+    Error::UnknownTool {
+        name: name.to_string(),
+        known: MemoryServer::tools()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect(),
+    }
+}
+
+/// Runs tool `name` with `arguments` and returns its structured output: the path of
+/// `POST /mcp/tools/call`, through the same `run` functions and argument checks as MCP.
+pub async fn call(
+    app: &App,
+    name: &str,
+    arguments: JsonObject,
+) -> Result<serde_json::Value, Error> {
+    fn json<T: serde::Serialize>(value: T) -> Result<serde_json::Value, Error> {
+        serde_json::to_value(value)
+            .map_err(|e| Error::Internal(format!("output did not serialise: {e}")))
+    }
+    match name {
+        "rehydrate_memory" => json(rehydrate_memory::run(app, params::parse(arguments)?).await?),
+        "store_memory" => json(store_memory::run(app, params::parse(arguments)?).await?),
+        "search_memory" => json(search_memory::run(app, params::parse(arguments)?).await?),
+        "get_memory" => json(get_memory::run(app, params::parse(arguments)?).await?),
+        "update_memory" => json(update_memory::run(app, params::parse(arguments)?).await?),
+        "delete_memory" => json(delete_memory::run(app, params::parse(arguments)?).await?),
+        "list_memories" => json(list_memories::run(app, params::parse(arguments)?).await?),
+        other => Err(unknown_tool(other)),
     }
 }
 
@@ -150,6 +173,27 @@ mod tests {
         let mut expected: Vec<String> = files.into_iter().map(|(n, _)| n).collect();
         expected.sort();
         assert_eq!(on_disk, expected, "stale files in schemas/");
+    }
+
+    #[tokio::test]
+    async fn every_routed_tool_is_dispatched() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::open(crate::config::Config::new(dir.path().to_path_buf()))
+            .await
+            .unwrap();
+        for tool in MemoryServer::tools() {
+            let err = call(&app, &tool.name, JsonObject::new()).await.err();
+            assert!(
+                !matches!(err, Some(Error::UnknownTool { .. })),
+                "{} is routed over MCP but not by tools::call",
+                tool.name
+            );
+        }
+        let err = call(&app, "nope", JsonObject::new()).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("unknown tool 'nope'\nthe tools are: delete_memory, ")
+        );
     }
 
     #[test]

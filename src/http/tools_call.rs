@@ -1,0 +1,67 @@
+//! `POST /mcp/tools/call`: plain JSON for scripts and curl, no MCP session needed.
+//!
+//! Body `{"name": "...", "arguments": {...}}` → 200 with the tool's structured output. Errors
+//! are JSON too, `{"error": {"code", "message", "argument"?}}`: 400 for a bad body or bad
+//! arguments, 404 for an unknown tool or memory, 500 for a server fault.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::App;
+use crate::error::Error;
+use crate::tools;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Call {
+    name: String,
+    #[serde(default)]
+    arguments: Option<serde_json::Map<String, Value>>,
+}
+
+/// Handles one call.
+pub async fn handle(State(app): State<App>, body: Bytes) -> Response {
+    let call: Call = match serde_json::from_slice(&body) {
+        Ok(call) => call,
+        Err(e) => {
+            let message = format!(
+                "the body must be a JSON object {{\"name\": \"<tool>\", \"arguments\": {{...}}}}: {e}"
+            );
+            return reply(
+                StatusCode::BAD_REQUEST,
+                json!({"error": {"code": "bad_request", "message": message}}),
+            );
+        }
+    };
+    match tools::call(&app, &call.name, call.arguments.unwrap_or_default()).await {
+        Ok(output) => reply(StatusCode::OK, output),
+        Err(err) => error_reply(&err),
+    }
+}
+
+fn error_reply(err: &Error) -> Response {
+    let (status, code) = match err {
+        Error::InvalidArgument { .. } | Error::DuplicateContent { .. } => {
+            (StatusCode::BAD_REQUEST, "invalid_argument")
+        }
+        Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+        Error::UnknownTool { .. } => (StatusCode::NOT_FOUND, "unknown_tool"),
+        _ => {
+            tracing::error!(%err, "tool call failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        }
+    };
+    let mut body = json!({"error": {"code": code, "message": err.to_string()}});
+    if let Error::InvalidArgument { argument, .. } = err {
+        body["error"]["argument"] = json!(argument);
+    }
+    reply(status, body)
+}
+
+fn reply(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
