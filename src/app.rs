@@ -39,17 +39,12 @@ impl App {
     /// Creates the data dir if needed, opens (and migrates) the database, and checks that it
     /// was embedded with this build's model. The model itself is not loaded here.
     pub async fn open(config: Config) -> Result<App> {
-        Self::open_with(config, None).await
-    }
-
-    /// Like [`App::open`] but with a given embedder (tests use a deterministic stand-in).
-    pub async fn open_with(config: Config, embedder: Option<Embedder>) -> Result<App> {
         ensure_data_dir(&config.data_dir)?;
         let store = Store::open(&config.database_path())?;
         store
             .check_model(embed::MODEL_NAME, embed::DIMENSION)
             .await?;
-        let embedder = embedder.unwrap_or_else(|| Embedder::new(Layout::new(&config.model_dir)));
+        let embedder = Embedder::new(Layout::new(&config.model_dir));
         Ok(Self::assemble(config, store, embedder))
     }
 

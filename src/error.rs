@@ -100,17 +100,6 @@ impl Error {
             reason: reason.into(),
         }
     }
-
-    /// True when the caller, not the server, is at fault.
-    pub fn is_client_error(&self) -> bool {
-        matches!(
-            self,
-            Error::InvalidArgument { .. }
-                | Error::NotFound { .. }
-                | Error::DuplicateContent { .. }
-                | Error::UnknownTool { .. }
-        )
-    }
 }
 
 impl From<tokio::task::JoinError> for Error {

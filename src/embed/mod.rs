@@ -94,14 +94,6 @@ impl Embedder {
         }))
     }
 
-    /// An embedder over an already-loaded model (tests use a deterministic stand-in).
-    pub fn with_model(model: Box<dyn Model>) -> Self {
-        let e = Embedder::new(Layout::new("unused"));
-        *e.0.model.lock().unwrap_or_else(|p| p.into_inner()) = Some(model);
-        e.set_state(State::Ready);
-        e
-    }
-
     /// The current state.
     pub fn state(&self) -> State {
         self.0
@@ -118,11 +110,6 @@ impl Embedder {
     /// True when vectors can be made now.
     pub fn is_ready(&self) -> bool {
         self.state() == State::Ready
-    }
-
-    /// The model files' location.
-    pub fn layout(&self) -> &Layout {
-        &self.0.layout
     }
 
     /// Installs the files if `auto_install` allows and they are missing, then loads the

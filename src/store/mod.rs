@@ -17,7 +17,7 @@ mod vector_index;
 mod vectors;
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
@@ -80,8 +80,6 @@ struct Inner {
     readers: r2d2::Pool<SqliteConnectionManager>,
     /// In-memory copy of the vectors, for fast KNN.
     index: vector_index::VectorIndex,
-    /// The database file, for messages.
-    path: PathBuf,
 }
 
 impl Store {
@@ -125,13 +123,7 @@ impl Store {
             writer: Mutex::new(writer),
             readers,
             index: vector_index::VectorIndex::default(),
-            path: path.to_path_buf(),
         })))
-    }
-
-    /// The database file this store was opened on.
-    pub fn path(&self) -> &Path {
-        &self.0.path
     }
 
     /// Runs `f` on a reader connection in the blocking pool.
