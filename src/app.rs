@@ -59,15 +59,22 @@ impl App {
     }
 
     /// Opens the database for `memoryd reembed`: like [`App::open`] but accepting vectors of
-    /// another model, which are dropped.
+    /// another model (the caller drops them with [`App::reembed`] once the model loads).
     pub async fn open_for_reembed(config: Config) -> Result<App> {
         ensure_data_dir(&config.data_dir)?;
         let store = Store::open(&config.database_path())?;
-        store
-            .reset_vectors(embed::MODEL_NAME, embed::DIMENSION)
-            .await?;
         let embedder = Embedder::new(Layout::new(&config.model_dir));
         Ok(Self::assemble(config, store, embedder))
+    }
+
+    /// Drops every vector, records this build's model, and embeds every memory again. Call it
+    /// only with the model ready, so a missing model never leaves the database without vectors.
+    pub async fn reembed(&self) -> Result<usize> {
+        self.0
+            .store
+            .reset_vectors(embed::MODEL_NAME, embed::DIMENSION)
+            .await?;
+        self.backfill().await
     }
 
     /// The settings this process runs with.

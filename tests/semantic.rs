@@ -319,6 +319,27 @@ fn another_models_vectors_are_refused_until_reembed() {
         refused.describe()
     );
 
+    // Without a model, reembed fails and changes nothing: the old vectors stay, still refused.
+    let args = [
+        "--offline",
+        "--model-dir",
+        "/nonexistent/memoryd-models",
+        "reembed",
+    ];
+    let no_model = dir.run_command(dir.bare_command(&args), &args, "");
+    assert_eq!(no_model.code(), 2, "{}", no_model.describe());
+    assert!(
+        no_model.stderr().contains("nothing was changed"),
+        "{}",
+        no_model.describe()
+    );
+    let still = dir.run(&["list"], "");
+    assert!(
+        still.stderr().contains("embedded with some-other-model"),
+        "{}",
+        still.describe()
+    );
+
     let reembed = dir.run(&["reembed"], "").ok();
     assert!(reembed.starts_with("re-embedded 1 memories"), "{reembed}");
     let hits = dir

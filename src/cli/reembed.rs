@@ -12,12 +12,13 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     let app = App::open_for_reembed(config)
         .await
         .context("cannot open the database")?;
+    // Load the model before touching anything: without it, nothing is dropped.
     app.load_model_if_installed().await;
     if let Some(reason) = app.embedder().state().reason_off() {
-        bail!("{reason}");
+        bail!("{reason}\nnothing was changed");
     }
     let started = std::time::Instant::now();
-    let n = app.backfill().await?;
+    let n = app.reembed().await?;
     println!(
         "re-embedded {n} memories with {} in {:.1} s",
         embed::MODEL_NAME,

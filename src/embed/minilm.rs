@@ -4,7 +4,7 @@ use fastembed::{
     InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
 };
 
-use super::{Layout, Model};
+use super::Layout;
 use crate::error::{Error, Result};
 
 /// Longest input, in tokens; MiniLM was trained on 256-token windows.
@@ -61,8 +61,9 @@ impl MiniLm {
     }
 }
 
-impl Model for MiniLm {
-    fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+impl MiniLm {
+    /// One L2-normalised 384-float vector per text.
+    pub fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         self.model
             .embed(texts, Some(BATCH))
             .map_err(|e| Error::Model(format!("embedding failed: {e}")))

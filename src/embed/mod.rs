@@ -20,12 +20,6 @@ pub const DIMENSION: usize = 384;
 /// Query vectors kept in the cache.
 const QUERY_CACHE_ENTRIES: u64 = 10_000;
 
-/// A loaded embedding model.
-pub trait Model: Send {
-    /// One L2-normalised vector of [`DIMENSION`] floats per text.
-    fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
-}
-
 /// Where the embedder is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
@@ -78,7 +72,7 @@ struct Inner {
     state: RwLock<State>,
     /// The model once loaded. A mutex because inference needs `&mut`; it is taken only inside
     /// `spawn_blocking`.
-    model: Mutex<Option<Box<dyn Model>>>,
+    model: Mutex<Option<minilm::MiniLm>>,
     /// Query text → vector.
     cache: moka::sync::Cache<String, Arc<Vec<f32>>>,
 }
@@ -136,7 +130,7 @@ impl Embedder {
         let started = std::time::Instant::now();
         match tokio::task::spawn_blocking(move || minilm::MiniLm::load(&layout)).await {
             Ok(Ok(model)) => {
-                *self.0.model.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(model));
+                *self.0.model.lock().unwrap_or_else(|p| p.into_inner()) = Some(model);
                 self.set_state(State::Ready);
                 tracing::info!(
                     model = MODEL_NAME,

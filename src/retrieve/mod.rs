@@ -1,6 +1,7 @@
 //! Retrieval: turns a query into ranked hits within a scope.
 //!
-//! Keyword ranking is BM25 over FTS5; semantic ranking is cosine similarity over sqlite-vec;
+//! Keyword ranking is BM25 over FTS5; semantic ranking is cosine similarity over the store's
+//! vectors (an in-memory copy of the sqlite-vec table);
 //! hybrid fuses the two candidate lists (see [`fuse`]). When the embedding model is not ready,
 //! hybrid degrades to keyword and says why. This module ranks; it does not count tokens or
 //! render bundles.
