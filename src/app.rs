@@ -5,12 +5,14 @@
 //! consistent (loading the model, embedding memories stored before it was ready).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use crate::config::{Config, Limits, ensure_data_dir};
 use crate::embed::{self, Embedder, Layout};
 use crate::error::Result;
+use crate::metrics::Metrics;
 use crate::rehydrate::Rehydrator;
 use crate::retrieve::Searcher;
 use crate::store::Store;
@@ -33,6 +35,8 @@ struct Inner {
     pending: Notify,
     /// Bundle cache and tokenizer of `rehydrate_memory`.
     rehydrator: Rehydrator,
+    /// Tool-call and cache counters, for `/metrics` and `/health`.
+    metrics: Arc<Metrics>,
 }
 
 impl App {
@@ -44,17 +48,22 @@ impl App {
         store
             .check_model(embed::MODEL_NAME, embed::DIMENSION)
             .await?;
-        let embedder = Embedder::new(Layout::new(&config.model_dir));
-        Ok(Self::assemble(config, store, embedder))
+        Ok(Self::assemble(config, store))
     }
 
-    fn assemble(config: Config, store: Store, embedder: Embedder) -> App {
+    fn assemble(config: Config, store: Store) -> App {
+        let metrics = Arc::new(Metrics::new(
+            config.roles.keys().cloned().collect(),
+            Duration::from_secs(config.health.window_seconds),
+        ));
+        let embedder = Embedder::counting(Layout::new(&config.model_dir), Some(metrics.clone()));
         App(Arc::new(Inner {
             rehydrator: Rehydrator::new(config.rehydrate.cache_entries),
             config,
             store,
             embedder,
             pending: Notify::new(),
+            metrics,
         }))
     }
 
@@ -63,8 +72,7 @@ impl App {
     pub async fn open_for_reembed(config: Config) -> Result<App> {
         ensure_data_dir(&config.data_dir)?;
         let store = Store::open(&config.database_path())?;
-        let embedder = Embedder::new(Layout::new(&config.model_dir));
-        Ok(Self::assemble(config, store, embedder))
+        Ok(Self::assemble(config, store))
     }
 
     /// Drops every vector, records this build's model, and embeds every memory again. Call it
@@ -95,6 +103,11 @@ impl App {
     /// The embedding model.
     pub fn embedder(&self) -> &Embedder {
         &self.0.embedder
+    }
+
+    /// Tool-call and cache counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
     }
 
     /// The `rehydrate_memory` engine.

@@ -108,6 +108,19 @@ impl From<tokio::task::JoinError> for Error {
     }
 }
 
+impl Error {
+    /// A stable short name for the kind of failure: the `code` of HTTP JSON errors and the
+    /// `outcome` label of metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidArgument { .. } | Error::DuplicateContent { .. } => "invalid_argument",
+            Error::NotFound { .. } => "not_found",
+            Error::UnknownTool { .. } => "unknown_tool",
+            _ => "internal",
+        }
+    }
+}
+
 impl From<Error> for ErrorData {
     fn from(err: Error) -> Self {
         let message = err.to_string();

@@ -4,7 +4,8 @@
 //!
 //! - [`cli`]: one file per subcommand; `serve` and `stdio` start transports, the rest call
 //!   the tools directly on the database.
-//! - [`http`]: the HTTP routes (`/mcp`), given a bound listener and a shutdown token.
+//! - [`http`]: the HTTP routes (`/mcp`, `/mcp/tools/call`, `/health`, `/metrics`, `/status`),
+//!   given a bound listener and a shutdown token.
 //! - [`tools`]: `MemoryServer` and one file per MCP tool: arguments, schemas, validation.
 //! - [`rehydrate`]: role-scoped, token-budgeted bundles and their cache.
 //! - [`retrieve`]: ranking a query into hits (BM25, vectors, fusion).
@@ -13,7 +14,7 @@
 //!
 //! Beside them: [`app`] (the shared state handle), [`config`] (settings and limits),
 //! [`memory`] (the data model and its field rules), [`error`] (the one error type),
-//! [`shutdown`] (signals to cancellation).
+//! [`metrics`] (call and cache counters), [`shutdown`] (signals to cancellation).
 
 pub mod app;
 pub mod cli;
@@ -22,6 +23,7 @@ pub mod embed;
 pub mod error;
 pub mod http;
 pub mod memory;
+pub mod metrics;
 pub mod rehydrate;
 pub mod retrieve;
 pub mod shutdown;

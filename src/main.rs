@@ -74,8 +74,10 @@ fn init_logging(format: LogFormat, server: bool) {
     let default = if server { "warn,memoryd=info" } else { "warn" };
     // MEMORYD_LOG takes tracing directives (e.g. "debug" or "memoryd=debug,rmcp=info").
     let filter = EnvFilter::try_from_env("MEMORYD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // Colour codes only for a person at a terminal, not in log files (launchd, systemd).
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -144,18 +144,6 @@ fn non_loopback_bind_is_refused() {
     );
 }
 
-/// POSTs to `/mcp/tools/call`; returns the status and the JSON body.
-fn tools_call(server: &crate::util::HttpServer, body: &str) -> (u16, serde_json::Value) {
-    let resp = reqwest::blocking::Client::new()
-        .post(format!("{}/mcp/tools/call", server.base))
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().unwrap())
-}
-
 /// The seed's curl loop, verbatim, and the same tools as over MCP.
 #[test]
 fn plain_json_tools_call_runs_the_same_tools() {
@@ -164,15 +152,14 @@ fn plain_json_tools_call_runs_the_same_tools() {
     let mut session = server.session();
     session.wait_for_model();
 
-    let (status, stored) = tools_call(
-        &server,
+    let (status, stored) = server.tools_call(
         r#"{"name": "store_memory", "arguments": {"content": "Planners cut scope before adding people.", "roles": ["planner"], "title": "Scope rule"}}"#,
     );
     assert_eq!(status, 200, "{stored}");
     let id = stored["id"].as_str().unwrap().to_string();
 
     let seed = r#"{"name": "rehydrate_memory", "arguments": {"role": "planner", "task": "test", "limit": 3, "token_budget": 800}}"#;
-    let (status, bundle) = tools_call(&server, seed);
+    let (status, bundle) = server.tools_call(seed);
     assert_eq!(status, 200, "{bundle}");
     assert!(
         bundle["text"]
@@ -183,14 +170,13 @@ fn plain_json_tools_call_runs_the_same_tools() {
     );
     assert_eq!(bundle["meta"]["token_budget"], 800);
     assert_eq!(bundle["meta"]["cache_hit"], false);
-    let (_, again) = tools_call(&server, seed);
+    let (_, again) = server.tools_call(seed);
     assert_eq!(again["meta"]["cache_hit"], true);
 
     // The same call over MCP gives the same memory.
-    let (_, got) = tools_call(
-        &server,
-        &format!(r#"{{"name": "get_memory", "arguments": {{"id": "{id}"}}}}"#),
-    );
+    let (_, got) = server.tools_call(&format!(
+        r#"{{"name": "get_memory", "arguments": {{"id": "{id}"}}}}"#
+    ));
     let over_mcp = session.call("get_memory", json!({"id": id})).unwrap();
     assert_eq!(got, over_mcp);
 }
@@ -239,7 +225,7 @@ fn plain_json_tools_call_errors_are_json_with_4xx() {
         (r#"{"name": 5}"#, 400, "bad_request", "invalid type"),
     ];
     for (body, want_status, want_code, needle) in cases {
-        let (status, err) = tools_call(&server, body);
+        let (status, err) = server.tools_call(body);
         assert_eq!(status, want_status, "{body}: {err}");
         assert_eq!(err["error"]["code"], want_code, "{body}: {err}");
         assert!(
@@ -248,6 +234,6 @@ fn plain_json_tools_call_errors_are_json_with_4xx() {
         );
     }
     // still serving
-    let (status, _) = tools_call(&server, r#"{"name": "list_memories"}"#);
+    let (status, _) = server.tools_call(r#"{"name": "list_memories"}"#);
     assert_eq!(status, 200);
 }

@@ -6,6 +6,7 @@ mod util;
 mod cli;
 mod concurrency;
 mod http;
+mod ops;
 mod rehydrate;
 mod scenarios;
 mod semantic;

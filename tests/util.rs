@@ -107,7 +107,22 @@ impl DataDir {
 
     /// Starts `memoryd serve --port 0` and waits until it is listening.
     pub fn serve(&self) -> HttpServer {
-        HttpServer::start(self)
+        HttpServer::start(self, self.command(&["serve", "--port", "0"]))
+    }
+
+    /// Like [`DataDir::serve`], with extra environment variables (config overrides).
+    pub fn serve_with_env(&self, env: &[(&str, &str)]) -> HttpServer {
+        let mut command = self.command(&["serve", "--port", "0"]);
+        command.envs(env.iter().copied());
+        HttpServer::start(self, command)
+    }
+
+    /// `memoryd serve --offline` without the shared model: keyword search only.
+    pub fn bare_serve(&self) -> HttpServer {
+        HttpServer::start(
+            self,
+            self.bare_command(&["serve", "--port", "0", "--offline"]),
+        )
     }
 }
 
@@ -292,10 +307,9 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    fn start(dir: &DataDir) -> HttpServer {
+    fn start(dir: &DataDir, mut command: Command) -> HttpServer {
         let stderr_path = dir.path().join("serve.stderr");
-        let mut child = dir
-            .command(&["serve", "--port", "0"])
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr_path).unwrap())
@@ -330,6 +344,60 @@ impl HttpServer {
     /// What the server logged so far.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// GETs `path`; returns the status, the content type and the body.
+    pub fn get(&self, path: &str, accept: Option<&str>) -> (u16, String, String) {
+        let mut req = reqwest::blocking::Client::new().get(format!("{}{path}", self.base));
+        if let Some(accept) = accept {
+            req = req.header("Accept", accept);
+        }
+        let resp = req.send().unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (status, content_type, resp.text().unwrap())
+    }
+
+    /// GETs `path` and decodes the JSON body.
+    pub fn get_json(&self, path: &str) -> (u16, Value) {
+        let (status, _, body) = self.get(path, None);
+        let json = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("GET {path} gave no JSON ({e}): {body}"));
+        (status, json)
+    }
+
+    /// POSTs `body` to `/mcp/tools/call`; returns the status and the JSON body.
+    pub fn tools_call(&self, body: &str) -> (u16, Value) {
+        let resp = reqwest::blocking::Client::new()
+            .post(format!("{}/mcp/tools/call", self.base))
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().unwrap())
+    }
+
+    /// Waits until `/health` says the embedding model is ready, without making tool calls
+    /// (which would show up in the metrics).
+    pub fn wait_for_model(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let (_, health) = self.get_json("/health");
+            if health["embedder"]["state"] == "ready" {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the embedding model did not load within 60 s: {health}\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     /// Starts an MCP session.

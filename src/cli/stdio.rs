@@ -6,6 +6,7 @@ use anyhow::Context;
 use rmcp::ServiceExt;
 
 use super::Global;
+use crate::metrics::Transport;
 use crate::shutdown;
 use crate::tools::MemoryServer;
 
@@ -15,7 +16,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     // The model loads (or installs) in the background: `initialize` is answered at once.
     app.start_background();
     tracing::info!(data_dir = %app.config().data_dir.display(), "serving MCP on stdio");
-    let service = MemoryServer::new(app)
+    let service = MemoryServer::new(app, Transport::Stdio)
         .serve(rmcp::transport::stdio())
         .await
         .context("MCP initialisation on stdio failed")?;

@@ -7,6 +7,7 @@
 //! `MEMORYD_DATA_DIR`-style variables), read by clap in `cli/`. Nothing else reads the
 //! environment.
 
+mod health;
 mod roles;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub use health::Health;
 pub use roles::Role;
 
 /// The file name of the database inside the data directory.
@@ -45,6 +47,8 @@ pub struct Config {
     pub rehydrate: Rehydrate,
     /// Roles by name; the file's tables override or add to the built-in ones.
     pub roles: BTreeMap<String, Role>,
+    /// When `/health` reports `degraded`.
+    pub health: Health,
 }
 
 impl Default for Config {
@@ -57,6 +61,7 @@ impl Default for Config {
             retrieval: Retrieval::default(),
             rehydrate: Rehydrate::default(),
             roles: roles::built_in(),
+            health: Health::default(),
         }
     }
 }
@@ -145,6 +150,7 @@ impl Config {
                 ),
             );
         }
+        self.health.validate()?;
         if self.roles.is_empty() {
             return bad("roles", "at least one role is needed".into());
         }

@@ -11,6 +11,7 @@ mod minilm;
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::error::{Error, Result};
+use crate::metrics::{Cache, Metrics};
 pub use install::Layout;
 
 /// Name recorded in the database for vectors made by this model.
@@ -75,16 +76,24 @@ struct Inner {
     model: Mutex<Option<minilm::MiniLm>>,
     /// Query text → vector.
     cache: moka::sync::Cache<String, Arc<Vec<f32>>>,
+    /// Where cache hits and misses are counted (servers); `None` for one-shot commands.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Embedder {
     /// An embedder for the files under `layout`, not yet loaded.
     pub fn new(layout: Layout) -> Self {
+        Self::counting(layout, None)
+    }
+
+    /// Like [`Embedder::new`], counting query-cache lookups in `metrics`.
+    pub fn counting(layout: Layout, metrics: Option<Arc<Metrics>>) -> Self {
         Embedder(Arc::new(Inner {
             layout,
             state: RwLock::new(State::Loading),
             model: Mutex::new(None),
             cache: moka::sync::Cache::new(QUERY_CACHE_ENTRIES),
+            metrics,
         }))
     }
 
@@ -155,7 +164,11 @@ impl Embedder {
             return Ok(None);
         }
         let key = text.trim().to_string();
-        if let Some(v) = self.0.cache.get(&key) {
+        let cached = self.0.cache.get(&key);
+        if let Some(metrics) = &self.0.metrics {
+            metrics.record_lookup(Cache::QueryEmbedding, cached.is_some());
+        }
+        if let Some(v) = cached {
             return Ok(Some(v));
         }
         let Some(mut vectors) = self.embed(vec![key.clone()]).await? else {

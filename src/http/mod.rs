@@ -1,26 +1,31 @@
-//! The HTTP surface: MCP Streamable HTTP at `/mcp`, and plain JSON at `/mcp/tools/call`.
+//! The HTTP surface: MCP Streamable HTTP at `/mcp`, plain JSON at `/mcp/tools/call`, and the
+//! operator's view: `/health` (+ `/live`, `/ready`), `/metrics` and the `/status` page.
 //!
 //! [`serve`] takes a listener that is already bound and a cancellation token, and never binds
 //! or installs signal handlers itself, so tests can hand it a port-0 listener. Routes reach
 //! memories only through the MCP tools, never through `store/` directly.
 
+mod health;
+mod metrics;
+mod status;
 mod tools_call;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::post;
+use axum::routing::{get, post};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
+use crate::metrics::Transport;
 use crate::tools::MemoryServer;
 
 /// The route table.
 pub fn router(app: App, shutdown: &CancellationToken) -> Router {
-    let server = MemoryServer::new(app.clone());
+    let server = MemoryServer::new(app.clone(), Transport::McpHttp);
     let mcp = StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(LocalSessionManager::default()),
@@ -29,6 +34,11 @@ pub fn router(app: App, shutdown: &CancellationToken) -> Router {
     // The exact route wins over the nested MCP service.
     Router::new()
         .route("/mcp/tools/call", post(tools_call::handle))
+        .route("/health", get(health::health))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/metrics", get(metrics::handle))
+        .route("/status", get(status::page))
         .with_state(app)
         .nest_service("/mcp", mcp)
 }

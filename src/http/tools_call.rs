@@ -6,7 +6,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -37,23 +37,24 @@ pub async fn handle(State(app): State<App>, body: Bytes) -> Response {
             );
         }
     };
-    match tools::call(&app, &call.name, call.arguments.unwrap_or_default()).await {
+    let (request_id, result) =
+        tools::call(&app, &call.name, call.arguments.unwrap_or_default()).await;
+    let mut response = match result {
         Ok(output) => reply(StatusCode::OK, output),
         Err(err) => error_reply(&err),
+    };
+    if let Ok(id) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", id);
     }
+    response
 }
 
 fn error_reply(err: &Error) -> Response {
-    let (status, code) = match err {
-        Error::InvalidArgument { .. } | Error::DuplicateContent { .. } => {
-            (StatusCode::BAD_REQUEST, "invalid_argument")
-        }
-        Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
-        Error::UnknownTool { .. } => (StatusCode::NOT_FOUND, "unknown_tool"),
-        _ => {
-            tracing::error!(%err, "tool call failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-        }
+    let code = err.code();
+    let status = match code {
+        "invalid_argument" => StatusCode::BAD_REQUEST,
+        "not_found" | "unknown_tool" => StatusCode::NOT_FOUND,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let mut body = json!({"error": {"code": code, "message": err.to_string()}});
     if let Error::InvalidArgument { argument, .. } = err {

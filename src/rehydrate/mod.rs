@@ -14,7 +14,6 @@ mod tokens;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use schemars::JsonSchema;
@@ -25,6 +24,7 @@ use crate::app::App;
 use crate::config::{Config, Rehydrate, Role};
 use crate::error::{Error, Result};
 use crate::memory::{self, Memory};
+use crate::metrics::Cache;
 use crate::retrieve::SearchMode;
 use crate::store::Filter;
 pub use tokens::Tokenizer;
@@ -227,10 +227,6 @@ pub struct Rehydrator {
     tokenizer: OnceCell<Tokenizer>,
     /// Bundles by request and store generation.
     cache: moka::sync::Cache<CacheKey, Arc<Bundle>>,
-    /// Calls answered from the cache.
-    hits: AtomicU64,
-    /// Calls that computed their bundle.
-    misses: AtomicU64,
 }
 
 impl Rehydrator {
@@ -239,17 +235,7 @@ impl Rehydrator {
         Rehydrator {
             tokenizer: OnceCell::new(),
             cache: moka::sync::Cache::new(entries),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
         }
-    }
-
-    /// (hits, misses) of the bundle cache since start.
-    pub fn cache_stats(&self) -> (u64, u64) {
-        (
-            self.hits.load(Ordering::Relaxed),
-            self.misses.load(Ordering::Relaxed),
-        )
     }
 
     /// The configured tokenizer, loading it on first use.
@@ -281,14 +267,14 @@ impl Rehydrator {
                 None
             }
         };
-        if let Some(hit) = key.as_ref().and_then(|k| self.cache.get(k)) {
-            self.hits.fetch_add(1, Ordering::Relaxed);
+        let cached = key.as_ref().and_then(|k| self.cache.get(k));
+        app.metrics().record_lookup(Cache::Bundle, cached.is_some());
+        if let Some(hit) = cached {
             let mut bundle = (*hit).clone();
             bundle.meta.cache_hit = true;
             bundle.meta.elapsed_ms = elapsed_ms(started);
             return Ok(bundle);
         }
-        self.misses.fetch_add(1, Ordering::Relaxed);
 
         let settings = &app.config().rehydrate;
         let tokenizer = self.tokenizer(&settings.tokenizer).await?;

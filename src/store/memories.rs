@@ -306,6 +306,16 @@ pub(super) fn count(conn: &Connection, namespace: &str) -> Result<u64> {
     Ok(n as u64)
 }
 
+pub(super) fn namespace_counts(conn: &Connection) -> Result<Vec<(String, u64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT namespace, count(*) FROM memories GROUP BY namespace ORDER BY namespace",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,6 +371,12 @@ mod tests {
         assert!(!c.deduplicated);
         assert_ne!(a.id, c.id);
         assert_eq!(store.count("one".into()).await.unwrap(), 1);
+        assert_eq!(
+            store.namespace_counts().await.unwrap(),
+            vec![("one".to_string(), 1), ("two".to_string(), 1)]
+        );
+        let (db, _wal) = store.file_sizes();
+        assert!(db > 0, "the database file has a size");
     }
 
     #[tokio::test]

@@ -17,7 +17,7 @@ mod vector_index;
 mod vectors;
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
@@ -80,6 +80,8 @@ struct Inner {
     readers: r2d2::Pool<SqliteConnectionManager>,
     /// In-memory copy of the vectors, for fast KNN.
     index: vector_index::VectorIndex,
+    /// The database file, for its size on disk.
+    path: PathBuf,
 }
 
 impl Store {
@@ -123,6 +125,7 @@ impl Store {
             writer: Mutex::new(writer),
             readers,
             index: vector_index::VectorIndex::default(),
+            path: path.to_path_buf(),
         })))
     }
 
@@ -339,6 +342,19 @@ impl Store {
     /// Number of memories in a namespace.
     pub async fn count(&self, namespace: String) -> Result<u64> {
         self.read(move |c| memories::count(c, &namespace)).await
+    }
+
+    /// Memories per namespace, by namespace name.
+    pub async fn namespace_counts(&self) -> Result<Vec<(String, u64)>> {
+        self.read(memories::namespace_counts).await
+    }
+
+    /// Bytes on disk of the database file and of its write-ahead log (0 for a missing file).
+    pub fn file_sizes(&self) -> (u64, u64) {
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let mut wal = self.0.path.clone().into_os_string();
+        wal.push("-wal");
+        (size(&self.0.path), size(Path::new(&wal)))
     }
 }
 

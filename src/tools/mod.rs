@@ -22,10 +22,13 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
-use rmcp::model::JsonObject;
+use std::time::Instant;
+
+use rmcp::model::{ErrorCode, JsonObject};
 
 use crate::app::App;
 use crate::error::Error;
+use crate::metrics::{Call, Transport};
 
 const INSTRUCTIONS: &str = "memoryd keeps memories (notes, decisions, facts, document chunks) \
 for this project. Use search_memory before starting work to find what is already known, \
@@ -40,14 +43,17 @@ pub struct MemoryServer {
     app: App,
     /// Built once per server; rmcp clones it per session.
     tool_router: ToolRouter<MemoryServer>,
+    /// How calls reach this server, for metrics and logs.
+    transport: Transport,
 }
 
 impl MemoryServer {
-    /// A server over `app` with every tool routed.
-    pub fn new(app: App) -> Self {
+    /// A server over `app` with every tool routed, for calls arriving over `transport`.
+    pub fn new(app: App, transport: Transport) -> Self {
         MemoryServer {
             app,
             tool_router: Self::router(),
+            transport,
         }
     }
 
@@ -81,14 +87,82 @@ impl ServerHandler for MemoryServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let started = Instant::now();
+        let tool = request.name.to_string();
+        let role = role_argument(request.arguments.as_ref());
         // rmcp's own answer to an unknown name is a bare "tool not found"; name the tool and
         // the ones that exist so the caller can correct itself.
-        if !self.tool_router.has_route(&request.name) {
-            return Err(unknown_tool(&request.name).into());
-        }
-        let call = ToolCallContext::new(self, request, context);
-        self.tool_router.call(call).await
+        let (result, outcome) = if self.tool_router.has_route(&request.name) {
+            let call = ToolCallContext::new(self, request, context);
+            let result = self.tool_router.call(call).await;
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(e) if e.code == ErrorCode::INVALID_PARAMS => "invalid_argument",
+                Err(e) if e.code == ErrorCode::RESOURCE_NOT_FOUND => "not_found",
+                Err(_) => "internal",
+            };
+            (result, outcome)
+        } else {
+            (Err(unknown_tool(&tool).into()), "unknown_tool")
+        };
+        observe(
+            &self.app,
+            Call {
+                tool,
+                role,
+                transport: self.transport,
+                outcome,
+                error: result.as_ref().err().map(|e| e.message.to_string()),
+                elapsed: started.elapsed(),
+            },
+        );
+        result
     }
+}
+
+/// The `role` argument of a call, when it has one (only `rehydrate_memory` does).
+fn role_argument(arguments: Option<&JsonObject>) -> Option<String> {
+    arguments?.get("role")?.as_str().map(String::from)
+}
+
+/// Counts a finished call and writes its log line; returns the request id the line carries.
+fn observe(app: &App, call: Call) -> String {
+    let request_id = uuid::Uuid::now_v7().simple().to_string();
+    app.metrics().record_call(&call);
+    let ms = (call.elapsed.as_secs_f64() * 1e6).round() / 1e3;
+    let role = call.role.as_deref().unwrap_or("");
+    let transport = call.transport.name();
+    match call.outcome {
+        "ok" => tracing::info!(
+            request_id,
+            tool = call.tool,
+            role,
+            transport,
+            outcome = call.outcome,
+            ms,
+            "tool call"
+        ),
+        "internal" => tracing::warn!(
+            request_id,
+            tool = call.tool,
+            role,
+            transport,
+            outcome = call.outcome,
+            ms,
+            error = call.error.as_deref().unwrap_or(""),
+            "tool call failed"
+        ),
+        _ => tracing::info!(
+            request_id,
+            tool = call.tool,
+            role,
+            transport,
+            outcome = call.outcome,
+            ms,
+            "tool call refused"
+        ),
+    }
+    request_id
 }
 
 /// The error for a tool name that does not exist.
@@ -102,9 +176,33 @@ fn unknown_tool(name: &str) -> Error {
     }
 }
 
-/// Runs tool `name` with `arguments` and returns its structured output: the path of
-/// `POST /mcp/tools/call`, through the same `run` functions and argument checks as MCP.
+/// Runs tool `name` with `arguments` for `POST /mcp/tools/call`, counted and logged like an
+/// MCP call; returns the request id and the tool's structured output.
 pub async fn call(
+    app: &App,
+    name: &str,
+    arguments: JsonObject,
+) -> (String, Result<serde_json::Value, Error>) {
+    let started = Instant::now();
+    let role = role_argument(Some(&arguments));
+    let result = dispatch(app, name, arguments).await;
+    let request_id = observe(
+        app,
+        Call {
+            tool: name.to_string(),
+            role,
+            transport: Transport::ToolsCall,
+            outcome: result.as_ref().map_or_else(Error::code, |_| "ok"),
+            error: result.as_ref().err().map(Error::to_string),
+            elapsed: started.elapsed(),
+        },
+    );
+    (request_id, result)
+}
+
+/// Runs tool `name` with `arguments` and returns its structured output, through the same
+/// `run` functions and argument checks as MCP.
+async fn dispatch(
     app: &App,
     name: &str,
     arguments: JsonObject,
@@ -182,14 +280,14 @@ mod tests {
             .await
             .unwrap();
         for tool in MemoryServer::tools() {
-            let err = call(&app, &tool.name, JsonObject::new()).await.err();
+            let err = dispatch(&app, &tool.name, JsonObject::new()).await.err();
             assert!(
                 !matches!(err, Some(Error::UnknownTool { .. })),
                 "{} is routed over MCP but not by tools::call",
                 tool.name
             );
         }
-        let err = call(&app, "nope", JsonObject::new()).await.unwrap_err();
+        let err = dispatch(&app, "nope", JsonObject::new()).await.unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("unknown tool 'nope'\nthe tools are: delete_memory, ")

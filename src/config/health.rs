@@ -1,0 +1,62 @@
+//! `[health]`: when `/health` says `degraded`, and over what window it judges.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Thresholds of `/health` and the alerts on `/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Health {
+    /// Rates and percentiles cover the calls of the last this many seconds.
+    pub window_seconds: u64,
+    /// Degraded when more than this percent of the window's calls failed …
+    pub max_error_rate_percent: f64,
+    /// … or their mean latency is over this many milliseconds …
+    pub max_avg_response_ms: f64,
+    /// … once the window holds at least this many calls.
+    pub min_calls: u64,
+    /// Degraded when fewer than this percent of cache lookups hit …
+    pub min_cache_hit_rate_percent: f64,
+    /// … once the window holds at least this many lookups.
+    pub min_cache_lookups: u64,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            window_seconds: 300,
+            max_error_rate_percent: 10.0,
+            max_avg_response_ms: 100.0,
+            min_calls: 10,
+            min_cache_hit_rate_percent: 30.0,
+            min_cache_lookups: 20,
+        }
+    }
+}
+
+impl Health {
+    /// Checks values a type cannot express.
+    pub fn validate(&self) -> Result<()> {
+        let bad =
+            |key: &str, why: &str| Err(Error::invalid("config", format!("health.{key}: {why}")));
+        if self.window_seconds == 0 || self.window_seconds > 86_400 {
+            return bad("window_seconds", "must be from 1 to 86400 (one day)");
+        }
+        for (key, value) in [
+            ("max_error_rate_percent", self.max_error_rate_percent),
+            (
+                "min_cache_hit_rate_percent",
+                self.min_cache_hit_rate_percent,
+            ),
+        ] {
+            if !(0.0..=100.0).contains(&value) {
+                return bad(key, "must be a percentage from 0 to 100");
+            }
+        }
+        if self.max_avg_response_ms.is_nan() || self.max_avg_response_ms <= 0.0 {
+            return bad("max_avg_response_ms", "must be more than 0");
+        }
+        Ok(())
+    }
+}
