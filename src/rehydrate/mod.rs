@@ -598,7 +598,7 @@ fn assemble(
     if pins.is_empty() && evidence.is_empty() {
         text.push_str(render::EMPTY);
     }
-    let total = tok.count(&text);
+    let total = tok.count_pieces(&text);
     (text, total)
 }
 

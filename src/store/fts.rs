@@ -4,7 +4,7 @@
 //! syntax error. [`match_expression`] turns it into quoted terms joined by OR, so any text is a
 //! valid query and BM25 ranks documents by how many (and how rare) terms they contain.
 
-use rusqlite::{Connection, params_from_iter};
+use rusqlite::{Connection, params, params_from_iter};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -98,17 +98,60 @@ pub struct Ranked {
     pub score: f64,
 }
 
+/// Candidates ranked by BM25 alone before the filter is applied, per candidate wanted.
+const OVERSAMPLE: usize = 4;
+
 /// BM25 ranking of `expression` within `filter`, best first. Title matches weigh double: a
 /// title is the author's own summary of the memory.
+///
+/// Most databases hold one namespace, or a few, so the best BM25 matches overall are mostly
+/// in the filter: rank the full-text index alone first (no join per match), then filter its
+/// top `limit × OVERSAMPLE`. When too few of those pass, rank within the filter instead.
 pub(super) fn ranked(
     conn: &Connection,
     expression: &str,
     filter: &Filter,
     limit: usize,
 ) -> Result<Vec<Ranked>> {
-    let (conditions, mut values) = filter.to_sql();
+    let (conditions, values) = filter.to_sql();
+    let sample = limit.saturating_mul(OVERSAMPLE);
+    let mut stmt = conn.prepare_cached(
+        "SELECT rowid, -bm25(memories_fts, 2.0, 1.0, 1.0) AS score FROM memories_fts \
+         WHERE memories_fts MATCH ?1 ORDER BY score DESC, rowid DESC LIMIT ?2",
+    )?;
+    let best: Vec<Ranked> = stmt
+        .query_map(params![expression, sample as i64], |r| {
+            Ok(Ranked {
+                rowid: r.get(0)?,
+                score: r.get(1)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    if best.is_empty() {
+        return Ok(best);
+    }
+    let placeholders = vec!["?"; best.len()].join(", ");
+    let mut all: Vec<rusqlite::types::Value> = best.iter().map(|r| r.rowid.into()).collect();
+    all.extend(values.iter().cloned());
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT m.rowid FROM memories m WHERE m.rowid IN ({placeholders}) AND {conditions}"
+    ))?;
+    let keep: std::collections::HashSet<i64> = stmt
+        .query_map(params_from_iter(all), |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let passed: Vec<Ranked> = best
+        .iter()
+        .filter(|r| keep.contains(&r.rowid))
+        .copied()
+        .take(limit)
+        .collect();
+    if passed.len() >= limit || best.len() < sample {
+        // Either enough passed, or the sample held every match (nothing more to find).
+        return Ok(passed);
+    }
+
     let mut all = vec![rusqlite::types::Value::Text(expression.to_string())];
-    all.append(&mut values);
+    all.extend(values);
     all.push((limit as i64).into());
     let sql = format!(
         "SELECT m.rowid, -bm25(memories_fts, 2.0, 1.0, 1.0) AS score \

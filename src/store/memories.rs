@@ -380,6 +380,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn keyword_ranking_finds_a_small_namespace_behind_a_big_one() {
+        let (_dir, store) = open();
+        for i in 0..30 {
+            let content = format!("ledger ledger ledger entry {i}");
+            store.insert_one(new_memory("big", &content)).await.unwrap();
+        }
+        for i in 0..3 {
+            let content = format!("the ledger, once, in a longer sentence about item {i}");
+            store
+                .insert_one(new_memory("small", &content))
+                .await
+                .unwrap();
+        }
+        let expression = match_expression("ledger").unwrap();
+        let ranked = |ns: &str, limit: usize| {
+            store.keyword_ranked(
+                expression.clone(),
+                crate::store::Filter::namespace(ns),
+                limit,
+            )
+        };
+        // Every one of the best 4 × limit matches overall is in "big": the ranking falls back
+        // to searching within the filter.
+        assert_eq!(ranked("small", 2).await.unwrap().len(), 2);
+        assert_eq!(ranked("small", 10).await.unwrap().len(), 3);
+        let big = ranked("big", 5).await.unwrap();
+        assert_eq!(big.len(), 5);
+        assert!(big.windows(2).all(|w| w[0].score >= w[1].score));
+    }
+
+    #[tokio::test]
     async fn get_round_trips_every_field_and_respects_namespace() {
         let (_dir, store) = open();
         let mut m = new_memory("one", "round trip");
