@@ -38,8 +38,9 @@ enum LogFormat {
 enum Command {
     /// Serve MCP over Streamable HTTP at /mcp (127.0.0.1:3000 by default)
     Serve(cli::serve::ServeArgs),
-    /// Serve MCP over stdin/stdout (for Claude Desktop, Claude Code, Cursor, …)
-    Stdio,
+    /// Serve MCP over stdin/stdout (for Claude Desktop, Claude Code, Cursor, …); forwards to
+    /// the daemon when one serves the data dir
+    Stdio(cli::stdio::StdioArgs),
     /// Store a memory
     Store(cli::store::StoreCmd),
     /// Search memories
@@ -54,6 +55,12 @@ enum Command {
     Delete(cli::delete::DeleteCmd),
     /// List memories, newest first
     List(cli::list::ListCmd),
+    /// Import memories from JSONL (as `export` writes) or a folder of Markdown
+    Import(cli::import::ImportCmd),
+    /// Write every memory as JSONL (what `import` reads back)
+    Export(cli::export::ExportCmd),
+    /// Copy the database safely while it is in use (SQLite online backup)
+    Backup(cli::backup::BackupCmd),
     /// Print or write the JSON Schemas of every tool
     Schemas(cli::schemas::SchemasCmd),
     /// Install the embedding model, or show its state
@@ -87,7 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let g = &cli.global;
     match cli.command {
         Command::Serve(args) => cli::serve::run(g, &args).await,
-        Command::Stdio => cli::stdio::run(g).await,
+        Command::Stdio(args) => cli::stdio::run(g, &args).await,
         Command::Store(cmd) => cli::store::run(g, cmd).await,
         Command::Search(cmd) => cli::search::run(g, cmd).await,
         Command::Rehydrate(cmd) => cli::rehydrate::run(g, cmd).await,
@@ -95,6 +102,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Update(cmd) => cli::update::run(g, cmd).await,
         Command::Delete(cmd) => cli::delete::run(g, cmd).await,
         Command::List(cmd) => cli::list::run(g, cmd).await,
+        Command::Import(cmd) => cli::import::run(g, cmd).await,
+        Command::Export(cmd) => cli::export::run(g, cmd).await,
+        Command::Backup(cmd) => cli::backup::run(g, cmd).await,
         Command::Schemas(cmd) => cli::schemas::run(cmd),
         Command::Model(cmd) => cli::model::run(g, cmd).await,
         Command::Reembed => cli::reembed::run(g).await,
@@ -107,7 +117,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let server = matches!(cli.command, Command::Serve(_) | Command::Stdio);
+    let server = matches!(cli.command, Command::Serve(_) | Command::Stdio(_));
     init_logging(cli.log_format, server);
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,

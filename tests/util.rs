@@ -206,11 +206,16 @@ pub struct StdioClient {
 
 impl StdioClient {
     fn start(dir: &DataDir) -> StdioClient {
-        let mut child = dir
-            .command(&["stdio"])
+        let mut command = dir.command(&["stdio"]);
+        command.stderr(Stdio::null());
+        StdioClient::start_command(command)
+    }
+
+    /// Starts a prepared `memoryd stdio` command and completes the MCP handshake.
+    pub fn start_command(mut command: Command) -> StdioClient {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
             .spawn()
             .expect("spawn memoryd stdio");
         let stdin = child.stdin.take().unwrap();
@@ -269,6 +274,11 @@ impl StdioClient {
         )
     }
 
+    /// The process id of `memoryd stdio`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Closes stdin and waits for a clean exit.
     pub fn close(mut self) -> std::process::ExitStatus {
         drop(self.stdin.take());
@@ -293,9 +303,13 @@ pub struct HttpServer {
 
 impl HttpServer {
     fn start(dir: &DataDir) -> HttpServer {
+        HttpServer::start_command(dir, dir.command(&["serve", "--port", "0"]))
+    }
+
+    /// Starts a prepared `memoryd serve` command and waits until it is listening.
+    pub fn start_command(dir: &DataDir, mut command: Command) -> HttpServer {
         let stderr_path = dir.path().join("serve.stderr");
-        let mut child = dir
-            .command(&["serve", "--port", "0"])
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr_path).unwrap())
@@ -320,6 +334,11 @@ impl HttpServer {
             base,
             stderr_path,
         }
+    }
+
+    /// The process id of `memoryd serve`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The MCP endpoint.

@@ -5,10 +5,13 @@
 //! name and needs no running server. Errors here carry context for people (`anyhow`); `main`
 //! prints them once.
 
+pub mod backup;
 pub mod delete;
 pub mod doctor;
 pub mod eval;
+pub mod export;
 pub mod get;
+pub mod import;
 pub mod list;
 pub mod model;
 pub mod reembed;

@@ -4,6 +4,7 @@
 //! or installs signal handlers itself, so tests can hand it a port-0 listener. Routes reach
 //! memories only through the MCP tools, never through `store/` directly.
 
+pub mod port;
 mod tools_call;
 
 use std::sync::Arc;
@@ -33,14 +34,17 @@ pub fn router(app: App, shutdown: &CancellationToken) -> Router {
         .nest_service("/mcp", mcp)
 }
 
-/// Serves HTTP on `listener` until `shutdown` is cancelled, then drains in-flight requests.
+/// Serves HTTP on `listener` until `shutdown` is cancelled, then drains in-flight requests
+/// (with a timeout, see [`crate::shutdown::drain`]).
 pub async fn serve(
     app: App,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let router = router(app, &shutdown);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    // Sessions outlive the stop signal so in-flight calls finish (see `shutdown`).
+    let sessions = CancellationToken::new();
+    let router = router(app, &sessions);
+    let server =
+        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    crate::shutdown::drain(server.into_future(), &shutdown, &sessions).await
 }
