@@ -2,6 +2,7 @@
 //! the outcome into an exit code. Logic lives in the library.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use memoryd::cli::{self, Global};
@@ -113,13 +114,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// How long exit waits for blocking work still running (loading the model, embedding the
+/// backlog). Every write commits on its own, so cutting such work short loses nothing.
+const EXIT_GRACE: Duration = Duration::from_millis(300);
+
 /// Exit codes: 0 success, 1 the memory asked for does not exist, 2 any other error.
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let server = matches!(cli.command, Command::Serve(_) | Command::Stdio(_));
     init_logging(cli.log_format, server);
-    match run(cli).await {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(err) => {
+            eprintln!("memoryd: cannot start the async runtime: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    runtime.shutdown_timeout(EXIT_GRACE);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("memoryd: {err:#}");

@@ -5,8 +5,10 @@ mod util;
 
 mod cli;
 mod concurrency;
+mod daemon;
 mod http;
 mod rehydrate;
 mod scenarios;
 mod semantic;
 mod stdio;
+mod transfer;

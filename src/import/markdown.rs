@@ -358,7 +358,7 @@ mod tests {
             "c".repeat(100)
         );
         let p = parts(&body, 90);
-        assert_eq!(p.len(), 4, "{p:?}");
+        assert_eq!(p.len(), 3, "{p:?}");
         assert!(p.iter().all(|s| s.len() <= 90));
         assert_eq!(p.concat().replace("\n\n", ""), body.replace("\n\n", ""));
     }
