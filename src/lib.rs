@@ -27,6 +27,7 @@ pub mod proxy;
 pub mod rehydrate;
 pub mod retrieve;
 pub mod runtime;
+pub mod service;
 pub mod shutdown;
 pub mod store;
 pub mod tools;

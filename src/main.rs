@@ -62,6 +62,9 @@ enum Command {
     Export(cli::export::ExportCmd),
     /// Copy the database safely while it is in use (SQLite online backup)
     Backup(cli::backup::BackupCmd),
+    /// Install memoryd as a launchd or systemd service, remove it, or show its state
+    #[command(subcommand)]
+    Service(cli::service::ServiceCmd),
     /// Print or write the JSON Schemas of every tool
     Schemas(cli::schemas::SchemasCmd),
     /// Install the embedding model, or show its state
@@ -106,6 +109,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(cmd) => cli::import::run(g, cmd).await,
         Command::Export(cmd) => cli::export::run(g, cmd).await,
         Command::Backup(cmd) => cli::backup::run(g, cmd).await,
+        Command::Service(cmd) => cli::service::run(g, cmd).await,
         Command::Schemas(cmd) => cli::schemas::run(cmd),
         Command::Model(cmd) => cli::model::run(g, cmd).await,
         Command::Reembed => cli::reembed::run(g).await,

@@ -58,6 +58,9 @@ pub async fn run(url: String, token: Option<String>, stop: CancellationToken) ->
     }
     let http = reqwest::Client::builder()
         .default_headers(headers)
+        // The daemon is plain HTTP on loopback: loading the system's root certificates would
+        // only cost memory.
+        .tls_built_in_root_certs(false)
         .build()
         .map_err(|e| Error::Internal(format!("cannot build the HTTP client: {e}")))?;
     let (out, mut lines) = mpsc::unbounded_channel::<String>();

@@ -10,5 +10,6 @@ mod http;
 mod rehydrate;
 mod scenarios;
 mod semantic;
+mod service;
 mod stdio;
 mod transfer;

@@ -19,6 +19,7 @@ pub mod rehydrate;
 pub mod schemas;
 pub mod search;
 pub mod serve;
+pub mod service;
 pub mod stdio;
 pub mod store;
 pub mod update;
