@@ -4,7 +4,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use memoryd::cli::{self, Global};
 use tracing_subscriber::EnvFilter;
 
@@ -72,8 +73,11 @@ enum Command {
     Model(cli::model::ModelCmd),
     /// Re-embed every memory with this build's model
     Reembed,
-    /// Check the data dir, database and embedding model, and say how to fix problems
+    /// Check the data dir, database, model, port and service, and say how to fix problems
     Doctor,
+    /// Show the effective configuration and where each value came from
+    #[command(subcommand)]
+    Config(cli::config::ConfigCmd),
     /// Measure retrieval quality on a benchmark
     #[command(subcommand)]
     Eval(cli::eval::EvalCmd),
@@ -94,7 +98,33 @@ fn init_logging(format: LogFormat, server: bool) {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Where each global flag's value came from, for `memoryd config show`.
+fn flag_sources(matches: &ArgMatches) -> cli::config::FlagSources {
+    let mut sources = cli::config::FlagSources::new();
+    for (id, flag, env) in [
+        ("data_dir", "data-dir", "MEMORYD_DATA_DIR"),
+        ("model_dir", "model-dir", "MEMORYD_MODEL_DIR"),
+        ("offline", "offline", "MEMORYD_OFFLINE"),
+    ] {
+        // Global flags may be given before or after the subcommand.
+        let mut m = Some(matches);
+        while let Some(level) = m {
+            match level.value_source(id) {
+                Some(ValueSource::CommandLine) => {
+                    sources.insert(flag, format!("flag --{flag}"));
+                }
+                Some(ValueSource::EnvVariable) => {
+                    sources.insert(flag, format!("env {env}"));
+                }
+                _ => {}
+            }
+            m = level.subcommand().map(|(_, sub)| sub);
+        }
+    }
+    sources
+}
+
+async fn run(cli: Cli, flags: cli::config::FlagSources) -> anyhow::Result<()> {
     let g = &cli.global;
     match cli.command {
         Command::Serve(args) => cli::serve::run(g, &args).await,
@@ -114,6 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Model(cmd) => cli::model::run(g, cmd).await,
         Command::Reembed => cli::reembed::run(g).await,
         Command::Doctor => cli::doctor::run(g).await,
+        Command::Config(cmd) => cli::config::run(g, cmd, &flags),
         Command::Eval(cmd) => cli::eval::run(g, cmd).await,
     }
 }
@@ -124,7 +155,9 @@ const EXIT_GRACE: Duration = Duration::from_millis(300);
 
 /// Exit codes: 0 success, 1 the memory asked for does not exist, 2 any other error.
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let flags = flag_sources(&matches);
     let server = matches!(cli.command, Command::Serve(_) | Command::Stdio(_));
     init_logging(cli.log_format, server);
     let runtime = match tokio::runtime::Runtime::new() {
@@ -134,7 +167,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = runtime.block_on(run(cli));
+    let result = runtime.block_on(run(cli, flags));
     runtime.shutdown_timeout(EXIT_GRACE);
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@ mod util;
 
 mod cli;
 mod concurrency;
+mod config;
 mod daemon;
 mod http;
 mod rehydrate;

@@ -6,6 +6,7 @@
 //! prints them once.
 
 pub mod backup;
+pub mod config;
 pub mod delete;
 pub mod doctor;
 pub mod eval;
@@ -52,7 +53,7 @@ pub struct Global {
     pub model_dir: Option<PathBuf>,
 
     /// Never download the embedding model (semantic search stays off until it is installed)
-    #[arg(long, global = true, env = "MEMORYD_OFFLINE")]
+    #[arg(long, global = true, env = "MEMORYD_OFFLINE", value_parser = clap::builder::BoolishValueParser::new())]
     pub offline: bool,
 
     /// Config file [default: ~/.config/memoryd/config.toml if it exists]
