@@ -374,3 +374,28 @@ fn a_stale_runtime_file_is_ignored_and_stdio_serves_standalone() {
     let server = dir.serve();
     assert_eq!(runtime_file(&dir).unwrap()["pid"], json!(server.pid()));
 }
+
+/// `Type=notify`: with `NOTIFY_SOCKET` set, as systemd sets it, serve sends READY=1 once it
+/// is listening and STOPPING=1 when it stops.
+#[cfg(target_os = "linux")]
+#[test]
+fn serve_tells_systemd_when_it_is_ready_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = DataDir::new();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut command = dir.command(&["serve", "--port", "0"]);
+    command.env("NOTIFY_SOCKET", &socket_path);
+    let server = HttpServer::start_command(&dir, command);
+    let mut buf = [0u8; 256];
+    let n = socket.recv(&mut buf).expect("READY=1 within 20 s");
+    assert_eq!(&buf[..n], b"READY=1\n");
+    // Ready means ready: the daemon answers at once.
+    server.session().call("list_memories", json!({})).unwrap();
+    assert!(server.terminate().success());
+    let n = socket.recv(&mut buf).expect("STOPPING=1");
+    assert_eq!(&buf[..n], b"STOPPING=1\n");
+}

@@ -90,12 +90,10 @@ pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     let served = http::serve(app.clone(), listener, stop).await;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     match app.store().checkpoint().await {
-        Ok(c) => tracing::info!(
-            wal_frames = c.wal_frames,
-            checkpointed = c.checkpointed,
-            busy = c.busy,
-            "WAL checkpointed"
+        Ok(c) if c.busy => tracing::warn!(
+            "WAL checkpoint could not finish (another process is reading); SQLite completes it later"
         ),
+        Ok(_) => tracing::info!("WAL checkpointed into the database and truncated"),
         Err(err) => tracing::warn!(%err, "WAL checkpoint failed; SQLite finishes it on next open"),
     }
     Runtime::remove_if_owned(&data_dir, pid);

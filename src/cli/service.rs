@@ -190,15 +190,9 @@ fn print_start(target: Target, path: &Path) {
     }
     if target.manager == Manager::Systemd && target.scope == Scope::User {
         println!("keep it running while you are logged out:");
-        println!("  loginctl enable-linger {}", whoami());
+        println!("  loginctl enable-linger \"$USER\"");
     }
     println!("check it: memoryd service status");
-}
-
-fn whoami() -> String {
-    dirs::home_dir()
-        .and_then(|h| h.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "$USER".into())
 }
 
 fn uninstall(args: &TargetArgs) -> anyhow::Result<()> {

@@ -6,9 +6,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::memories::{COLUMNS, from_row};
+use super::memories::{COLUMNS, from_row, insert_row};
 use super::{Store, vectors};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::memory::Memory;
 
 /// What happened to one imported memory.
@@ -71,10 +71,6 @@ fn export_page(conn: &Connection, after: i64, limit: usize) -> Result<Vec<(i64, 
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::Internal(format!("cannot encode JSON: {e}")))
-}
-
 fn import_one(conn: &Connection, m: &Memory) -> Result<Imported> {
     let by_id: Option<(String, String)> = conn
         .query_row(
@@ -100,28 +96,6 @@ fn import_one(conn: &Connection, m: &Memory) -> Result<Imported> {
     if let Some(existing_id) = existing {
         return Ok(Imported::DuplicateContent { existing_id });
     }
-    conn.execute(
-        "INSERT INTO memories (id, namespace, content, title, kind, tags, source, anchor, roles, \
-         priority, created_at, updated_at, occurred_at, metadata, content_hash, context) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-        params![
-            m.id,
-            m.namespace,
-            m.content,
-            m.title,
-            m.kind,
-            to_json(&m.tags)?,
-            m.source,
-            m.anchor,
-            to_json(&m.roles)?,
-            m.priority,
-            m.created_at,
-            m.updated_at,
-            m.occurred_at,
-            to_json(&m.metadata)?,
-            m.content_hash,
-            m.context,
-        ],
-    )?;
+    insert_row(conn, m)?;
     Ok(Imported::Inserted)
 }
