@@ -13,7 +13,11 @@
 //!
 //! Beside them: [`app`] (the shared state handle), [`config`] (settings and limits),
 //! [`memory`] (the data model and its field rules), [`error`] (the one error type),
-//! [`shutdown`] (signals to cancellation).
+//! [`shutdown`] (signals, drain, the order a server stops in).
+//!
+//! Running as a daemon: [`runtime`] (the runtime file saying which process serves a data dir
+//! and where), [`proxy`] (`memoryd stdio` forwarding to that daemon over HTTP), [`service`]
+//! (launchd and systemd files), [`import`] (JSONL and Markdown in).
 
 pub mod app;
 pub mod cli;

@@ -126,6 +126,15 @@ impl Config {
                 ),
             );
         }
+        if self.server.default_port == 0 || self.server.fallback_ports > 100 {
+            return bad(
+                "server",
+                format!(
+                    "default_port must be from 1 to 65535 and fallback_ports at most 100, got {} and {}\nuse --port 0 for a port the system picks",
+                    self.server.default_port, self.server.fallback_ports
+                ),
+            );
+        }
         if self.roles.is_empty() {
             return bad("roles", "at least one role is needed".into());
         }
@@ -392,6 +401,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("roles.planner.pin_budget"), "{err}");
+        let err = load("[server]\ndefault_port = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server: default_port must be from 1"), "{err}");
         let missing = Config::load(PathBuf::from("/tmp"), Some(Path::new("/no/such.toml")));
         assert!(
             missing
