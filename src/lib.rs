@@ -14,7 +14,12 @@
 //!
 //! Beside them: [`app`] (the shared state handle), [`config`] (settings and limits),
 //! [`memory`] (the data model and its field rules), [`error`] (the one error type),
-//! [`metrics`] (call and cache counters), [`shutdown`] (signals to cancellation).
+//! [`metrics`] (call and cache counters), [`shutdown`] (signals, drain, the order a server
+//! stops in).
+//!
+//! Running as a daemon: [`runtime`] (the runtime file saying which process serves a data dir
+//! and where), [`proxy`] (`memoryd stdio` forwarding to that daemon over HTTP), [`service`]
+//! (launchd and systemd files), [`import`] (JSONL and Markdown in).
 
 pub mod app;
 pub mod cli;
@@ -22,10 +27,14 @@ pub mod config;
 pub mod embed;
 pub mod error;
 pub mod http;
+pub mod import;
 pub mod memory;
 pub mod metrics;
+pub mod proxy;
 pub mod rehydrate;
 pub mod retrieve;
+pub mod runtime;
+pub mod service;
 pub mod shutdown;
 pub mod store;
 pub mod tools;

@@ -2,8 +2,10 @@
 //! the outcome into an exit code. Logic lives in the library.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use memoryd::cli::{self, Global};
 use tracing_subscriber::EnvFilter;
 
@@ -38,8 +40,9 @@ enum LogFormat {
 enum Command {
     /// Serve MCP over Streamable HTTP at /mcp (127.0.0.1:3000 by default)
     Serve(cli::serve::ServeArgs),
-    /// Serve MCP over stdin/stdout (for Claude Desktop, Claude Code, Cursor, …)
-    Stdio,
+    /// Serve MCP over stdin/stdout (for Claude Desktop, Claude Code, Cursor, …); forwards to
+    /// the daemon when one serves the data dir
+    Stdio(cli::stdio::StdioArgs),
     /// Store a memory
     Store(cli::store::StoreCmd),
     /// Search memories
@@ -54,6 +57,15 @@ enum Command {
     Delete(cli::delete::DeleteCmd),
     /// List memories, newest first
     List(cli::list::ListCmd),
+    /// Import memories from JSONL (as `export` writes) or a folder of Markdown
+    Import(cli::import::ImportCmd),
+    /// Write every memory as JSONL (what `import` reads back)
+    Export(cli::export::ExportCmd),
+    /// Copy the database safely while it is in use (SQLite online backup)
+    Backup(cli::backup::BackupCmd),
+    /// Install memoryd as a launchd or systemd service, remove it, or show its state
+    #[command(subcommand)]
+    Service(cli::service::ServiceCmd),
     /// Print or write the JSON Schemas of every tool
     Schemas(cli::schemas::SchemasCmd),
     /// Install the embedding model, or show its state
@@ -61,8 +73,11 @@ enum Command {
     Model(cli::model::ModelCmd),
     /// Re-embed every memory with this build's model
     Reembed,
-    /// Check the data dir, database and embedding model, and say how to fix problems
+    /// Check the data dir, database, model, port and service, and say how to fix problems
     Doctor,
+    /// Show the effective configuration and where each value came from
+    #[command(subcommand)]
+    Config(cli::config::ConfigCmd),
     /// Measure retrieval quality on a benchmark
     #[command(subcommand)]
     Eval(cli::eval::EvalCmd),
@@ -85,11 +100,37 @@ fn init_logging(format: LogFormat, server: bool) {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Where each global flag's value came from, for `memoryd config show`.
+fn flag_sources(matches: &ArgMatches) -> cli::config::FlagSources {
+    let mut sources = cli::config::FlagSources::new();
+    for (id, flag, env) in [
+        ("data_dir", "data-dir", "MEMORYD_DATA_DIR"),
+        ("model_dir", "model-dir", "MEMORYD_MODEL_DIR"),
+        ("offline", "offline", "MEMORYD_OFFLINE"),
+    ] {
+        // Global flags may be given before or after the subcommand.
+        let mut m = Some(matches);
+        while let Some(level) = m {
+            match level.value_source(id) {
+                Some(ValueSource::CommandLine) => {
+                    sources.insert(flag, format!("flag --{flag}"));
+                }
+                Some(ValueSource::EnvVariable) => {
+                    sources.insert(flag, format!("env {env}"));
+                }
+                _ => {}
+            }
+            m = level.subcommand().map(|(_, sub)| sub);
+        }
+    }
+    sources
+}
+
+async fn run(cli: Cli, flags: cli::config::FlagSources) -> anyhow::Result<()> {
     let g = &cli.global;
     match cli.command {
         Command::Serve(args) => cli::serve::run(g, &args).await,
-        Command::Stdio => cli::stdio::run(g).await,
+        Command::Stdio(args) => cli::stdio::run(g, &args).await,
         Command::Store(cmd) => cli::store::run(g, cmd).await,
         Command::Search(cmd) => cli::search::run(g, cmd).await,
         Command::Rehydrate(cmd) => cli::rehydrate::run(g, cmd).await,
@@ -97,21 +138,40 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Update(cmd) => cli::update::run(g, cmd).await,
         Command::Delete(cmd) => cli::delete::run(g, cmd).await,
         Command::List(cmd) => cli::list::run(g, cmd).await,
+        Command::Import(cmd) => cli::import::run(g, cmd).await,
+        Command::Export(cmd) => cli::export::run(g, cmd).await,
+        Command::Backup(cmd) => cli::backup::run(g, cmd).await,
+        Command::Service(cmd) => cli::service::run(g, cmd).await,
         Command::Schemas(cmd) => cli::schemas::run(cmd),
         Command::Model(cmd) => cli::model::run(g, cmd).await,
         Command::Reembed => cli::reembed::run(g).await,
         Command::Doctor => cli::doctor::run(g).await,
+        Command::Config(cmd) => cli::config::run(g, cmd, &flags),
         Command::Eval(cmd) => cli::eval::run(g, cmd).await,
     }
 }
 
+/// How long exit waits for blocking work still running (loading the model, embedding the
+/// backlog). Every write commits on its own, so cutting such work short loses nothing.
+const EXIT_GRACE: Duration = Duration::from_millis(300);
+
 /// Exit codes: 0 success, 1 the memory asked for does not exist, 2 any other error.
-#[tokio::main]
-async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let server = matches!(cli.command, Command::Serve(_) | Command::Stdio);
+fn main() -> ExitCode {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let flags = flag_sources(&matches);
+    let server = matches!(cli.command, Command::Serve(_) | Command::Stdio(_));
     init_logging(cli.log_format, server);
-    match run(cli).await {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(err) => {
+            eprintln!("memoryd: cannot start the async runtime: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(run(cli, flags));
+    runtime.shutdown_timeout(EXIT_GRACE);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("memoryd: {err:#}");

@@ -5,9 +5,13 @@ mod util;
 
 mod cli;
 mod concurrency;
+mod config;
+mod daemon;
 mod http;
 mod ops;
 mod rehydrate;
 mod scenarios;
 mod semantic;
+mod service;
 mod stdio;
+mod transfer;

@@ -107,19 +107,19 @@ impl DataDir {
 
     /// Starts `memoryd serve --port 0` and waits until it is listening.
     pub fn serve(&self) -> HttpServer {
-        HttpServer::start(self, self.command(&["serve", "--port", "0"]))
+        HttpServer::start_command(self, self.command(&["serve", "--port", "0"]))
     }
 
     /// Like [`DataDir::serve`], with extra environment variables (config overrides).
     pub fn serve_with_env(&self, env: &[(&str, &str)]) -> HttpServer {
         let mut command = self.command(&["serve", "--port", "0"]);
         command.envs(env.iter().copied());
-        HttpServer::start(self, command)
+        HttpServer::start_command(self, command)
     }
 
     /// `memoryd serve --offline` without the shared model: keyword search only.
     pub fn bare_serve(&self) -> HttpServer {
-        HttpServer::start(
+        HttpServer::start_command(
             self,
             self.bare_command(&["serve", "--port", "0", "--offline"]),
         )
@@ -221,11 +221,16 @@ pub struct StdioClient {
 
 impl StdioClient {
     fn start(dir: &DataDir) -> StdioClient {
-        let mut child = dir
-            .command(&["stdio"])
+        let mut command = dir.command(&["stdio"]);
+        command.stderr(Stdio::null());
+        StdioClient::start_command(command)
+    }
+
+    /// Starts a prepared `memoryd stdio` command and completes the MCP handshake.
+    pub fn start_command(mut command: Command) -> StdioClient {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
             .spawn()
             .expect("spawn memoryd stdio");
         let stdin = child.stdin.take().unwrap();
@@ -284,6 +289,11 @@ impl StdioClient {
         )
     }
 
+    /// The process id of `memoryd stdio`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Closes stdin and waits for a clean exit.
     pub fn close(mut self) -> std::process::ExitStatus {
         drop(self.stdin.take());
@@ -307,7 +317,8 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    fn start(dir: &DataDir, mut command: Command) -> HttpServer {
+    /// Starts a prepared `memoryd serve` command and waits until it is listening.
+    pub fn start_command(dir: &DataDir, mut command: Command) -> HttpServer {
         let stderr_path = dir.path().join("serve.stderr");
         let mut child = command
             .stdin(Stdio::null())
@@ -334,6 +345,11 @@ impl HttpServer {
             base,
             stderr_path,
         }
+    }
+
+    /// The process id of `memoryd serve`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The MCP endpoint.

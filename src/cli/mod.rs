@@ -5,10 +5,14 @@
 //! name and needs no running server. Errors here carry context for people (`anyhow`); `main`
 //! prints them once.
 
+pub mod backup;
+pub mod config;
 pub mod delete;
 pub mod doctor;
 pub mod eval;
+pub mod export;
 pub mod get;
+pub mod import;
 pub mod list;
 pub mod model;
 pub mod reembed;
@@ -16,6 +20,7 @@ pub mod rehydrate;
 pub mod schemas;
 pub mod search;
 pub mod serve;
+pub mod service;
 pub mod stdio;
 pub mod store;
 pub mod update;
@@ -48,7 +53,7 @@ pub struct Global {
     pub model_dir: Option<PathBuf>,
 
     /// Never download the embedding model (semantic search stays off until it is installed)
-    #[arg(long, global = true, env = "MEMORYD_OFFLINE")]
+    #[arg(long, global = true, env = "MEMORYD_OFFLINE", value_parser = clap::builder::BoolishValueParser::new())]
     pub offline: bool,
 
     /// Config file [default: ~/.config/memoryd/config.toml if it exists]

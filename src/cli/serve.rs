@@ -1,13 +1,20 @@
 //! `memoryd serve`: MCP over Streamable HTTP until SIGINT/SIGTERM.
+//!
+//! The startup sequence: refuse a second daemon on the same data dir → open the database →
+//! bind (the explicit port, or the default one and its fallbacks) → write the runtime file →
+//! print the address → tell systemd it is ready → serve. Stopping follows `shutdown`'s order
+//! and ends with a WAL checkpoint and removing the runtime file.
 
 use std::io::Write;
 use std::net::IpAddr;
 
 use anyhow::{Context, bail};
-use tokio::net::TcpListener;
 
 use super::Global;
-use crate::{http, shutdown};
+use crate::config::Config;
+use crate::http::port::{self, PortChoice};
+use crate::runtime::{self, Runtime};
+use crate::{http, memory, shutdown};
 
 /// Flags of `memoryd serve`.
 #[derive(Debug, clap::Args)]
@@ -16,9 +23,22 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1", env = "MEMORYD_BIND")]
     pub bind: IpAddr,
 
-    /// Port to listen on (0 picks a free one)
-    #[arg(long, short = 'p', default_value_t = 3000, env = "MEMORYD_PORT")]
-    pub port: u16,
+    /// Port to listen on; an error when taken (0 picks a free one) [default: 3000, or the
+    /// next free one up to 3010]
+    #[arg(long, short = 'p', env = "MEMORYD_PORT")]
+    pub port: Option<u16>,
+}
+
+/// Which ports `serve` may use: the flag, then the config's `server.port`, then the default
+/// port with its fallbacks.
+pub fn port_choice(flag: Option<u16>, config: &Config) -> PortChoice {
+    match flag.or(config.server.port) {
+        Some(port) => PortChoice::Explicit(port),
+        None => PortChoice::Default {
+            first: config.server.default_port,
+            fallback: config.server.fallback_ports,
+        },
+    }
 }
 
 /// Binds, prints the address, and serves until a shutdown signal.
@@ -31,19 +51,73 @@ pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
             args.bind
         );
     }
+    let config = global.config()?;
+    let data_dir = config.data_dir.clone();
+    if let Some(other) = runtime::running_daemon(&data_dir, config.server.token.as_deref()).await {
+        bail!(
+            "a memoryd daemon (pid {}) already serves {} at {}\nuse it, or stop it first",
+            other.pid,
+            data_dir.display(),
+            other.url
+        );
+    }
+    let choice = port_choice(args.port, &config);
     let app = global.open_app().await?;
-    let listener = TcpListener::bind((args.bind, args.port))
-        .await
-        .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
+    let listener = port::bind(args.bind, choice).await?;
     let addr = listener.local_addr()?;
-    // Scripts and tests read this line to learn the port (it matters with --port 0).
-    println!("memoryd listening on http://{addr}/mcp");
+    let url = format!("http://{addr}/mcp");
+    let pid = std::process::id();
+    Runtime {
+        pid,
+        url: url.clone(),
+        port: addr.port(),
+        bind: args.bind,
+        version: env!("CARGO_PKG_VERSION").into(),
+        data_dir: data_dir.clone(),
+        started_at: memory::now(),
+    }
+    .write()?;
+    // Scripts and tests read this line to learn the port (it matters with --port 0 and
+    // when the default port was taken).
+    println!("memoryd listening on {url}");
     std::io::stdout().flush()?;
-    tracing::info!(%addr, data_dir = %app.config().data_dir.display(), "serving MCP over HTTP");
+    tracing::info!(%addr, data_dir = %data_dir.display(), "serving MCP over HTTP");
+    // Type=notify units wait for this; outside systemd it does nothing.
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     app.start_background();
-    http::serve(app, listener, shutdown::on_signal())
-        .await
-        .context("HTTP server failed")?;
+
+    let stop = shutdown::on_signal();
+    let served = http::serve(app.clone(), listener, stop).await;
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    match app.store().checkpoint().await {
+        Ok(c) if c.busy => tracing::warn!(
+            "WAL checkpoint could not finish (another process is reading); SQLite completes it later"
+        ),
+        Ok(_) => tracing::info!("WAL checkpointed into the database and truncated"),
+        Err(err) => tracing::warn!(%err, "WAL checkpoint failed; SQLite finishes it on next open"),
+    }
+    Runtime::remove_if_owned(&data_dir, pid);
+    served.context("HTTP server failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_beats_config_beats_default() {
+        let mut config = Config::default();
+        assert_eq!(
+            port_choice(None, &config),
+            PortChoice::Default {
+                first: 3000,
+                fallback: 10
+            }
+        );
+        config.server.port = Some(4000);
+        assert_eq!(port_choice(None, &config), PortChoice::Explicit(4000));
+        assert_eq!(port_choice(Some(0), &config), PortChoice::Explicit(0));
+    }
 }

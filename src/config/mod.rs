@@ -45,6 +45,8 @@ pub struct Config {
     pub retrieval: Retrieval,
     /// `rehydrate_memory` settings shared by every role.
     pub rehydrate: Rehydrate,
+    /// `memoryd serve`: which port, and the token clients send.
+    pub server: Server,
     /// Roles by name; the file's tables override or add to the built-in ones.
     pub roles: BTreeMap<String, Role>,
     /// When `/health` reports `degraded`.
@@ -60,6 +62,7 @@ impl Default for Config {
             limits: Limits::default(),
             retrieval: Retrieval::default(),
             rehydrate: Rehydrate::default(),
+            server: Server::default(),
             roles: roles::built_in(),
             health: Health::default(),
         }
@@ -79,32 +82,10 @@ impl Config {
     /// Loads defaults, then the TOML file at `file` (if given or present at the default
     /// location), then `MEMORYD_SECTION__KEY` variables from `env`, and checks the result.
     pub fn load(data_dir: PathBuf, file: Option<&Path>) -> Result<Config> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
-        let path = match file {
-            Some(p) if !p.is_file() => {
-                return Err(Error::invalid(
-                    "config",
-                    format!(
-                        "{} does not exist\ncreate it (see config/default.toml) or drop --config",
-                        p.display()
-                    ),
-                ));
-            }
-            Some(p) => Some(p.to_path_buf()),
-            None => default_config_file().filter(|p| p.is_file()),
-        };
-        if let Some(p) = &path {
-            figment = figment.merge(Toml::file_exact(p));
-        }
-        // Only nested keys (`MEMORYD_LIMITS__MAX_CONTENT_BYTES`) belong to this layer;
-        // `MEMORYD_DATA_DIR` and friends are the flags' variables.
-        figment = figment.merge(
-            Env::prefixed("MEMORYD_")
-                .filter(|k| k.as_str().contains("__"))
-                .split("__"),
-        );
-        let mut config: Config = figment.extract().map_err(|e| {
-            let whence = path
+        let layers = Layers::new(file)?;
+        let mut config: Config = layers.figment.extract().map_err(|e| {
+            let whence = layers
+                .file
                 .as_ref()
                 .map(|p| format!("{}: ", p.display()))
                 .unwrap_or_default();
@@ -151,6 +132,15 @@ impl Config {
             );
         }
         self.health.validate()?;
+        if self.server.default_port == 0 || self.server.fallback_ports > 100 {
+            return bad(
+                "server",
+                format!(
+                    "default_port must be from 1 to 65535 and fallback_ports at most 100, got {} and {}\nuse --port 0 for a port the system picks",
+                    self.server.default_port, self.server.fallback_ports
+                ),
+            );
+        }
         if self.roles.is_empty() {
             return bad("roles", "at least one role is needed".into());
         }
@@ -263,6 +253,85 @@ impl Default for Rehydrate {
     }
 }
 
+/// The layers a config is read from, kept so `memoryd config show` can tell where each
+/// value came from.
+pub struct Layers {
+    /// Defaults, then the file, then the environment.
+    pub figment: Figment,
+    /// The TOML file read, if any.
+    pub file: Option<PathBuf>,
+}
+
+impl Layers {
+    /// Stacks the defaults, the TOML file at `file` (if given, or present at the default
+    /// location) and the `MEMORYD_SECTION__KEY` variables (plus `MEMORYD_TOKEN`).
+    pub fn new(file: Option<&Path>) -> Result<Layers> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let path = match file {
+            Some(p) if !p.is_file() => {
+                return Err(Error::invalid(
+                    "config",
+                    format!(
+                        "{} does not exist\ncreate it (see config/default.toml) or drop --config",
+                        p.display()
+                    ),
+                ));
+            }
+            Some(p) => Some(p.to_path_buf()),
+            None => default_config_file().filter(|p| p.is_file()),
+        };
+        if let Some(p) = &path {
+            figment = figment.merge(Toml::file_exact(p));
+        }
+        // Only nested keys (`MEMORYD_LIMITS__MAX_CONTENT_BYTES`) belong to this layer;
+        // `MEMORYD_DATA_DIR` and friends are the flags' variables.
+        figment = figment.merge(
+            Env::prefixed("MEMORYD_")
+                .filter(|k| k.as_str().contains("__"))
+                .split("__"),
+        );
+        // The token has the short name other tools use for it.
+        figment = figment.merge(
+            Env::raw()
+                .only(&["MEMORYD_TOKEN"])
+                .map(|_| "server.token".into()),
+        );
+        Ok(Layers {
+            figment,
+            file: path,
+        })
+    }
+}
+
+/// Where `memoryd serve` listens, and the token clients of a daemon send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Server {
+    /// A port given explicitly (also `--port` / `MEMORYD_PORT`): used as is, and an error
+    /// when it is taken. `None` means "the default port, or the next free one".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// First port tried when none is given explicitly.
+    pub default_port: u16,
+    /// When `default_port` is taken, how many ports after it are tried.
+    pub fallback_ports: u16,
+    /// Bearer token sent by clients of a running daemon (`memoryd stdio` forwarding); also
+    /// `MEMORYD_TOKEN`. Never logged or printed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            port: None,
+            default_port: 3000,
+            fallback_ports: 10,
+            token: None,
+        }
+    }
+}
+
 /// The default config file: `$XDG_CONFIG_HOME/memoryd/config.toml` on Linux,
 /// `~/Library/Application Support/memoryd/config.toml` on macOS.
 pub fn default_config_file() -> Option<PathBuf> {
@@ -338,6 +407,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("roles.planner.pin_budget"), "{err}");
+        let err = load("[server]\ndefault_port = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server: default_port must be from 1"), "{err}");
         let missing = Config::load(PathBuf::from("/tmp"), Some(Path::new("/no/such.toml")));
         assert!(
             missing

@@ -8,6 +8,7 @@
 mod health;
 mod metrics;
 mod status;
+pub mod port;
 mod tools_call;
 
 use std::sync::Arc;
@@ -43,14 +44,17 @@ pub fn router(app: App, shutdown: &CancellationToken) -> Router {
         .nest_service("/mcp", mcp)
 }
 
-/// Serves HTTP on `listener` until `shutdown` is cancelled, then drains in-flight requests.
+/// Serves HTTP on `listener` until `shutdown` is cancelled, then drains in-flight requests
+/// (with a timeout, see [`crate::shutdown::drain`]).
 pub async fn serve(
     app: App,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let router = router(app, &shutdown);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    // Sessions outlive the stop signal so in-flight calls finish (see `shutdown`).
+    let sessions = CancellationToken::new();
+    let router = router(app, &sessions);
+    let server =
+        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    crate::shutdown::drain(server.into_future(), &shutdown, &sessions).await
 }

@@ -99,15 +99,41 @@ pub(super) fn insert(conn: &Connection, m: &NewMemory) -> Result<Stored> {
             deduplicated: true,
         });
     }
-    let id = memory::new_id();
     let now = memory::now();
-    let occurred_at = m.occurred_at.clone().unwrap_or_else(|| now.clone());
+    let row = Memory {
+        id: memory::new_id(),
+        namespace: m.namespace.clone(),
+        content: m.content.clone(),
+        title: m.title.clone(),
+        kind: m.kind.clone(),
+        tags: m.tags.clone(),
+        source: m.source.clone(),
+        anchor: m.anchor.clone(),
+        context: m.context.clone(),
+        roles: m.roles.clone(),
+        priority: m.priority,
+        occurred_at: m.occurred_at.clone().unwrap_or_else(|| now.clone()),
+        created_at: now.clone(),
+        updated_at: now,
+        metadata: m.metadata.clone(),
+        content_hash: hash,
+    };
+    let rowid = insert_row(conn, &row)?;
+    Ok(Stored {
+        id: row.id,
+        rowid,
+        deduplicated: false,
+    })
+}
+
+/// Inserts a complete row as given (id, timestamps and hash included); returns its rowid.
+pub(super) fn insert_row(conn: &Connection, m: &Memory) -> Result<i64> {
     conn.execute(
         "INSERT INTO memories (id, namespace, content, title, kind, tags, source, anchor, roles, \
          priority, created_at, updated_at, occurred_at, metadata, content_hash, context) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         params![
-            id,
+            m.id,
             m.namespace,
             m.content,
             m.title,
@@ -117,18 +143,15 @@ pub(super) fn insert(conn: &Connection, m: &NewMemory) -> Result<Stored> {
             m.anchor,
             to_json(&m.roles)?,
             m.priority,
-            now,
-            occurred_at,
+            m.created_at,
+            m.updated_at,
+            m.occurred_at,
             to_json(&m.metadata)?,
-            hash,
+            m.content_hash,
             m.context,
         ],
     )?;
-    Ok(Stored {
-        id,
-        rowid: conn.last_insert_rowid(),
-        deduplicated: false,
-    })
+    Ok(conn.last_insert_rowid())
 }
 
 /// Fetches one memory or says it is not found.

@@ -12,7 +12,9 @@
 
 mod filter;
 mod fts;
+mod maintenance;
 mod memories;
+mod transfer;
 mod vector_index;
 mod vectors;
 
@@ -30,7 +32,9 @@ use crate::memory::{self, Memory, MemoryPatch, NewMemory};
 
 pub use filter::Filter;
 pub use fts::{Hit, Ranked, match_expression, query_terms};
+pub use maintenance::{Checkpoint, integrity};
 pub use memories::{Page, Stored};
+pub use transfer::Imported;
 pub use vectors::Pending;
 
 /// How long a statement waits for another process's write lock before giving up.

@@ -1,0 +1,90 @@
+//! `memoryd backup PATH`: a consistent copy of the database with SQLite's online backup API,
+//! safe while a server or agents keep writing; the copy is checked before it is kept.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+use super::Global;
+use crate::store::Store;
+
+/// Flags of `memoryd backup`.
+#[derive(Debug, clap::Args)]
+pub struct BackupCmd {
+    /// File to write the copy to (it must not exist unless --force)
+    pub path: PathBuf,
+
+    /// Replace PATH if it exists
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Copies, checks, and moves the copy into place.
+pub async fn run(global: &Global, cmd: BackupCmd) -> anyhow::Result<()> {
+    let config = global.config()?;
+    let db = config.database_path();
+    if !db.is_file() {
+        bail!(
+            "no database at {}\ncheck --data-dir (MEMORYD_DATA_DIR)",
+            db.display()
+        );
+    }
+    let path = &cmd.path;
+    if path.is_dir() {
+        bail!(
+            "invalid argument 'path': {} is a folder\nname the file to write, such as {}",
+            path.display(),
+            path.join("memoryd-backup.db").display()
+        );
+    }
+    if path.exists() && !cmd.force {
+        bail!(
+            "invalid argument 'path': {} exists\npass --force to replace it",
+            path.display()
+        );
+    }
+    if let (Ok(a), Ok(b)) = (path.canonicalize(), db.canonicalize())
+        && a == b
+    {
+        bail!("invalid argument 'path': that is the database itself");
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".memoryd-backup")
+        .tempfile_in(&dir)
+        .with_context(|| {
+            format!(
+                "cannot write in {}\ncheck that the folder exists",
+                dir.display()
+            )
+        })?
+        .into_temp_path();
+    let store = Store::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
+    store
+        .backup_to(tmp.to_path_buf())
+        .await
+        .with_context(|| format!("backup of {} failed", db.display()))?;
+    let copy =
+        rusqlite::Connection::open_with_flags(&tmp, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let problems = crate::store::integrity(&copy, true)?;
+    let memories: i64 = copy.query_row("SELECT count(*) FROM memories", [], |r| r.get(0))?;
+    drop(copy);
+    if problems != ["ok"] {
+        bail!(
+            "the copy failed its integrity check: {}\nrun 'memoryd doctor' on the original",
+            problems.join("; ")
+        );
+    }
+    tmp.persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "backed up {memories} memories to {} ({:.1} MB, integrity ok)",
+        path.display(),
+        size as f64 / 1e6
+    );
+    Ok(())
+}
