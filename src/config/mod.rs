@@ -1,7 +1,8 @@
 //! Settings, layered: code defaults → TOML file → `MEMORYD_SECTION__KEY` environment
 //! variables → command-line flags (flags win).
 //!
-//! The TOML file holds limits, retrieval tuning, rehydrate settings and roles; every key with
+//! The TOML file holds limits, retrieval tuning, rehydrate settings, server ports (and the
+//! token, also read from `MEMORYD_TOKEN`) and roles; every key with
 //! its default is in `config/default.toml` (a test keeps it equal to [`Config::default`]).
 //! Where the data and the model live, and whether to go online, are flags (with their own
 //! `MEMORYD_DATA_DIR`-style variables), read by clap in `cli/`. Nothing else reads the

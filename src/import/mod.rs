@@ -47,34 +47,11 @@ impl std::fmt::Display for RecordError {
     }
 }
 
-/// One line of a JSONL file: a memory as `export` writes it, where everything but `content`
-/// may be left out.
-#[derive(Debug, Deserialize)]
+/// The fields of a memory before the shared checks, from any kind of source. It is also one
+/// line of a JSONL file (a memory as `export` writes it), where everything but `content` may
+/// be left out and unknown fields are refused, so a typo is caught.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Record {
-    id: Option<String>,
-    namespace: Option<String>,
-    content: String,
-    title: Option<String>,
-    kind: Option<String>,
-    #[serde(default)]
-    tags: Vec<String>,
-    source: Option<String>,
-    anchor: Option<String>,
-    context: Option<String>,
-    #[serde(default)]
-    roles: Vec<String>,
-    #[serde(default)]
-    priority: i32,
-    created_at: Option<String>,
-    updated_at: Option<String>,
-    occurred_at: Option<String>,
-    metadata: Option<serde_json::Map<String, serde_json::Value>>,
-    content_hash: Option<String>,
-}
-
-/// The fields of a memory before the shared checks, from any kind of source.
-#[derive(Debug, Clone, Default)]
 pub struct Draft {
     /// Keep this id (otherwise a new one).
     pub id: Option<String>,
@@ -87,6 +64,7 @@ pub struct Draft {
     /// Kind (otherwise `note`).
     pub kind: Option<String>,
     /// Tags.
+    #[serde(default)]
     pub tags: Vec<String>,
     /// Source path or URI.
     pub source: Option<String>,
@@ -95,8 +73,10 @@ pub struct Draft {
     /// Text embedded with the content.
     pub context: Option<String>,
     /// Roles pinned for.
+    #[serde(default)]
     pub roles: Vec<String>,
     /// Pin priority.
+    #[serde(default)]
     pub priority: i32,
     /// Creation time (otherwise now).
     pub created_at: Option<String>,
@@ -186,11 +166,10 @@ pub fn read_jsonl(
             continue;
         }
         let location = format!("{display}:{}", i + 1);
-        let record = serde_json::from_str::<Record>(line)
+        let record = serde_json::from_str::<Draft>(line)
             .map_err(|e| format!("not a memory record: {e}"))
-            .and_then(|r| {
-                Draft::from(r)
-                    .check(default_namespace, limits, &now)
+            .and_then(|d| {
+                d.check(default_namespace, limits, &now)
                     .map_err(|e| e.to_string())
             });
         match record {
@@ -206,29 +185,6 @@ pub fn read_jsonl(
         Ok(memories)
     } else {
         Err(errors)
-    }
-}
-
-impl From<Record> for Draft {
-    fn from(r: Record) -> Draft {
-        Draft {
-            id: r.id,
-            namespace: r.namespace,
-            content: r.content,
-            title: r.title,
-            kind: r.kind,
-            tags: r.tags,
-            source: r.source,
-            anchor: r.anchor,
-            context: r.context,
-            roles: r.roles,
-            priority: r.priority,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-            occurred_at: r.occurred_at,
-            metadata: r.metadata,
-            content_hash: r.content_hash,
-        }
     }
 }
 
