@@ -51,6 +51,15 @@ pub enum Error {
         known: Vec<String>,
     },
 
+    /// A tool call ran past `limits.request_timeout_seconds`.
+    #[error(
+        "the call took longer than {seconds} s and was stopped\nask for less (a smaller limit or token_budget), or raise [limits] request_timeout_seconds"
+    )]
+    Timeout {
+        /// The limit it ran past.
+        seconds: u64,
+    },
+
     /// The database refused or failed an operation.
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
@@ -116,6 +125,7 @@ impl Error {
             Error::InvalidArgument { .. } | Error::DuplicateContent { .. } => "invalid_argument",
             Error::NotFound { .. } => "not_found",
             Error::UnknownTool { .. } => "unknown_tool",
+            Error::Timeout { .. } => "timeout",
             _ => "internal",
         }
     }

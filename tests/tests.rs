@@ -11,6 +11,7 @@ mod http;
 mod ops;
 mod rehydrate;
 mod scenarios;
+mod security;
 mod semantic;
 mod service;
 mod stdio;

@@ -78,11 +78,7 @@ impl Global {
 
     /// Opens the database in the data dir, creating both if needed.
     pub async fn open_app(&self) -> anyhow::Result<App> {
-        let config = self.config()?;
-        let dir = config.data_dir.display().to_string();
-        App::open(config)
-            .await
-            .with_context(|| format!("cannot open the database in {dir}"))
+        open_app_with(self.config()?).await
     }
 
     /// Opens the database and loads the embedding model if it is installed (never downloads).
@@ -91,6 +87,14 @@ impl Global {
         app.load_model_if_installed().await;
         Ok(app)
     }
+}
+
+/// Opens the database of `config` (its data dir), creating both if needed.
+pub async fn open_app_with(config: Config) -> anyhow::Result<App> {
+    let dir = config.data_dir.display().to_string();
+    App::open(config)
+        .await
+        .with_context(|| format!("cannot open the database in {dir}"))
 }
 
 /// Prints `value` as pretty JSON on stdout.

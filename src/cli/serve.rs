@@ -7,6 +7,7 @@
 
 use std::io::Write;
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
@@ -19,9 +20,14 @@ use crate::{http, memory, shutdown};
 /// Flags of `memoryd serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on; only loopback addresses are allowed for now
+    /// Address to listen on; any but a loopback address needs a token (MEMORYD_TOKEN,
+    /// --token-file or server.token)
     #[arg(long, default_value = "127.0.0.1", env = "MEMORYD_BIND")]
     pub bind: IpAddr,
+
+    /// File whose first line is the bearer token clients must send
+    #[arg(long, env = "MEMORYD_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 
     /// Port to listen on; an error when taken (0 picks a free one) [default: 3000, or the
     /// next free one up to 3010]
@@ -43,15 +49,16 @@ pub fn port_choice(flag: Option<u16>, config: &Config) -> PortChoice {
 
 /// Binds, prints the address, and serves until a shutdown signal.
 pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
-    if !args.bind.is_loopback() {
+    let mut config = global.config()?;
+    config.server.read_token_file(args.token_file.as_deref())?;
+    if !args.bind.is_loopback() && config.server.token.is_none() {
         bail!(
-            "refusing to listen on {}: it is not a loopback address and anyone who can reach it \
-             could read every memory\nuse --bind 127.0.0.1 (token authentication for other \
-             addresses is not available yet)",
+            "refusing to listen on {} without a token: it is not a loopback address, and anyone \
+             who can reach it could read every memory\nset a token (MEMORYD_TOKEN, --token-file \
+             or [server] token; `openssl rand -hex 32` makes one), or use --bind 127.0.0.1",
             args.bind
         );
     }
-    let config = global.config()?;
     let data_dir = config.data_dir.clone();
     if let Some(other) = runtime::running_daemon(&data_dir, config.server.token.as_deref()).await {
         bail!(
@@ -62,7 +69,7 @@ pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
         );
     }
     let choice = port_choice(args.port, &config);
-    let app = global.open_app().await?;
+    let app = super::open_app_with(config.clone()).await?;
     let listener = port::bind(args.bind, choice).await?;
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}/mcp");

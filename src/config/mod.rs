@@ -106,6 +106,42 @@ impl Config {
     /// Checks values a type cannot express.
     pub fn validate(&self) -> Result<()> {
         let bad = |key: &str, why: String| Err(Error::invalid("config", format!("{key}: {why}")));
+        let l = &self.limits;
+        if l.max_body_bytes < 64 * 1024 || l.max_body_bytes > 64 * 1024 * 1024 {
+            return bad(
+                "limits.max_body_bytes",
+                format!(
+                    "must be from 65536 to 67108864 (64 KiB to 64 MiB), got {}",
+                    l.max_body_bytes
+                ),
+            );
+        }
+        if l.request_timeout_seconds == 0 || l.request_timeout_seconds > 3600 {
+            return bad(
+                "limits.request_timeout_seconds",
+                format!("must be from 1 to 3600, got {}", l.request_timeout_seconds),
+            );
+        }
+        if l.rate_limit_per_second > 0 && l.rate_limit_burst == 0 {
+            return bad(
+                "limits.rate_limit_burst",
+                "must be at least 1 when rate_limit_per_second is set".into(),
+            );
+        }
+        if let Some(token) = &self.server.token {
+            check_token(token)
+                .map_err(|why| Error::invalid("config", format!("server.token: {why}")))?;
+        }
+        for origin in &self.server.allowed_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return bad(
+                    "server.allowed_origins",
+                    format!(
+                        "'{origin}' is not an origin\nwrite it as scheme://host[:port], e.g. https://app.example.com"
+                    ),
+                );
+            }
+        }
         let w = self.retrieval.keyword_weight;
         if !(0.0..=1.0).contains(&w) {
             return bad(
@@ -175,6 +211,14 @@ pub struct Limits {
     pub max_list_limit: usize,
     /// Page size for `list_memories` when none is given.
     pub default_list_limit: usize,
+    /// Largest HTTP request body, in bytes.
+    pub max_body_bytes: usize,
+    /// A tool call running longer than this many seconds is stopped with an error.
+    pub request_timeout_seconds: u64,
+    /// Tool calls per second one client address may make over HTTP (0: no limit).
+    pub rate_limit_per_second: u32,
+    /// Calls a client may burst above that rate before it is limited.
+    pub rate_limit_burst: u32,
 }
 
 impl Default for Limits {
@@ -188,6 +232,10 @@ impl Default for Limits {
             default_search_limit: 10,
             max_list_limit: 200,
             default_list_limit: 50,
+            max_body_bytes: 1024 * 1024,
+            request_timeout_seconds: 30,
+            rate_limit_per_second: 0,
+            rate_limit_burst: 50,
         }
     }
 }
@@ -316,10 +364,18 @@ pub struct Server {
     pub default_port: u16,
     /// When `default_port` is taken, how many ports after it are tried.
     pub fallback_ports: u16,
-    /// Bearer token sent by clients of a running daemon (`memoryd stdio` forwarding); also
-    /// `MEMORYD_TOKEN`. Never logged or printed.
+    /// Bearer token: required by `memoryd serve` on every route but `/health*` when set, and
+    /// sent by its clients (`memoryd stdio` forwarding); also `MEMORYD_TOKEN`. Never logged or
+    /// printed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// A file holding the token (its first line); `--token-file` overrides it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+    /// Browser origins besides loopback ones (`http://localhost:*`, …) allowed to call.
+    pub allowed_origins: Vec<String>,
+    /// Host names besides loopback ones that a server without a token answers to.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for Server {
@@ -329,8 +385,42 @@ impl Default for Server {
             default_port: 3000,
             fallback_ports: 10,
             token: None,
+            token_file: None,
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
         }
     }
+}
+
+impl Server {
+    /// Reads the token from `flag_file` (`--token-file`), else from `token_file`, when either
+    /// is given; a token from a file replaces `token`.
+    pub fn read_token_file(&mut self, flag_file: Option<&Path>) -> Result<()> {
+        let Some(path) = flag_file.or(self.token_file.as_deref()) else {
+            return Ok(());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            context: format!("cannot read the token file {}", path.display()),
+            source,
+        })?;
+        let token = text.lines().next().unwrap_or("").trim().to_string();
+        check_token(&token).map_err(|why| {
+            Error::invalid("token-file", format!("{}: the token {why}", path.display()))
+        })?;
+        self.token = Some(token);
+        Ok(())
+    }
+}
+
+/// A token must be long enough not to be guessed and printable so it fits in a header.
+fn check_token(token: &str) -> std::result::Result<(), String> {
+    if token.len() < 16 || !token.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(
+            "must be at least 16 printable ASCII characters without spaces\nmake one with: openssl rand -hex 32"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// The default config file: `$XDG_CONFIG_HOME/memoryd/config.toml` on Linux,

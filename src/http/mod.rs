@@ -5,15 +5,18 @@
 //! or installs signal handlers itself, so tests can hand it a port-0 listener. Routes reach
 //! memories only through the MCP tools, never through `store/` directly.
 
+mod guard;
 mod health;
 mod metrics;
-mod status;
 pub mod port;
+mod status;
 mod tools_call;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -24,13 +27,26 @@ use crate::app::App;
 use crate::metrics::Transport;
 use crate::tools::MemoryServer;
 
-/// The route table.
+/// The route table, behind [`guard`] (host, origin, token, rate and size checks).
 pub fn router(app: App, shutdown: &CancellationToken) -> Router {
+    let guard = Arc::new(guard::Guard::new(app.config()));
+    let max_body = app.limits().max_body_bytes;
+    // rmcp checks Host itself: give it the same rule as the guard.
+    let mut mcp_config = StreamableHttpServerConfig::default()
+        .with_cancellation_token(shutdown.child_token())
+        .with_max_request_body_bytes(max_body);
+    mcp_config = if guard.has_token() {
+        mcp_config.disable_allowed_hosts()
+    } else {
+        let mut hosts = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+        hosts.extend(guard.extra_hosts().iter().cloned());
+        mcp_config.with_allowed_hosts(hosts)
+    };
     let server = MemoryServer::new(app.clone(), Transport::McpHttp);
     let mcp = StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default().with_cancellation_token(shutdown.child_token()),
+        mcp_config,
     );
     // The exact route wins over the nested MCP service.
     Router::new()
@@ -42,6 +58,8 @@ pub fn router(app: App, shutdown: &CancellationToken) -> Router {
         .route("/status", get(status::page))
         .with_state(app)
         .nest_service("/mcp", mcp)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(guard, guard::check))
 }
 
 /// Serves HTTP on `listener` until `shutdown` is cancelled, then drains in-flight requests
@@ -54,7 +72,9 @@ pub async fn serve(
     // Sessions outlive the stop signal so in-flight calls finish (see `shutdown`).
     let sessions = CancellationToken::new();
     let router = router(app, &sessions);
+    // The client's address keys the rate limit.
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
     let server =
-        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        axum::serve(listener, service).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     crate::shutdown::drain(server.into_future(), &shutdown, &sessions).await
 }

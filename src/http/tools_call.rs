@@ -54,6 +54,7 @@ fn error_reply(err: &Error) -> Response {
     let status = match code {
         "invalid_argument" => StatusCode::BAD_REQUEST,
         "not_found" | "unknown_tool" => StatusCode::NOT_FOUND,
+        "timeout" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let mut body = json!({"error": {"code": code, "message": err.to_string()}});

@@ -94,14 +94,18 @@ impl ServerHandler for MemoryServer {
         // the ones that exist so the caller can correct itself.
         let (result, outcome) = if self.tool_router.has_route(&request.name) {
             let call = ToolCallContext::new(self, request, context);
-            let result = self.tool_router.call(call).await;
-            let outcome = match &result {
-                Ok(_) => "ok",
-                Err(e) if e.code == ErrorCode::INVALID_PARAMS => "invalid_argument",
-                Err(e) if e.code == ErrorCode::RESOURCE_NOT_FOUND => "not_found",
-                Err(_) => "internal",
-            };
-            (result, outcome)
+            match within_timeout(&self.app, self.tool_router.call(call)).await {
+                Ok(result) => {
+                    let outcome = match &result {
+                        Ok(_) => "ok",
+                        Err(e) if e.code == ErrorCode::INVALID_PARAMS => "invalid_argument",
+                        Err(e) if e.code == ErrorCode::RESOURCE_NOT_FOUND => "not_found",
+                        Err(_) => "internal",
+                    };
+                    (result, outcome)
+                }
+                Err(timeout) => (Err(timeout.into()), "timeout"),
+            }
         } else {
             (Err(unknown_tool(&tool).into()), "unknown_tool")
         };
@@ -118,6 +122,15 @@ impl ServerHandler for MemoryServer {
         );
         result
     }
+}
+
+/// Runs `call` within `limits.request_timeout_seconds`. Dropping a call at the limit is
+/// safe: each write is one transaction, committed whole or not at all.
+async fn within_timeout<T>(app: &App, call: impl Future<Output = T>) -> Result<T, Error> {
+    let seconds = app.limits().request_timeout_seconds;
+    tokio::time::timeout(std::time::Duration::from_secs(seconds), call)
+        .await
+        .map_err(|_| Error::Timeout { seconds })
 }
 
 /// The `role` argument of a call, when it has one (only `rehydrate_memory` does).
@@ -142,7 +155,7 @@ fn observe(app: &App, call: Call) -> String {
             ms,
             "tool call"
         ),
-        "internal" => tracing::warn!(
+        "internal" | "timeout" => tracing::warn!(
             request_id,
             tool = call.tool,
             role,
@@ -185,7 +198,9 @@ pub async fn call(
 ) -> (String, Result<serde_json::Value, Error>) {
     let started = Instant::now();
     let role = role_argument(Some(&arguments));
-    let result = dispatch(app, name, arguments).await;
+    let result = within_timeout(app, dispatch(app, name, arguments))
+        .await
+        .and_then(|r| r);
     let request_id = observe(
         app,
         Call {
@@ -292,6 +307,23 @@ mod tests {
             err.to_string()
                 .starts_with("unknown tool 'nope'\nthe tools are: delete_memory, ")
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_past_the_timeout_are_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::config::Config::new(dir.path().to_path_buf());
+        config.limits.request_timeout_seconds = 2;
+        let app = App::open(config).await.unwrap();
+        let err = within_timeout(&app, std::future::pending::<()>())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "timeout");
+        assert!(
+            err.to_string()
+                .starts_with("the call took longer than 2 s and was stopped")
+        );
+        assert_eq!(within_timeout(&app, async { 7 }).await.unwrap(), 7);
     }
 
     #[test]
