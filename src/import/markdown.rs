@@ -287,9 +287,9 @@ fn parts(body: &str, max: usize) -> Vec<String> {
         }
         current.push_str(para);
     }
-    if !current.trim().is_empty() {
-        out.push(current);
-    }
+    out.push(current);
+    // Blank paragraphs can end up alone in a piece; a memory needs content.
+    out.retain(|piece| !piece.trim().is_empty());
     out
 }
 
@@ -361,5 +361,53 @@ mod tests {
         assert_eq!(p.len(), 3, "{p:?}");
         assert!(p.iter().all(|s| s.len() <= 90));
         assert_eq!(p.concat().replace("\n\n", ""), body.replace("\n\n", ""));
+    }
+
+    /// Found by `any_text_splits_into_valid_drafts`: a blank paragraph alone in a piece made
+    /// an empty memory, and the whole import failed on it.
+    #[test]
+    fn r5_blank_paragraphs_make_no_empty_pieces() {
+        let body = format!("{}\n\n\t\t\t \n\n{}", "a".repeat(50), "b".repeat(50));
+        let p = parts(&body, 53);
+        assert_eq!(p, vec!["a".repeat(50), "b".repeat(50)]);
+    }
+
+    mod arbitrary_text {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Lines that mix headings, fences, front matter, blank lines and text.
+        fn markdown() -> impl Strategy<Value = String> {
+            let line = prop_oneof![
+                "#{1,7} ?[A-Za-zé0-9 ,!#-]{0,12}",
+                Just("```".to_string()),
+                Just("---".to_string()),
+                Just(String::new()),
+                "[ \t]{0,4}[A-Za-z0-9 .,;:#`*-]{0,30}",
+                ".{0,20}",
+            ];
+            prop::collection::vec(line, 0..40).prop_map(|lines| lines.join("\n"))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Any text splits without panicking into importable pieces: none empty, none over
+            /// the size limit, anchors unique within the file.
+            #[test]
+            fn any_text_splits_into_valid_drafts(text in markdown(), max in 40usize..400) {
+                let drafts = drafts("notes/x.md", &text, max);
+                let mut anchors = std::collections::HashSet::new();
+                for (_, d) in &drafts {
+                    prop_assert!(!d.content.trim().is_empty(), "empty draft from {:?}", text);
+                    prop_assert!(d.content.len() <= max, "{} > {max}", d.content.len());
+                    if let Some(a) = &d.anchor {
+                        if d.title.as_deref().is_none_or(|t| !t.contains(" (part ")) {
+                            prop_assert!(anchors.insert(a.clone()), "anchor {a} twice in {:?}", text);
+                        }
+                    }
+                }
+            }
+        }
     }
 }

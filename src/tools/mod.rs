@@ -309,6 +309,89 @@ mod tests {
         );
     }
 
+    mod arbitrary_arguments {
+        use super::*;
+        use proptest::prelude::*;
+        use serde_json::Value;
+
+        /// Argument names the tools know, so generated objects often get past "unknown field"
+        /// and reach the value checks.
+        const KEYS: [&str; 20] = [
+            "content",
+            "title",
+            "kind",
+            "tags",
+            "source",
+            "anchor",
+            "context",
+            "roles",
+            "priority",
+            "occurred_at",
+            "metadata",
+            "namespace",
+            "id",
+            "query",
+            "limit",
+            "mode",
+            "role",
+            "task",
+            "token_budget",
+            "since",
+        ];
+
+        fn json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                any::<f64>()
+                    .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::from)),
+                ".{0,40}".prop_map(Value::from),
+                "(planner|keyword|hybrid|semantic|note|2026-01-01|\\*|default)"
+                    .prop_map(Value::from),
+            ];
+            leaf.prop_recursive(4, 32, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                    prop::collection::btree_map(".{0,8}", inner, 0..4)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn arguments() -> impl Strategy<Value = JsonObject> {
+            prop::collection::vec((prop::sample::select(KEYS.to_vec()), json()), 0..6)
+                .prop_map(|pairs| pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            /// Whatever arrives, every tool answers: a result, or an error that blames the
+            /// input (never a panic, never a server fault).
+            #[test]
+            fn every_tool_answers_any_arguments(args in arguments()) {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let dir = tempfile::tempdir().unwrap();
+                rt.block_on(async {
+                    let app = App::open(crate::config::Config::new(dir.path().to_path_buf()))
+                        .await
+                        .unwrap();
+                    for tool in MemoryServer::tools() {
+                        if let Err(err) = dispatch(&app, &tool.name, args.clone()).await {
+                            prop_assert!(
+                                matches!(err.code(), "invalid_argument" | "not_found"),
+                                "{} with {:?}: {}", tool.name, args, err
+                            );
+                        }
+                    }
+                    Ok(())
+                })?;
+            }
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn calls_past_the_timeout_are_stopped() {
         let dir = tempfile::tempdir().unwrap();
