@@ -401,10 +401,9 @@ mod tests {
                 for (_, d) in &drafts {
                     prop_assert!(!d.content.trim().is_empty(), "empty draft from {:?}", text);
                     prop_assert!(d.content.len() <= max, "{} > {max}", d.content.len());
-                    if let Some(a) = &d.anchor {
-                        if d.title.as_deref().is_none_or(|t| !t.contains(" (part ")) {
-                            prop_assert!(anchors.insert(a.clone()), "anchor {a} twice in {:?}", text);
-                        }
+                    let whole = d.title.as_deref().is_none_or(|t| !t.contains(" (part "));
+                    if let Some(a) = &d.anchor && whole {
+                        prop_assert!(anchors.insert(a.clone()), "anchor {a} twice in {:?}", text);
                     }
                 }
             }
