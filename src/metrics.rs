@@ -23,7 +23,7 @@ use prometheus::{
 use serde::Serialize;
 
 /// The tool names used as labels; anything else is recorded as `unknown`.
-const TOOLS: [&str; 7] = [
+pub(crate) const TOOLS: [&str; 7] = [
     "delete_memory",
     "get_memory",
     "list_memories",

@@ -145,35 +145,22 @@ fn observe(app: &App, call: Call) -> String {
     let ms = (call.elapsed.as_secs_f64() * 1e6).round() / 1e3;
     let role = call.role.as_deref().unwrap_or("");
     let transport = call.transport.name();
-    match call.outcome {
-        "ok" => tracing::info!(
+    let tool = call.tool.as_str();
+    let outcome = call.outcome;
+    if matches!(outcome, "internal" | "timeout") {
+        let error = call.error.as_deref().unwrap_or("");
+        tracing::warn!(
             request_id,
-            tool = call.tool,
+            tool,
             role,
             transport,
-            outcome = call.outcome,
+            outcome,
             ms,
-            "tool call"
-        ),
-        "internal" | "timeout" => tracing::warn!(
-            request_id,
-            tool = call.tool,
-            role,
-            transport,
-            outcome = call.outcome,
-            ms,
-            error = call.error.as_deref().unwrap_or(""),
+            error,
             "tool call failed"
-        ),
-        _ => tracing::info!(
-            request_id,
-            tool = call.tool,
-            role,
-            transport,
-            outcome = call.outcome,
-            ms,
-            "tool call refused"
-        ),
+        );
+    } else {
+        tracing::info!(request_id, tool, role, transport, outcome, ms, "tool call");
     }
     request_id
 }
@@ -413,6 +400,11 @@ mod tests {
     fn seven_tools_with_annotations() {
         let tools = MemoryServer::tools();
         let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+        assert_eq!(
+            names,
+            crate::metrics::TOOLS,
+            "metrics label every tool by name"
+        );
         assert_eq!(
             names,
             vec![
