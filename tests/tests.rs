@@ -10,6 +10,7 @@ mod daemon;
 mod http;
 mod ops;
 mod rehydrate;
+mod reliability;
 mod scenarios;
 mod semantic;
 mod service;
