@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
 
-use crate::util::{DataDir, HttpServer};
+use crate::util::{DataDir, HttpServer, Mcp};
 
 /// One write the server acknowledged: its id and the content sent.
 struct Acked {
@@ -226,4 +226,33 @@ fn acknowledged_writes_survive_kill_9() {
     let ids: std::collections::HashSet<_> = acked.iter().map(|a| a.id.as_str()).collect();
     assert_eq!(ids.len(), acked.len(), "every write got its own id");
     assert_eq!(integrity_check(&db), ["ok"], "with the last server running");
+}
+
+/// An MCP call over Streamable HTTP costs what the tool costs, not a TCP delayed ACK: without
+/// `TCP_NODELAY` on accepted connections, Nagle's algorithm held the end of every SSE answer
+/// back ~40 ms, so eight HTTP sessions at once ran at a fifth of the speed of stdio. A call
+/// on an empty store takes ~3 ms in a debug build; the bound leaves room for a loaded machine
+/// and still fails on the 40 ms floor the delay adds to every call.
+#[test]
+fn r5_mcp_http_calls_do_not_wait_for_a_delayed_ack() {
+    let dir = DataDir::new();
+    let server = dir.bare_serve();
+    let mut session = server.session();
+    let mut took: Vec<Duration> = (0..21)
+        .map(|_| {
+            let started = Instant::now();
+            session.call("list_memories", json!({})).unwrap();
+            started.elapsed()
+        })
+        .collect();
+    took.sort();
+    let median = took[took.len() / 2];
+    eprintln!(
+        "list_memories over /mcp: median {median:?}, fastest {:?}",
+        took[0]
+    );
+    assert!(
+        median < Duration::from_millis(30),
+        "median MCP call over HTTP took {median:?}: {took:?}"
+    );
 }
