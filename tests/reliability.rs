@@ -147,8 +147,8 @@ fn count_memories(server: &HttpServer) -> usize {
 ///
 /// Keyword-only (`--offline`, no model): a write is then the memory row, its FTS rows and the
 /// generation counter in one transaction, which is what a crash can tear. With the model the
-/// same transaction also carries the vector; that adds only inference time (a third of the
-/// writes per second in debug), not another way to lose a commit.
+/// same transaction also carries the vector; that adds inference time (a store takes ~21 ms
+/// instead of ~4 ms in a debug build, per `scripts/soak`), not another way to lose a commit.
 #[test]
 fn acknowledged_writes_survive_kill_9() {
     const WRITERS: usize = 2;
