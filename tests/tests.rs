@@ -11,6 +11,7 @@ mod daemon;
 mod http;
 mod ops;
 mod rehydrate;
+mod reliability;
 mod scenarios;
 mod security;
 mod semantic;

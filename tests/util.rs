@@ -421,6 +421,14 @@ impl HttpServer {
         HttpSession::start(self.mcp_url())
     }
 
+    /// Sends SIGKILL to the server's pid, as a crash or the OOM killer would (no shutdown
+    /// path runs), and waits for the exit status.
+    pub fn kill9(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
@@ -72,6 +73,13 @@ pub async fn serve(
     // Sessions outlive the stop signal so in-flight calls finish (see `shutdown`).
     let sessions = CancellationToken::new();
     let router = router(app, &sessions);
+    // Without TCP_NODELAY, Nagle's algorithm holds back the last small write of an SSE answer
+    // on `/mcp` until the client's delayed ACK: about 40 ms added to every MCP call on Linux.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::warn!(%err, "cannot set TCP_NODELAY on a connection");
+        }
+    });
     // The client's address keys the rate limit.
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
     let server =
