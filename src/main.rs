@@ -157,6 +157,7 @@ const EXIT_GRACE: Duration = Duration::from_millis(300);
 
 /// Exit codes: 0 success, 1 the memory asked for does not exist, 2 any other error.
 fn main() -> ExitCode {
+    memoryd::embed::tune_allocator();
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let flags = flag_sources(&matches);
