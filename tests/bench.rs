@@ -211,8 +211,9 @@ fn load_store_writes_one_memory_per_request_over_mcp() {
         ],
     );
     assert_sane(&report, 25, &server);
+    // 200 seeded, one warm-up write per client, 25 measured.
     let (_, health) = server.get_json("/health");
-    assert_eq!(health["memory_count"], 225, "{health:#}");
+    assert_eq!(health["memory_count"], 227, "{health:#}");
     let search = load(&dir, &server, &["--workload", "search", "--seconds", "0.5"]);
     assert!(search["requests"].as_u64().unwrap() > 0, "{search:#}");
     assert_eq!(search["errors"], 0, "{search:#}");
@@ -242,6 +243,8 @@ fn load_counts_failures_by_kind_and_exits_nonzero() {
         "6",
         "--clients",
         "2",
+        "--warmup",
+        "0",
     ];
     let run = run_bare(&dir, &args);
     assert_eq!(run.code(), 2, "{}", run.describe());
@@ -273,18 +276,24 @@ fn load_counts_failures_by_kind_and_exits_nonzero() {
             "--transport",
             transport,
         ];
+        // A client that cannot start (its session refused, or a warm-up call failed) stops
+        // the run before the clock starts.
         let run = run_bare(&dir, &args);
         assert_eq!(run.code(), 2, "{}", run.describe());
+        assert!(
+            run.stderr().contains("could not start (http 401)"),
+            "{}",
+            run.describe()
+        );
+        assert!(run.stdout().is_empty(), "{}", run.describe());
         if transport == "json" {
+            // Without a warm-up, each refused request is counted.
+            let mut args = args.to_vec();
+            args.extend(["--warmup", "0"]);
+            let run = run_bare(&dir, &args);
+            assert_eq!(run.code(), 2, "{}", run.describe());
             let report: Value = serde_json::from_str(&run.stdout()).unwrap();
             assert_eq!(report["errors_by_kind"]["http 401"], 3, "{report:#}");
-        } else {
-            // An MCP session cannot even start without the token.
-            assert!(
-                run.stderr().contains("could not start (http 401)"),
-                "{}",
-                run.describe()
-            );
         }
         let mut args = args.to_vec();
         args.extend(["--token", "s3cret-token-for-bench-tests"]);
@@ -351,6 +360,10 @@ fn bad_flags_are_refused_with_the_flag_named() {
         (
             &["bench", "load", "--url", u, "--requests", "0"],
             &["'--requests'", "from 1"],
+        ),
+        (
+            &["bench", "load", "--url", u, "--warmup", "5000"],
+            &["'--warmup'", "from 0 to 1000"],
         ),
         (
             &["bench", "load", "--url", u, "--namespace", "a b"],

@@ -46,12 +46,15 @@ pub struct Options {
     pub namespace: Option<String>,
     /// The server's pid, to read its memory.
     pub pid: Option<u32>,
+    /// Requests each client sends before the clock starts (not counted; a failure stops the
+    /// run before it starts).
+    pub warmup: u32,
 }
 
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// A client could not connect or initialise its session.
+    /// A client could not connect, initialise its session, or get a warm-up call answered.
     #[error(
         "client {client} could not start ({kind}): {detail}\nis memoryd serve running at {url}? check --url, --token and the server's log"
     )]
@@ -104,11 +107,34 @@ pub async fn run(options: Options) -> Result<LoadReport, LoadError> {
             url: options.base.to_string(),
         })?);
     }
-    let rss_before = options.pid.and_then(rss::rss_kib);
     // Each run gets its own number, so stored contents never repeat across runs.
     let run_id = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
+    // Warm-up: first calls pay one-time costs (the tokenizer's tables, the first bundle of a
+    // cached run, connection setup) that are not what a run measures.
+    let warmups = clients.into_iter().enumerate().map(|(i, mut client)| {
+        let mut generator = Generator::new(options.workload, options.namespace.clone(), run_id, i);
+        let warmup = options.warmup;
+        async move {
+            for _ in 0..warmup {
+                if let Err(f) = client.call(&generator.next_call()).await {
+                    return (i, Err(f));
+                }
+            }
+            (i, Ok((client, generator)))
+        }
+    });
+    let mut ready = Vec::with_capacity(options.clients);
+    for (i, warmed) in futures_join_all(warmups).await {
+        ready.push(warmed.map_err(|f| LoadError::Setup {
+            client: i,
+            kind: f.kind,
+            detail: f.detail,
+            url: options.base.to_string(),
+        })?);
+    }
+    let rss_before = options.pid.and_then(rss::rss_kib);
     let claimed = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = match options.stop {
@@ -119,9 +145,8 @@ pub async fn run(options: Options) -> Result<LoadReport, LoadError> {
         Stop::Requests(n) => n,
         Stop::After(_) => u64::MAX,
     };
-    let mut tasks = Vec::with_capacity(clients.len());
-    for (i, mut client) in clients.into_iter().enumerate() {
-        let mut generator = Generator::new(options.workload, options.namespace.clone(), run_id, i);
+    let mut tasks = Vec::with_capacity(ready.len());
+    for (mut client, mut generator) in ready {
         let claimed = claimed.clone();
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::default();

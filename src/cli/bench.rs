@@ -23,6 +23,8 @@ const MAX_SECONDS: f64 = 86_400.0;
 const MAX_REQUESTS: u64 = 1_000_000_000;
 /// Most memories in one corpus.
 const MAX_MEMORIES: u64 = 100_000_000;
+/// Most warm-up requests per client.
+const MAX_WARMUP: u32 = 1000;
 /// Most cold-start runs.
 const MAX_RUNS: usize = 1000;
 /// Load run length when neither --seconds nor --requests is given.
@@ -80,6 +82,10 @@ pub struct LoadArgs {
     /// Bearer token [default: the configured server token, if any]
     #[arg(long)]
     pub token: Option<String>,
+    /// Requests each client sends before the clock starts, not counted (0 to 1000); a
+    /// failed one stops the run before it starts
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub warmup: u32,
     /// The server's process id, to report its memory [default: from the runtime file of
     /// --data-dir]
     #[arg(long)]
@@ -194,6 +200,12 @@ async fn run_load(global: &Global, args: LoadArgs) -> anyhow::Result<()> {
             args.clients
         );
     }
+    if args.warmup > MAX_WARMUP {
+        bail!(
+            "invalid argument '--warmup': must be from 0 to {MAX_WARMUP}, got {}\npass how many uncounted requests each client sends first, such as --warmup 1",
+            args.warmup
+        );
+    }
     let stop = match (args.seconds, args.requests) {
         (Some(s), _) if !(s > 0.0 && s <= MAX_SECONDS) => bail!(
             "invalid argument '--seconds': must be more than 0 and at most {MAX_SECONDS}, got {s}\npass how long to run, such as --seconds 10"
@@ -245,6 +257,7 @@ async fn run_load(global: &Global, args: LoadArgs) -> anyhow::Result<()> {
         token: args.token.or(config.server.token),
         namespace,
         pid,
+        warmup: args.warmup,
     })
     .await?;
     if global.json {
