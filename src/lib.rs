@@ -20,8 +20,12 @@
 //! Running as a daemon: [`runtime`] (the runtime file saying which process serves a data dir
 //! and where), [`proxy`] (`memoryd stdio` forwarding to that daemon over HTTP), [`service`]
 //! (launchd and systemd files), [`import`] (JSONL and Markdown in).
+//!
+//! Measuring it from the outside: [`bench`] (a synthetic corpus, a load generator, cold-start
+//! timing) behind `memoryd bench`.
 
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod embed;

@@ -81,6 +81,9 @@ enum Command {
     /// Measure retrieval quality on a benchmark
     #[command(subcommand)]
     Eval(cli::eval::EvalCmd),
+    /// Generate a synthetic corpus, load a running server, time a cold start
+    #[command(subcommand)]
+    Bench(cli::bench::BenchCmd),
 }
 
 fn init_logging(format: LogFormat, server: bool) {
@@ -148,6 +151,7 @@ async fn run(cli: Cli, flags: cli::config::FlagSources) -> anyhow::Result<()> {
         Command::Doctor => cli::doctor::run(g).await,
         Command::Config(cmd) => cli::config::run(g, cmd, &flags),
         Command::Eval(cmd) => cli::eval::run(g, cmd).await,
+        Command::Bench(cmd) => cli::bench::run(g, cmd).await,
     }
 }
 

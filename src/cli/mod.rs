@@ -6,6 +6,7 @@
 //! prints them once.
 
 pub mod backup;
+pub mod bench;
 pub mod config;
 pub mod delete;
 pub mod doctor;
