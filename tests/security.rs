@@ -224,14 +224,35 @@ fn browser_pages_from_elsewhere_are_refused() {
 fn a_ten_mib_body_is_413_and_the_server_stays_up() {
     let dir = DataDir::new();
     let server = dir.bare_serve();
-    let huge = format!(
-        r#"{{"name": "store_memory", "arguments": {{"content": "{}"}}}}"#,
-        "x".repeat(10 * 1024 * 1024)
-    );
+    // The refusal comes as soon as the headers announce the size, so send only those: a
+    // client still writing 10 MiB would see the connection close under it (curl waits with
+    // `Expect: 100-continue`; a raw writer gets EPIPE).
+    let addr = server.base.trim_start_matches("http://").to_string();
     for path in ["/mcp/tools/call", "/mcp"] {
-        let (status, _, body) = send(&server, "POST", path, &[], Some(huge.clone()));
-        assert_eq!(status, 413, "{path}");
-        assert_eq!(error_code(&body), "payload_too_large");
+        use std::io::{Read, Write};
+        let mut tcp = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            tcp,
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n",
+            10 * 1024 * 1024
+        )
+        .unwrap();
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut answer = String::new();
+        let mut chunk = [0u8; 4096];
+        // Until the JSON error has arrived whole (or the server closed).
+        while !answer.ends_with("}}") {
+            let n = tcp.read(&mut chunk).unwrap();
+            if n == 0 {
+                break;
+            }
+            answer.push_str(&String::from_utf8_lossy(&chunk[..n]));
+        }
+        assert!(answer.starts_with("HTTP/1.1 413"), "{path}: {answer}");
+        let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+        assert_eq!(error_code(body), "payload_too_large", "{path}");
         assert!(body.contains("more than the 1048576 allowed"), "{body}");
     }
     assert_eq!(server.get_json("/health/ready").0, 200);
