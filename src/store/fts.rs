@@ -104,15 +104,31 @@ const OVERSAMPLE: usize = 4;
 /// BM25 ranking of `expression` within `filter`, best first. Title matches weigh double: a
 /// title is the author's own summary of the memory.
 ///
-/// Most databases hold one namespace, or a few, so the best BM25 matches overall are mostly
-/// in the filter: rank the full-text index alone first (no join per match), then filter its
-/// top `limit × OVERSAMPLE`. When too few of those pass, rank within the filter instead.
+/// When `index_first`, rank the full-text index alone first (no join per match) and filter
+/// its top `limit × OVERSAMPLE`: in a database that is mostly this namespace, those are the
+/// answer. When too few of them pass (a small namespace beside big ones), or without
+/// `index_first`, rank within the filter. Returns the ranking and whether the first way
+/// sufficed, so the caller can skip it for namespaces where it does not.
 pub(super) fn ranked(
     conn: &Connection,
     expression: &str,
     filter: &Filter,
     limit: usize,
-) -> Result<Vec<Ranked>> {
+    index_first: bool,
+) -> Result<(Vec<Ranked>, bool)> {
+    if index_first && let Some(ranked) = ranked_index_first(conn, expression, filter, limit)? {
+        return Ok((ranked, true));
+    }
+    Ok((ranked_within(conn, expression, filter, limit)?, false))
+}
+
+/// The best matches overall, filtered; `None` when too few pass to be sure of the top `limit`.
+fn ranked_index_first(
+    conn: &Connection,
+    expression: &str,
+    filter: &Filter,
+    limit: usize,
+) -> Result<Option<Vec<Ranked>>> {
     let (conditions, values) = filter.to_sql();
     let sample = limit.saturating_mul(OVERSAMPLE);
     let mut stmt = conn.prepare_cached(
@@ -128,11 +144,11 @@ pub(super) fn ranked(
         })?
         .collect::<rusqlite::Result<_>>()?;
     if best.is_empty() {
-        return Ok(best);
+        return Ok(Some(best));
     }
     let placeholders = vec!["?"; best.len()].join(", ");
     let mut all: Vec<rusqlite::types::Value> = best.iter().map(|r| r.rowid.into()).collect();
-    all.extend(values.iter().cloned());
+    all.extend(values);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT m.rowid FROM memories m WHERE m.rowid IN ({placeholders}) AND {conditions}"
     ))?;
@@ -145,11 +161,18 @@ pub(super) fn ranked(
         .copied()
         .take(limit)
         .collect();
-    if passed.len() >= limit || best.len() < sample {
-        // Either enough passed, or the sample held every match (nothing more to find).
-        return Ok(passed);
-    }
+    // Either enough passed, or the sample held every match (nothing more to find).
+    Ok((passed.len() >= limit || best.len() < sample).then_some(passed))
+}
 
+/// BM25 ranking with the filter joined to every match.
+fn ranked_within(
+    conn: &Connection,
+    expression: &str,
+    filter: &Filter,
+    limit: usize,
+) -> Result<Vec<Ranked>> {
+    let (conditions, values) = filter.to_sql();
     let mut all = vec![rusqlite::types::Value::Text(expression.to_string())];
     all.extend(values);
     all.push((limit as i64).into());

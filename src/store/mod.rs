@@ -86,6 +86,42 @@ struct Inner {
     index: vector_index::VectorIndex,
     /// The database file, for its size on disk.
     path: PathBuf,
+    /// Namespaces where ranking the whole full-text index first does not pay.
+    keyword_plan: KeywordPlan,
+}
+
+/// Remembers the namespaces for which [`fts::ranked`]'s index-first pass came up short (small
+/// namespaces beside big ones), so the next searches there skip it, and tries it again now
+/// and then in case the namespace has grown.
+#[derive(Default)]
+struct KeywordPlan {
+    /// Searches left that skip the first pass, by namespace. A std mutex, held for a lookup.
+    skip: Mutex<std::collections::HashMap<String, u32>>,
+}
+
+/// Searches that skip the index-first pass after it came up short once.
+const SKIP_INDEX_FIRST: u32 = 64;
+
+impl KeywordPlan {
+    fn index_first(&self, namespace: &str) -> bool {
+        let mut skip = self.skip.lock().unwrap_or_else(|p| p.into_inner());
+        match skip.get_mut(namespace) {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                false
+            }
+            _ => true,
+        }
+    }
+
+    fn record(&self, namespace: String, worked: bool) {
+        let mut skip = self.skip.lock().unwrap_or_else(|p| p.into_inner());
+        if worked {
+            skip.remove(&namespace);
+        } else {
+            skip.insert(namespace, SKIP_INDEX_FIRST);
+        }
+    }
 }
 
 impl Store {
@@ -130,6 +166,7 @@ impl Store {
             readers,
             index: vector_index::VectorIndex::default(),
             path: path.to_path_buf(),
+            keyword_plan: KeywordPlan::default(),
         })))
     }
 
@@ -265,8 +302,17 @@ impl Store {
         filter: Filter,
         limit: usize,
     ) -> Result<Vec<Ranked>> {
-        self.read(move |c| fts::ranked(c, &expression, &filter, limit))
-            .await
+        let inner = self.0.clone();
+        self.read(move |c| {
+            let namespace = filter.namespace.clone();
+            let index_first = inner.keyword_plan.index_first(&namespace);
+            let (ranked, worked) = fts::ranked(c, &expression, &filter, limit, index_first)?;
+            if index_first {
+                inner.keyword_plan.record(namespace, worked);
+            }
+            Ok(ranked)
+        })
+        .await
     }
 
     /// The `k` memories nearest to `query` within `filter`, nearest first.
@@ -375,6 +421,20 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyword_plan_skips_the_index_first_pass_for_a_while_after_it_came_up_short() {
+        let plan = KeywordPlan::default();
+        assert!(plan.index_first("small"));
+        plan.record("small".into(), false);
+        for _ in 0..SKIP_INDEX_FIRST {
+            assert!(!plan.index_first("small"));
+        }
+        assert!(plan.index_first("small"), "tried again in case it grew");
+        assert!(plan.index_first("big"), "other namespaces are unaffected");
+        plan.record("small".into(), true);
+        assert!(plan.index_first("small"));
+    }
 
     #[test]
     fn migrations_are_valid() {

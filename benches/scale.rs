@@ -1,0 +1,99 @@
+//! Vector search and hybrid search as the namespace grows: 1k, 10k and 100k memories.
+//!
+//! Run with `cargo bench --bench scale`. The corpus comes from `memoryd::bench::corpus` (the
+//! same generator as `memoryd bench corpus`) with random unit vectors, stored straight into
+//! the database in batches; brute-force KNN costs the same whatever the vectors mean. The
+//! query vector is a random unit vector too, so no model is needed. Building the 100k
+//! namespace takes a minute or two; set `MEMORYD_BENCH_SCALES=1000,10000` to skip it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use memoryd::App;
+use memoryd::bench::corpus::{Corpus, Rng};
+use memoryd::config::Config;
+use memoryd::store::{Filter, match_expression};
+
+fn scales() -> Vec<usize> {
+    std::env::var("MEMORYD_BENCH_SCALES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1_000, 10_000, 100_000])
+}
+
+fn benches(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let app = rt
+        .block_on(App::open(Config::new(dir.path().to_path_buf())))
+        .unwrap();
+    let mut vectors = Rng::new(7);
+    for &n in &scales() {
+        let namespace = format!("n{n}");
+        let mut corpus = Corpus::new(42, Some(namespace.clone()));
+        rt.block_on(async {
+            let mut left = n;
+            while left > 0 {
+                let batch: Vec<_> = corpus.by_ref().take(left.min(1000)).collect();
+                left -= batch.len();
+                let (memories, embeddings): (Vec<_>, Vec<_>) = batch
+                    .into_iter()
+                    .map(|r| (r.into_new_memory(&namespace), vectors.unit_vector(384)))
+                    .unzip();
+                app.store()
+                    .insert_many(memories, Some(embeddings))
+                    .await
+                    .unwrap();
+            }
+        });
+        eprintln!("namespace {namespace}: {n} memories");
+    }
+
+    let query = Arc::new(vectors.unit_vector(384));
+    let mut g = c.benchmark_group("knn");
+    for &n in &scales() {
+        let ns = format!("n{n}");
+        // The first search loads the namespace's vectors into memory; measure the steady state.
+        rt.block_on(
+            app.store()
+                .vector_ranked(query.clone(), Filter::namespace(&ns), 10),
+        )
+        .unwrap();
+        g.bench_with_input(BenchmarkId::from_parameter(n), &ns, |b, ns| {
+            b.to_async(&rt).iter(|| async {
+                app.store()
+                    .vector_ranked(query.clone(), Filter::namespace(ns.as_str()), 10)
+                    .await
+                    .unwrap()
+            })
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("keyword_ranked");
+    let expression = match_expression("how do we reconcile bank feed imports with the ledger")
+        .expect("the query has terms");
+    for &n in &scales() {
+        let ns = format!("n{n}");
+        g.bench_with_input(BenchmarkId::from_parameter(n), &ns, |b, ns| {
+            b.to_async(&rt).iter(|| async {
+                app.store()
+                    .keyword_ranked(expression.clone(), Filter::namespace(ns.as_str()), 50)
+                    .await
+                    .unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = scale;
+    config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = benches
+}
+criterion_main!(scale);
