@@ -469,7 +469,7 @@ impl Metrics {
                 .map(|t| (t.name(), 0))
                 .collect();
         let (mut requests_total, mut errors_total) = (0, 0);
-        for (labels, n) in counter_values(&self.registry, "memoryd_tool_calls_total") {
+        for (labels, n) in counter_values(&self.calls) {
             let (tool, transport, outcome) =
                 (&labels["tool"], &labels["transport"], &labels["outcome"]);
             requests_total += n;
@@ -503,7 +503,7 @@ impl Metrics {
             .iter()
             .map(|r| (r.clone(), RoleStats::default()))
             .collect();
-        for (labels, n) in counter_values(&self.registry, "memoryd_rehydrate_calls_total") {
+        for (labels, n) in counter_values(&self.rehydrates) {
             let stats = roles.entry(labels["role"].clone()).or_default();
             stats.calls += n;
             if labels["outcome"] != "ok" {
@@ -515,7 +515,7 @@ impl Metrics {
             .iter()
             .map(|c| (c.name(), CacheStats::default()))
             .collect();
-        for (labels, n) in counter_values(&self.registry, "memoryd_cache_lookups_total") {
+        for (labels, n) in counter_values(&self.lookups) {
             if let Some(stats) = caches.get_mut(labels["cache"].as_str()) {
                 if labels["result"] == "hit" {
                     stats.hits += n;
@@ -583,12 +583,13 @@ impl Metrics {
     }
 }
 
-/// Every sample of counter family `name` as (labels, value).
-fn counter_values(registry: &Registry, name: &str) -> Vec<(BTreeMap<String, String>, u64)> {
-    registry
-        .gather()
+/// Every sample of `counters` as (labels, value); collects that one family only, not the
+/// whole registry with its histograms.
+fn counter_values(counters: &IntCounterVec) -> Vec<(BTreeMap<String, String>, u64)> {
+    use prometheus::core::Collector;
+    counters
+        .collect()
         .into_iter()
-        .filter(|f| f.name() == name)
         .flat_map(|f| f.get_metric().to_vec())
         .map(|m| {
             let labels = m
