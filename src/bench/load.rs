@@ -74,6 +74,8 @@ pub enum LoadError {
 #[derive(Default)]
 struct Tally {
     latencies: Vec<Duration>,
+    /// The same latencies by kind of request (a mixed run's search under writes, say).
+    by_op: BTreeMap<&'static str, Vec<Duration>>,
     errors: BTreeMap<String, u64>,
     first_error: BTreeMap<String, String>,
     requests: u64,
@@ -162,7 +164,10 @@ pub async fn run(options: Options) -> Result<LoadReport, LoadError> {
                 let took = sent.elapsed();
                 tally.requests += 1;
                 match outcome {
-                    Ok(()) => tally.latencies.push(took),
+                    Ok(()) => {
+                        tally.latencies.push(took);
+                        tally.by_op.entry(call.op.name()).or_default().push(took);
+                    }
                     Err(failure) => tally.fail(failure),
                 }
             }
@@ -177,6 +182,9 @@ pub async fn run(options: Options) -> Result<LoadReport, LoadError> {
                 finished.push(client);
                 total.requests += tally.requests;
                 total.latencies.extend(tally.latencies);
+                for (op, samples) in tally.by_op {
+                    total.by_op.entry(op).or_default().extend(samples);
+                }
                 for (kind, n) in tally.errors {
                     *total.errors.entry(kind).or_default() += n;
                 }
@@ -209,6 +217,15 @@ pub async fn run(options: Options) -> Result<LoadReport, LoadError> {
         first_error: total.first_error,
         throughput_rps: (total.requests as f64 / elapsed.as_secs_f64() * 10.0).round() / 10.0,
         latency_ms: Latency::of(&mut total.latencies),
+        latency_by_op_ms: if total.by_op.len() > 1 {
+            total
+                .by_op
+                .iter_mut()
+                .filter_map(|(op, samples)| Some((op.to_string(), Latency::of(samples)?)))
+                .collect()
+        } else {
+            BTreeMap::new()
+        },
         server: options.pid.map(|pid| Server {
             pid,
             rss_mib_before: rss_before.map(mib),

@@ -97,6 +97,9 @@ pub struct LoadReport {
     pub throughput_rps: f64,
     /// Latency of the right answers, ms; absent when there were none.
     pub latency_ms: Option<Latency>,
+    /// The same by kind of request (`search`, `store`, ...), when the workload mixes kinds.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub latency_by_op_ms: BTreeMap<String, Latency>,
     /// The server's memory, when its pid is known.
     pub server: Option<Server>,
 }
@@ -130,6 +133,12 @@ impl LoadReport {
             out += &format!(
                 "  latency  p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms, max {:.3} ms (mean {:.3}, min {:.3})\n",
                 l.p50, l.p95, l.p99, l.max, l.mean, l.min
+            );
+        }
+        for (op, l) in &self.latency_by_op_ms {
+            out += &format!(
+                "    {op:<17} p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms, max {:.3} ms\n",
+                l.p50, l.p95, l.p99, l.max
             );
         }
         for (kind, n) in &self.errors_by_kind {

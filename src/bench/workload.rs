@@ -44,6 +44,18 @@ pub enum Op {
     Store,
 }
 
+impl Op {
+    /// The name reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::RehydrateCached => "rehydrate-cached",
+            Op::Rehydrate => "rehydrate",
+            Op::Search => "search",
+            Op::Store => "store",
+        }
+    }
+}
+
 /// One tool call to send.
 #[derive(Debug, Clone)]
 pub struct Call {

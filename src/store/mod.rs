@@ -50,6 +50,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0003_context.sql")),
         M::up(include_str!("migrations/0004_generation.sql")),
         M::up(include_str!("migrations/0005_pinned_index.sql")),
+        M::up(include_str!("migrations/0006_vector_log.sql")),
     ])
 }
 

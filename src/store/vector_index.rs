@@ -3,27 +3,67 @@
 //! sqlite-vec stays the stored index (written in the same transaction as every memory), but
 //! its KNN, compiled without SIMD for portability, takes about 11 ms at 10,000 memories. A
 //! dot product over a contiguous `Vec<f32>` with independent accumulators vectorises on any
-//! x86_64 or aarch64 and takes about a tenth of that. The copy is keyed by the store
-//! generation, which every write bumps (in any process), so it is never searched stale: when
-//! the generation moves, the copy is dropped and each namespace reloads on its next search.
+//! x86_64 or aarch64 and takes about a tenth of that.
+//!
+//! The copy follows `vector_log`, which every change to the stored vectors appends to (in any
+//! process, in the same transaction), so it is never searched stale: before each search it
+//! applies the log entries it has not seen, re-reading just those rows. Only a copy that fell
+//! far behind (many changes, or entries already pruned) is dropped and reloaded whole.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Result;
 
+/// More unseen changes than this and reloading is cheaper than applying them one by one.
+const MAX_APPLIED: usize = 1024;
+
 /// Vectors of one namespace, row-major.
+#[derive(Default)]
 struct Space {
     rowids: Vec<i64>,
     data: Vec<f32>,
+    /// Where each rowid sits in `rowids`.
+    positions: HashMap<i64, usize>,
+}
+
+impl Space {
+    /// Adds (or replaces) the vector of `rowid`.
+    fn upsert(&mut self, rowid: i64, vector: &[f32]) {
+        let dim = vector.len();
+        match self.positions.get(&rowid) {
+            Some(&i) => self.data[i * dim..(i + 1) * dim].copy_from_slice(vector),
+            None => {
+                self.positions.insert(rowid, self.rowids.len());
+                self.rowids.push(rowid);
+                self.data.extend_from_slice(vector);
+            }
+        }
+    }
+
+    /// Removes the vector of `rowid`, if present, by moving the last one into its place.
+    fn remove(&mut self, rowid: i64, dim: usize) {
+        let Some(i) = self.positions.remove(&rowid) else {
+            return;
+        };
+        let last = self.rowids.len() - 1;
+        if i != last {
+            let moved = self.rowids[last];
+            self.rowids[i] = moved;
+            self.data.copy_within(last * dim..(last + 1) * dim, i * dim);
+            self.positions.insert(moved, i);
+        }
+        self.rowids.truncate(last);
+        self.data.truncate(last * dim);
+    }
 }
 
 #[derive(Default)]
 struct State {
-    /// Store generation the loaded spaces reflect.
-    generation: Option<i64>,
+    /// The last `vector_log` entry the loaded spaces reflect.
+    seq: Option<i64>,
     /// Loaded namespaces.
     spaces: HashMap<String, Space>,
 }
@@ -37,7 +77,7 @@ pub(super) struct VectorIndex {
 
 impl VectorIndex {
     /// The `k` rowids nearest to `query` (cosine similarity of unit vectors) in `namespace`,
-    /// best first, reading the database through `conn` when the copy is stale.
+    /// best first, reading the database through `conn` for what changed since the last call.
     pub(super) fn nearest(
         &self,
         conn: &Connection,
@@ -45,17 +85,13 @@ impl VectorIndex {
         query: &[f32],
         k: usize,
     ) -> Result<Vec<(i64, f32)>> {
-        let generation: i64 =
-            conn.query_row("SELECT value FROM store_generation WHERE id = 1", [], |r| {
-                r.get(0)
-            })?;
+        let dim = query.len();
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if state.generation != Some(generation) {
-            state.spaces.clear();
-            state.generation = Some(generation);
-        }
+        catch_up(conn, &mut state, dim)?;
         if !state.spaces.contains_key(namespace) {
-            let space = load(conn, namespace, query.len())?;
+            // Loaded after `seq` was read, so it is at least as new: applying an entry it
+            // already reflects later re-reads the same row, which changes nothing.
+            let space = load(conn, namespace, dim)?;
             state.spaces.insert(namespace.to_string(), space);
         }
         let space = &state.spaces[namespace];
@@ -63,24 +99,74 @@ impl VectorIndex {
     }
 }
 
+/// Brings the loaded spaces up to the newest `vector_log` entry.
+fn catch_up(conn: &Connection, state: &mut State, dim: usize) -> Result<()> {
+    let newest: i64 = conn
+        .prepare_cached("SELECT ifnull(max(seq), 0) FROM vector_log")?
+        .query_row([], |r| r.get(0))?;
+    let Some(seen) = state.seq else {
+        state.seq = Some(newest);
+        return Ok(());
+    };
+    if newest == seen {
+        return Ok(());
+    }
+    state.seq = Some(newest);
+    let oldest: i64 = conn
+        .prepare_cached("SELECT ifnull(min(seq), 0) FROM vector_log")?
+        .query_row([], |r| r.get(0))?;
+    if newest < seen || oldest > seen + 1 || (newest - seen) as usize > MAX_APPLIED {
+        // Pruned past what this copy saw, or a different database file: start over.
+        state.spaces.clear();
+        return Ok(());
+    }
+    let mut stmt = conn.prepare_cached("SELECT memory_rowid FROM vector_log WHERE seq > ?1")?;
+    let changed: Vec<Option<i64>> = stmt
+        .query_map(params![seen], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if changed.contains(&None) {
+        state.spaces.clear();
+        return Ok(());
+    }
+    let changed: HashSet<i64> = changed.into_iter().flatten().collect();
+    let mut read =
+        conn.prepare_cached("SELECT namespace, embedding FROM memory_vectors WHERE rowid = ?1")?;
+    for rowid in changed {
+        for space in state.spaces.values_mut() {
+            space.remove(rowid, dim);
+        }
+        let now: Option<(String, Vec<u8>)> = read
+            .query_row(params![rowid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((namespace, blob)) = now
+            && let Some(space) = state.spaces.get_mut(&namespace)
+            && let Some(vector) = decode(&blob, dim)
+        {
+            space.upsert(rowid, &vector);
+        }
+    }
+    Ok(())
+}
+
+/// The vector in a stored blob, if it has `dim` little-endian f32s.
+fn decode(blob: &[u8], dim: usize) -> Option<Vec<f32>> {
+    (blob.len() == dim * 4).then(|| {
+        blob.chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    })
+}
+
 fn load(conn: &Connection, namespace: &str, dim: usize) -> Result<Space> {
     let mut stmt =
         conn.prepare_cached("SELECT rowid, embedding FROM memory_vectors WHERE namespace = ?1")?;
     let mut rows = stmt.query(params![namespace])?;
-    let mut space = Space {
-        rowids: Vec::new(),
-        data: Vec::new(),
-    };
+    let mut space = Space::default();
     while let Some(row) = rows.next()? {
         let blob: Vec<u8> = row.get(1)?;
-        if blob.len() != dim * 4 {
-            continue;
+        if let Some(vector) = decode(&blob, dim) {
+            space.upsert(row.get(0)?, &vector);
         }
-        space.rowids.push(row.get(0)?);
-        space.data.extend(
-            blob.chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        );
     }
     Ok(space)
 }
@@ -132,10 +218,10 @@ mod tests {
 
     #[test]
     fn top_k_orders_by_dot_product() {
-        let space = Space {
-            rowids: vec![10, 20, 30],
-            data: vec![1.0, 0.0, 0.0, 1.0, 0.6, 0.8],
-        };
+        let mut space = Space::default();
+        space.upsert(10, &[1.0, 0.0]);
+        space.upsert(20, &[0.0, 1.0]);
+        space.upsert(30, &[0.6, 0.8]);
         let got = top_k(&space, &[0.0, 1.0], 2);
         assert_eq!(
             got.iter().map(|(r, _)| *r).collect::<Vec<_>>(),
@@ -143,6 +229,25 @@ mod tests {
         );
         assert!((got[1].1 - 0.8).abs() < 1e-6);
         assert_eq!(top_k(&space, &[1.0, 0.0], 10).len(), 3);
+    }
+
+    #[test]
+    fn remove_moves_the_last_vector_into_the_gap() {
+        let mut space = Space::default();
+        for (rowid, x) in [(1, 1.0), (2, 2.0), (3, 3.0)] {
+            space.upsert(rowid, &[x, 0.0]);
+        }
+        space.remove(1, 2);
+        space.remove(99, 2);
+        assert_eq!(space.rowids, vec![3, 2]);
+        assert_eq!(space.data, vec![3.0, 0.0, 2.0, 0.0]);
+        assert_eq!(space.positions[&3], 0);
+        space.upsert(2, &[5.0, 5.0]);
+        space.remove(3, 2);
+        assert_eq!(space.rowids, vec![2]);
+        assert_eq!(space.data, vec![5.0, 5.0]);
+        space.remove(2, 2);
+        assert!(space.rowids.is_empty() && space.data.is_empty() && space.positions.is_empty());
     }
 
     #[test]

@@ -48,6 +48,13 @@ pub(super) fn put(conn: &Connection, rowid: i64, namespace: &str, vector: &[f32]
         "INSERT INTO memory_vectors (rowid, namespace, embedding) VALUES (?1, ?2, ?3)",
         params![rowid, namespace, vector.as_bytes()],
     )?;
+    log_change(conn, Some(rowid))
+}
+
+/// Records in `vector_log` that the vector of `rowid` (of every memory, for `None`) changed.
+fn log_change(conn: &Connection, rowid: Option<i64>) -> Result<()> {
+    conn.prepare_cached("INSERT INTO vector_log (memory_rowid) VALUES (?1)")?
+        .execute(params![rowid])?;
     Ok(())
 }
 
@@ -113,6 +120,7 @@ pub(super) fn pending_count(conn: &Connection) -> Result<u64> {
 /// Removes every vector (before re-embedding with another model).
 pub(super) fn clear(conn: &Connection) -> Result<()> {
     conn.execute("DELETE FROM memory_vectors", [])?;
+    log_change(conn, None)?;
     bump_generation(conn)
 }
 
@@ -166,7 +174,7 @@ pub(super) fn knn(
 }
 
 /// Moves the store generation: vectors changed without a write to `memories`, so caches
-/// keyed by the generation (the in-memory vector copy, bundles) must not be reused.
+/// keyed by the generation (rehydrate bundles) must not be reused.
 fn bump_generation(conn: &Connection) -> Result<()> {
     conn.execute(
         "UPDATE store_generation SET value = value + 1 WHERE id = 1",
@@ -301,6 +309,137 @@ mod store_tests {
         // Deleting a memory deletes its vector.
         store.delete("ns".into(), a.id.clone()).await.unwrap();
         assert_eq!(nearest(&store, 2).await, vec![b.id]);
+    }
+
+    /// Every id in namespace "ns" ranked by similarity to `query`, as a fresh copy sees it.
+    async fn ranking(store: &Store, query: &[f32]) -> Vec<String> {
+        let ranked = store
+            .vector_ranked(Arc::new(query.to_vec()), Filter::namespace("ns"), 100_000)
+            .await
+            .unwrap();
+        let hits = store.hits(ranked, vec![]).await.unwrap();
+        hits.into_iter().map(|h| h.id).collect()
+    }
+
+    #[tokio::test]
+    async fn the_copy_follows_writes_of_another_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let searcher = Store::open(&path).unwrap();
+        let writer = Store::open(&path).unwrap();
+        let query: Vec<f32> = (0..384).map(|i| (i as f32 * 0.37).sin()).collect();
+        let vector = |i: usize| -> Vec<f32> {
+            let v: Vec<f32> = (0..384)
+                .map(|j| ((i * 31 + j) as f32 * 0.11).cos())
+                .collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.into_iter().map(|x| x / norm).collect()
+        };
+        let mut ids = Vec::new();
+        for i in 0..20 {
+            let m = writer
+                .insert(memory(&format!("m{i}")), Some(vector(i)))
+                .await
+                .unwrap();
+            ids.push(m.id);
+        }
+        assert_eq!(ranking(&searcher, &query).await.len(), 20);
+
+        // Each kind of change, one at a time, then checked against a copy loaded afresh.
+        writer
+            .insert(memory("new"), Some(vector(99)))
+            .await
+            .unwrap();
+        assert_eq!(
+            ranking(&searcher, &query).await,
+            ranking(&Store::open(&path).unwrap(), &query).await
+        );
+        writer.delete("ns".into(), ids[3].clone()).await.unwrap();
+        assert_eq!(
+            ranking(&searcher, &query).await,
+            ranking(&Store::open(&path).unwrap(), &query).await
+        );
+        let patch = MemoryPatch {
+            content: Some("changed".into()),
+            ..MemoryPatch::default()
+        };
+        let embedded = crate::memory::embedding_text(None, "changed");
+        writer
+            .update(
+                "ns".into(),
+                ids[5].clone(),
+                patch,
+                Some((embedded, vector(77))),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            ranking(&searcher, &query).await,
+            ranking(&Store::open(&path).unwrap(), &query).await
+        );
+        let patch = MemoryPatch {
+            content: Some("changed again".into()),
+            ..MemoryPatch::default()
+        };
+        writer
+            .update("ns".into(), ids[6].clone(), patch, None)
+            .await
+            .unwrap();
+        let now = ranking(&searcher, &query).await;
+        assert_eq!(now.len(), 19, "a memory without a vector is not searched");
+        assert_eq!(now, ranking(&Store::open(&path).unwrap(), &query).await);
+
+        // More changes than are applied one by one: the copy reloads.
+        let many: Vec<_> = (0..1100).map(|i| memory(&format!("bulk {i}"))).collect();
+        let vectors = (0..1100).map(|i| vector(1000 + i)).collect();
+        writer.insert_many(many, Some(vectors)).await.unwrap();
+        assert_eq!(ranking(&searcher, &query).await.len(), 1119);
+        assert_eq!(
+            ranking(&searcher, &query).await,
+            ranking(&Store::open(&path).unwrap(), &query).await
+        );
+
+        // Every vector dropped (re-embedding): the copy empties.
+        writer.reset_vectors("model-b", 384).await.unwrap();
+        assert!(ranking(&searcher, &query).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_log_keeps_only_the_recent_past_and_a_copy_behind_it_reloads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let searcher = Store::open(&path).unwrap();
+        let writer = Store::open(&path).unwrap();
+        let first = writer.insert(memory("first"), Some(unit(0))).await.unwrap();
+        assert_eq!(nearest(&searcher, 0).await, vec![first.id.clone()]);
+        // 6,000 vector writes: at entry 5,120, the entries up to 1,024 are pruned.
+        let many: Vec<_> = (0..6000).map(|i| memory(&format!("bulk {i}"))).collect();
+        let vectors = (0..6000).map(|i| unit(1 + i % 300)).collect();
+        writer.insert_many(many, Some(vectors)).await.unwrap();
+        writer.delete("ns".into(), first.id.clone()).await.unwrap();
+        let (kept, oldest): (i64, i64) = writer
+            .read(|c| {
+                Ok(
+                    c.query_row("SELECT count(*), min(seq) FROM vector_log", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?,
+                )
+            })
+            .await
+            .unwrap();
+        assert!(kept <= 4096 + 1024, "{kept} entries kept");
+        assert_eq!(oldest, 1025);
+        let got = nearest(&searcher, 0).await;
+        assert_eq!(got.len(), 10);
+        assert!(!got.contains(&first.id));
+        assert_eq!(
+            searcher
+                .vector_ranked(Arc::new(unit(0)), Filter::namespace("ns"), 100_000)
+                .await
+                .unwrap()
+                .len(),
+            6000
+        );
     }
 
     #[tokio::test]
