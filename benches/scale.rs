@@ -1,4 +1,4 @@
-//! Vector search and hybrid search as the namespace grows: 1k, 10k and 100k memories.
+//! Vector search and keyword ranking as the namespace grows: 1k, 10k and 100k memories.
 //!
 //! Run with `cargo bench --bench scale`. The corpus comes from `memoryd::bench::corpus` (the
 //! same generator as `memoryd bench corpus`) with random unit vectors, stored straight into
@@ -13,7 +13,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use memoryd::App;
 use memoryd::bench::corpus::{Corpus, Rng};
 use memoryd::config::Config;
-use memoryd::store::{Filter, match_expression};
+use memoryd::store::{Filter, KeywordRanking, Store, query_terms};
 
 fn scales() -> Vec<usize> {
     std::env::var("MEMORYD_BENCH_SCALES")
@@ -74,19 +74,44 @@ fn benches(c: &mut Criterion) {
     }
     g.finish();
 
+    // Two queries: one of the fixtures' words, and the corpus's five most common words (in
+    // 97% to 50% of memories: the worst case, every memory a match).
+    let vocabulary = Corpus::new(42, None).vocabulary().clone();
+    let common: Vec<&str> = (0..5).map(|rank| vocabulary.ranked(rank)).collect();
+    let queries = [
+        (
+            "fixture",
+            "how do we reconcile bank feed imports with the ledger".to_string(),
+        ),
+        ("common", common.join(" ")),
+    ];
+    // The same database through a second handle that ranks with FTS5's bm25().
+    let fts5 = Store::open_with(
+        &Config::new(dir.path().to_path_buf()).database_path(),
+        KeywordRanking::Fts5,
+    )
+    .unwrap();
+    let stores = [("in_memory", app.store().clone()), ("fts5", fts5)];
     let mut g = c.benchmark_group("keyword_ranked");
-    let expression = match_expression("how do we reconcile bank feed imports with the ledger")
-        .expect("the query has terms");
-    for &n in &scales() {
-        let ns = format!("n{n}");
-        g.bench_with_input(BenchmarkId::from_parameter(n), &ns, |b, ns| {
-            b.to_async(&rt).iter(|| async {
-                app.store()
-                    .keyword_ranked(expression.clone(), Filter::namespace(ns.as_str()), 50)
-                    .await
-                    .unwrap()
-            })
-        });
+    for (engine, store) in &stores {
+        for (name, query) in &queries {
+            let terms = query_terms(query);
+            for &n in &scales() {
+                let ns = format!("n{n}");
+                // The first search loads the in-memory index; measure the steady state.
+                rt.block_on(store.keyword_ranked(terms.clone(), Filter::namespace(&ns), 50))
+                    .unwrap();
+                let id = BenchmarkId::new(format!("{engine}/{name}"), n);
+                g.bench_with_input(id, &ns, |b, ns| {
+                    b.to_async(&rt).iter(|| async {
+                        store
+                            .keyword_ranked(terms.clone(), Filter::namespace(ns.as_str()), 50)
+                            .await
+                            .unwrap()
+                    })
+                });
+            }
+        }
     }
     g.finish();
 }

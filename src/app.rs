@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::rehydrate::Rehydrator;
 use crate::retrieve::Searcher;
-use crate::store::Store;
+use crate::store::{KeywordRanking, Store};
 
 /// Memories embedded per backfill batch.
 const BACKFILL_BATCH: usize = 64;
@@ -39,12 +39,22 @@ struct Inner {
     metrics: Arc<Metrics>,
 }
 
+/// The database of `config`, with its choice of keyword ranking.
+fn open_store(config: &Config) -> Result<Store> {
+    let ranking = if config.retrieval.in_memory_keyword_index {
+        KeywordRanking::InMemory
+    } else {
+        KeywordRanking::Fts5
+    };
+    Store::open_with(&config.database_path(), ranking)
+}
+
 impl App {
     /// Creates the data dir if needed, opens (and migrates) the database, and checks that it
     /// was embedded with this build's model. The model itself is not loaded here.
     pub async fn open(config: Config) -> Result<App> {
         ensure_data_dir(&config.data_dir)?;
-        let store = Store::open(&config.database_path())?;
+        let store = open_store(&config)?;
         store
             .check_model(embed::MODEL_NAME, embed::DIMENSION)
             .await?;
@@ -71,7 +81,7 @@ impl App {
     /// another model (the caller drops them with [`App::reembed`] once the model loads).
     pub async fn open_for_reembed(config: Config) -> Result<App> {
         ensure_data_dir(&config.data_dir)?;
-        let store = Store::open(&config.database_path())?;
+        let store = open_store(&config)?;
         Ok(Self::assemble(config, store))
     }
 

@@ -172,10 +172,18 @@ fn load_over_plain_json_and_mcp_checks_every_answer() {
     assert_eq!(json["workload"], "mixed");
     assert_eq!(json["clients"], 4);
     // A mixed run also reports each kind of request on its own, and they add up.
-    let by_op = json["latency_by_op_ms"].as_object().expect("latency_by_op_ms");
-    assert!(by_op.contains_key("search") && by_op.contains_key("store"), "{by_op:?}");
+    let by_op = json["latency_by_op_ms"]
+        .as_object()
+        .expect("latency_by_op_ms");
+    assert!(
+        by_op.contains_key("search") && by_op.contains_key("store"),
+        "{by_op:?}"
+    );
     for l in by_op.values() {
-        assert!(l["p50"].as_f64().unwrap() <= l["p95"].as_f64().unwrap(), "{l}");
+        assert!(
+            l["p50"].as_f64().unwrap() <= l["p95"].as_f64().unwrap(),
+            "{l}"
+        );
     }
 
     let mcp = load(
@@ -194,7 +202,10 @@ fn load_over_plain_json_and_mcp_checks_every_answer() {
     );
     assert_sane(&mcp, 60, &server);
     assert_eq!(mcp["transport"], "mcp");
-    assert!(mcp.get("latency_by_op_ms").is_none(), "one kind of request: no breakdown");
+    assert!(
+        mcp.get("latency_by_op_ms").is_none(),
+        "one kind of request: no breakdown"
+    );
     // Every request reached the server (and nothing else did meanwhile).
     assert!(requests_total(&server) >= before + 140);
 }

@@ -250,6 +250,9 @@ pub struct Retrieval {
     pub semantic_candidates: usize,
     /// Weight of the keyword score in 0..=1; the semantic score gets the rest.
     pub keyword_weight: f32,
+    /// Rank keywords with an in-memory BM25 index of each namespace searched (fast at any
+    /// size); `false` ranks with FTS5's `bm25()` instead (no memory, slower past ~10k).
+    pub in_memory_keyword_index: bool,
 }
 
 /// Defaults measured on the LoCoMo dev split (see the README's retrieval table): a shorter
@@ -261,6 +264,7 @@ impl Default for Retrieval {
             keyword_candidates: 50,
             semantic_candidates: 100,
             keyword_weight: 0.6,
+            in_memory_keyword_index: true,
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::config::Retrieval;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
 pub use crate::store::Hit;
-use crate::store::{Filter, Ranked, Store, match_expression, query_terms};
+use crate::store::{Filter, Ranked, Store, query_terms};
 pub use fuse::fuse;
 
 /// How `search_memory` ranks.
@@ -149,9 +149,8 @@ impl Searcher<'_> {
     }
 
     async fn keyword(&self, query: &str, filter: Filter, limit: usize) -> Result<Vec<Ranked>> {
-        match match_expression(query) {
-            Some(expression) => self.store.keyword_ranked(expression, filter, limit).await,
-            None => Ok(Vec::new()),
-        }
+        self.store
+            .keyword_ranked(query_terms(query), filter, limit)
+            .await
     }
 }

@@ -1,6 +1,11 @@
 //! Scope and filters shared by listing and searching, rendered as SQL with bound parameters.
 
+use std::collections::HashSet;
+
 use rusqlite::types::Value;
+use rusqlite::{Connection, params_from_iter};
+
+use crate::error::Result;
 
 /// Which memories a read may see: always one namespace, optionally narrowed further.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +31,15 @@ impl Filter {
             namespace: namespace.into(),
             ..Filter::default()
         }
+    }
+
+    /// True when the filter narrows more than the namespace.
+    pub(super) fn narrows(&self) -> bool {
+        !self.tags.is_empty()
+            || self.kind.is_some()
+            || self.role.is_some()
+            || self.since.is_some()
+            || self.until.is_some()
     }
 
     /// SQL conditions on the alias `m` (joined with AND) and their parameters, in order.
@@ -57,4 +71,22 @@ impl Filter {
         }
         (clauses.join(" AND "), params)
     }
+}
+
+/// Which of `rowids` pass `filter`.
+pub(super) fn passing(conn: &Connection, filter: &Filter, rowids: &[i64]) -> Result<HashSet<i64>> {
+    if rowids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let (conditions, values) = filter.to_sql();
+    let placeholders = vec!["?"; rowids.len()].join(", ");
+    let mut all: Vec<Value> = rowids.iter().map(|&r| r.into()).collect();
+    all.extend(values);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT m.rowid FROM memories m WHERE m.rowid IN ({placeholders}) AND {conditions}"
+    ))?;
+    let keep = stmt
+        .query_map(params_from_iter(all), |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(keep)
 }

@@ -8,7 +8,7 @@ use rusqlite::{Connection, params, params_from_iter};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::filter::Filter;
+use super::filter::{self, Filter};
 use super::memories::json_column;
 use crate::error::Result;
 
@@ -80,13 +80,16 @@ pub fn query_terms(text: &str) -> Vec<String> {
 /// The FTS5 expression for free text, or `None` when it has no searchable words.
 pub fn match_expression(text: &str) -> Option<String> {
     let terms = query_terms(text);
-    (!terms.is_empty()).then(|| {
-        terms
-            .iter()
-            .map(|t| format!("\"{t}\""))
-            .collect::<Vec<_>>()
-            .join(" OR ")
-    })
+    (!terms.is_empty()).then(|| expression(&terms))
+}
+
+/// The FTS5 expression matching any of `terms` (words from [`query_terms`]).
+pub(super) fn expression(terms: &[String]) -> String {
+    terms
+        .iter()
+        .map(|t| format!("\"{t}\""))
+        .collect::<Vec<_>>()
+        .join(" OR ")
 }
 
 /// A candidate: a memory's rowid and its score in one ranking, higher is better.
@@ -129,7 +132,6 @@ fn ranked_index_first(
     filter: &Filter,
     limit: usize,
 ) -> Result<Option<Vec<Ranked>>> {
-    let (conditions, values) = filter.to_sql();
     let sample = limit.saturating_mul(OVERSAMPLE);
     let mut stmt = conn.prepare_cached(
         "SELECT rowid, -bm25(memories_fts, 2.0, 1.0, 1.0) AS score FROM memories_fts \
@@ -146,15 +148,8 @@ fn ranked_index_first(
     if best.is_empty() {
         return Ok(Some(best));
     }
-    let placeholders = vec!["?"; best.len()].join(", ");
-    let mut all: Vec<rusqlite::types::Value> = best.iter().map(|r| r.rowid.into()).collect();
-    all.extend(values);
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT m.rowid FROM memories m WHERE m.rowid IN ({placeholders}) AND {conditions}"
-    ))?;
-    let keep: std::collections::HashSet<i64> = stmt
-        .query_map(params_from_iter(all), |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let rowids: Vec<i64> = best.iter().map(|r| r.rowid).collect();
+    let keep = filter::passing(conn, filter, &rowids)?;
     let passed: Vec<Ranked> = best
         .iter()
         .filter(|r| keep.contains(&r.rowid))

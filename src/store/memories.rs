@@ -342,7 +342,7 @@ pub(super) fn namespace_counts(conn: &Connection) -> Result<Vec<(String, u64)>> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Store, match_expression};
+    use crate::store::{KeywordRanking, Store, query_terms};
 
     fn new_memory(namespace: &str, content: &str) -> NewMemory {
         NewMemory {
@@ -404,7 +404,14 @@ mod tests {
 
     #[tokio::test]
     async fn keyword_ranking_finds_a_small_namespace_behind_a_big_one() {
-        let (_dir, store) = open();
+        for ranking in [KeywordRanking::Fts5, KeywordRanking::InMemory] {
+            small_namespace_behind_a_big_one(ranking).await;
+        }
+    }
+
+    async fn small_namespace_behind_a_big_one(ranking: KeywordRanking) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_with(&dir.path().join("memoryd.db"), ranking).unwrap();
         for i in 0..30 {
             let content = format!("ledger ledger ledger entry {i}");
             store.insert_one(new_memory("big", &content)).await.unwrap();
@@ -416,10 +423,9 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let expression = match_expression("ledger").unwrap();
         let ranked = |ns: &str, limit: usize| {
             store.keyword_ranked(
-                expression.clone(),
+                query_terms("ledger"),
                 crate::store::Filter::namespace(ns),
                 limit,
             )
@@ -479,10 +485,10 @@ mod tests {
         assert!(m.updated_at >= m.created_at);
         let hits = |q: &str| {
             let store = store.clone();
-            let expr = match_expression(q).unwrap();
+            let terms = query_terms(q);
             async move {
                 let ranked = store
-                    .keyword_ranked(expr, Filter::namespace("ns"), 10)
+                    .keyword_ranked(terms, Filter::namespace("ns"), 10)
                     .await
                     .unwrap();
                 let hits = store.hits(ranked, vec![]).await.unwrap();
@@ -518,9 +524,8 @@ mod tests {
             .id;
         assert!(store.delete("ns".into(), id.clone()).await.unwrap());
         assert!(!store.delete("ns".into(), id.clone()).await.unwrap());
-        let expr = match_expression("ephemeral").unwrap();
         let hits = store
-            .keyword_ranked(expr, Filter::namespace("ns"), 10)
+            .keyword_ranked(query_terms("ephemeral"), Filter::namespace("ns"), 10)
             .await
             .unwrap();
         assert!(hits.is_empty());

@@ -10,10 +10,13 @@
 //! handler rather than failing half-way with "database is locked". Readers never block the
 //! writer in WAL mode.
 
+mod change_log;
 mod filter;
 mod fts;
+mod keyword_index;
 mod maintenance;
 mod memories;
+mod tokenizer;
 mod transfer;
 mod vector_index;
 mod vectors;
@@ -51,6 +54,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0004_generation.sql")),
         M::up(include_str!("migrations/0005_pinned_index.sql")),
         M::up(include_str!("migrations/0006_vector_log.sql")),
+        M::up(include_str!("migrations/0007_text_log.sql")),
     ])
 }
 
@@ -85,6 +89,8 @@ struct Inner {
     readers: r2d2::Pool<SqliteConnectionManager>,
     /// In-memory copy of the vectors, for fast KNN.
     index: vector_index::VectorIndex,
+    /// In-memory BM25 index, when keyword ranking uses it.
+    keywords: Option<keyword_index::KeywordIndex>,
     /// The database file, for its size on disk.
     path: PathBuf,
     /// Namespaces where ranking the whole full-text index first does not pay.
@@ -125,9 +131,24 @@ impl KeywordPlan {
     }
 }
 
+/// Where keyword search computes BM25.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeywordRanking {
+    /// An in-memory index of each namespace searched (`store/keyword_index.rs`).
+    InMemory,
+    /// FTS5's `bm25()` over the full-text index on disk.
+    Fts5,
+}
+
 impl Store {
-    /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
+    /// Opens (creating if needed) the database at `path` and migrates it to the current
+    /// schema, ranking keywords in memory.
     pub fn open(path: &Path) -> Result<Store> {
+        Store::open_with(path, KeywordRanking::InMemory)
+    }
+
+    /// [`Store::open`] with a choice of keyword ranking.
+    pub fn open_with(path: &Path, keyword_ranking: KeywordRanking) -> Result<Store> {
         register_sqlite_vec();
         let writer = {
             // Several processes may open a brand-new data dir at once; the migration library
@@ -166,6 +187,8 @@ impl Store {
             writer: Mutex::new(writer),
             readers,
             index: vector_index::VectorIndex::default(),
+            keywords: (keyword_ranking == KeywordRanking::InMemory)
+                .then(keyword_index::KeywordIndex::default),
             path: path.to_path_buf(),
             keyword_plan: KeywordPlan::default(),
         })))
@@ -296,15 +319,23 @@ impl Store {
             .await
     }
 
-    /// BM25 ranking of an FTS5 match expression within `filter`, best first.
+    /// BM25 ranking of memories within `filter` containing any of `terms` (see
+    /// [`query_terms`]), best first.
     pub async fn keyword_ranked(
         &self,
-        expression: String,
+        terms: Vec<String>,
         filter: Filter,
         limit: usize,
     ) -> Result<Vec<Ranked>> {
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
         let inner = self.0.clone();
         self.read(move |c| {
+            if let Some(index) = &inner.keywords {
+                return index.ranked(c, &terms, &filter, limit);
+            }
+            let expression = fts::expression(&terms);
             let namespace = filter.namespace.clone();
             let index_first = inner.keyword_plan.index_first(&namespace);
             let (ranked, worked) = fts::ranked(c, &expression, &filter, limit, index_first)?;

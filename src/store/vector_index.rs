@@ -10,15 +10,13 @@
 //! applies the log entries it has not seen, re-reading just those rows. Only a copy that fell
 //! far behind (many changes, or entries already pruned) is dropped and reloaded whole.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::change_log::{self, CatchUp};
 use crate::error::Result;
-
-/// More unseen changes than this and reloading is cheaper than applying them one by one.
-const MAX_APPLIED: usize = 1024;
 
 /// Vectors of one namespace, row-major.
 #[derive(Default)]
@@ -101,34 +99,16 @@ impl VectorIndex {
 
 /// Brings the loaded spaces up to the newest `vector_log` entry.
 fn catch_up(conn: &Connection, state: &mut State, dim: usize) -> Result<()> {
-    let newest: i64 = conn
-        .prepare_cached("SELECT ifnull(max(seq), 0) FROM vector_log")?
-        .query_row([], |r| r.get(0))?;
-    let Some(seen) = state.seq else {
-        state.seq = Some(newest);
-        return Ok(());
+    let (todo, seq) = change_log::catch_up(conn, change_log::VECTORS, state.seq)?;
+    state.seq = Some(seq);
+    let changed = match todo {
+        CatchUp::Current => return Ok(()),
+        CatchUp::Reload => {
+            state.spaces.clear();
+            return Ok(());
+        }
+        CatchUp::Apply(changed) => changed,
     };
-    if newest == seen {
-        return Ok(());
-    }
-    state.seq = Some(newest);
-    let oldest: i64 = conn
-        .prepare_cached("SELECT ifnull(min(seq), 0) FROM vector_log")?
-        .query_row([], |r| r.get(0))?;
-    if newest < seen || oldest > seen + 1 || (newest - seen) as usize > MAX_APPLIED {
-        // Pruned past what this copy saw, or a different database file: start over.
-        state.spaces.clear();
-        return Ok(());
-    }
-    let mut stmt = conn.prepare_cached("SELECT memory_rowid FROM vector_log WHERE seq > ?1")?;
-    let changed: Vec<Option<i64>> = stmt
-        .query_map(params![seen], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    if changed.contains(&None) {
-        state.spaces.clear();
-        return Ok(());
-    }
-    let changed: HashSet<i64> = changed.into_iter().flatten().collect();
     let mut read =
         conn.prepare_cached("SELECT namespace, embedding FROM memory_vectors WHERE rowid = ?1")?;
     for rowid in changed {

@@ -1,11 +1,9 @@
 //! The vec0 index: one embedding per memory, KNN within a namespace, and the model record.
 
-use std::collections::HashSet;
-
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params};
 use zerocopy::IntoBytes;
 
-use super::filter::Filter;
+use super::filter::{self, Filter};
 use super::fts::Ranked;
 use super::vector_index::VectorIndex;
 use crate::error::{Error, Result};
@@ -133,11 +131,7 @@ pub(super) fn knn(
     filter: &Filter,
     k: usize,
 ) -> Result<Vec<Ranked>> {
-    let narrowed = !filter.tags.is_empty()
-        || filter.kind.is_some()
-        || filter.role.is_some()
-        || filter.since.is_some()
-        || filter.until.is_some();
+    let narrowed = filter.narrows();
     let want = if narrowed {
         k.saturating_mul(10).max(200)
     } else {
@@ -155,17 +149,8 @@ pub(super) fn knn(
         // The copy is per namespace: without other filters every candidate qualifies.
         return Ok(nearest);
     }
-    let (conditions, values) = filter.to_sql();
-    let placeholders = vec!["?"; nearest.len()].join(", ");
-    let sql = format!(
-        "SELECT m.rowid FROM memories m WHERE m.rowid IN ({placeholders}) AND {conditions}"
-    );
-    let mut all: Vec<rusqlite::types::Value> = nearest.iter().map(|r| r.rowid.into()).collect();
-    all.extend(values);
-    let mut stmt = conn.prepare(&sql)?;
-    let keep: HashSet<i64> = stmt
-        .query_map(params_from_iter(all), |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let rowids: Vec<i64> = nearest.iter().map(|r| r.rowid).collect();
+    let keep = filter::passing(conn, filter, &rowids)?;
     Ok(nearest
         .into_iter()
         .filter(|r| keep.contains(&r.rowid))
