@@ -337,7 +337,8 @@ fn stdio_forwards_to_the_running_daemon_without_its_own_database_or_model() {
 
     // The same check on a standalone process finds the database, so it does test something.
     let mut command = dir.command(&["stdio", "--standalone"]);
-    command.stderr(std::process::Stdio::null());
+    let standalone_log = dir.path().join("standalone.stderr");
+    command.stderr(std::fs::File::create(&standalone_log).unwrap());
     let mut standalone = StdioClient::start_command(command);
     standalone.call("list_memories", json!({})).unwrap();
     assert!(
@@ -346,7 +347,12 @@ fn stdio_forwards_to_the_running_daemon_without_its_own_database_or_model() {
             .any(|f| f.contains("memoryd.db")),
         "a standalone stdio opens the database"
     );
-    assert!(standalone.close().success());
+    let status = standalone.close();
+    assert!(
+        status.success(),
+        "standalone stdio exited with {status}: {}",
+        std::fs::read_to_string(&standalone_log).unwrap_or_default()
+    );
 
     assert!(shim.close().success(), "the shim exits 0 when stdin closes");
 }

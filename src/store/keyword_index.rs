@@ -1,18 +1,20 @@
-//! An in-memory BM25 index of each namespace, the keyword counterpart of `vector_index`.
+//! An in-memory BM25 index of every memory, the keyword counterpart of `vector_index`.
 //!
 //! FTS5 stays the stored full-text index, but its `bm25()` costs about 2 µs for every
 //! matching row (it looks up each row's length in a table of its own), and it scores every
 //! match in the database whatever the namespace: a query with a common word took 100 to 200 ms
-//! at 100,000 memories. Here each namespace's postings sit in memory and a query adds up scores
-//! over them, a few nanoseconds a posting.
+//! at 100,000 memories. Here the postings sit in memory and a query adds up scores over them,
+//! a few nanoseconds a posting.
 //!
-//! The scores are FTS5's: the same tokenizer (borrowed from SQLite, see `tokenizer`), the same
-//! formula and constants, the same column weights (title 2, content 1, tags 1), so a search
-//! ranks as `bm25(memories_fts, 2.0, 1.0, 1.0)` would. Two differences, both deliberate:
-//! document counts and average length are the namespace's (a namespace is its own collection),
-//! and a query word that stems to the same term as another counts once.
+//! The scores are FTS5's, exactly: the same tokenizer (borrowed from SQLite, see `tokenizer`),
+//! the same formula and constants, the same column weights (title 2, content 1, tags 1), and
+//! the same statistics (document count, average length and each term's document frequency
+//! over the whole database, as FTS5 counts them), so a search ranks as
+//! `bm25(memories_fts, 2.0, 1.0, 1.0)` would. Measured on LoCoMo, per-namespace statistics
+//! lost 0.02 of keyword recall@10, so the index keeps FTS5's.
 //!
-//! The index follows `text_log` (see `change_log`), so it is never searched stale.
+//! The index loads whole on the first keyword search and then follows `text_log` (see
+//! `change_log`), so it is never searched stale.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -34,17 +36,21 @@ const WEIGHTS: [f32; 3] = [2.0, 1.0, 1.0];
 /// Candidates checked against a narrowing filter at a time, at least.
 const FILTER_BATCH: usize = 256;
 
-/// The postings of one namespace.
+/// The postings of every memory.
 #[derive(Default)]
-struct Space {
+struct Index {
     /// Memory of each slot (slots are appended; a changed memory gets a new one).
     rowids: Vec<i64>,
+    /// Namespace (id) of each slot.
+    namespace_of: Vec<u32>,
     /// Tokens in each slot's memory, all columns.
     lengths: Vec<u32>,
     /// False once the slot's memory changed or went.
     alive: Vec<bool>,
     /// The live slot of each memory.
     slots: HashMap<i64, u32>,
+    /// Namespace ids.
+    namespaces: HashMap<String, u32>,
     /// Term ids.
     terms: HashMap<Box<str>, u32>,
     /// For each term, (slot, weighted frequency) of the memories that contain it.
@@ -58,12 +64,26 @@ struct Space {
 /// The searchable text of one memory.
 struct Fields {
     rowid: i64,
+    namespace: String,
     title: Option<String>,
     content: String,
     tags: String,
 }
 
-impl Space {
+impl Fields {
+    /// Reads the columns `rowid, namespace, title, content, tags`.
+    fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Fields> {
+        Ok(Fields {
+            rowid: r.get(0)?,
+            namespace: r.get(1)?,
+            title: r.get(2)?,
+            content: r.get(3)?,
+            tags: r.get(4)?,
+        })
+    }
+}
+
+impl Index {
     /// Indexes one memory (replacing what was indexed for it).
     fn add(&mut self, tokenizer: &mut Tokenizer, fields: &Fields, scratch: &mut HashMap<u32, f32>) {
         self.remove(fields.rowid);
@@ -96,7 +116,13 @@ impl Space {
         for (&id, &freq) in scratch.iter() {
             self.postings[id as usize].push((slot, freq));
         }
+        let next = self.namespaces.len() as u32;
+        let namespace = *self
+            .namespaces
+            .entry(fields.namespace.clone())
+            .or_insert(next);
         self.rowids.push(fields.rowid);
+        self.namespace_of.push(namespace);
         self.lengths.push(length);
         self.alive.push(true);
         self.slots.insert(fields.rowid, slot);
@@ -132,16 +158,9 @@ impl Space {
             }
         }
         let alive = &self.alive;
-        let mut slot = 0;
-        self.rowids.retain(|_| {
-            slot += 1;
-            alive[slot - 1]
-        });
-        let mut slot = 0;
-        self.lengths.retain(|_| {
-            slot += 1;
-            alive[slot - 1]
-        });
+        retain_alive(&mut self.rowids, alive);
+        retain_alive(&mut self.namespace_of, alive);
+        retain_alive(&mut self.lengths, alive);
         self.alive = vec![true; self.rowids.len()];
         for slot in self.slots.values_mut() {
             *slot = renumbered[*slot as usize];
@@ -149,10 +168,13 @@ impl Space {
         self.dead = 0;
     }
 
-    /// Memories containing any of `terms`, by BM25 score, best first (ties: newest first);
-    /// only the best `limit` when given.
-    fn rank(&self, terms: &[u32], limit: Option<usize>) -> Vec<Ranked> {
+    /// Memories of `namespace` containing any of `terms`, by BM25 score, best first (ties:
+    /// newest first); only the best `limit` when given.
+    fn rank(&self, terms: &[u32], namespace: &str, limit: Option<usize>) -> Vec<Ranked> {
         let documents = self.slots.len() as f64;
+        let Some(&namespace) = self.namespaces.get(namespace) else {
+            return Vec::new();
+        };
         if documents == 0.0 {
             return Vec::new();
         }
@@ -161,6 +183,7 @@ impl Space {
         let mut touched: Vec<u32> = Vec::new();
         for &term in terms {
             let list = &self.postings[term as usize];
+            // Document frequency over the whole database, as FTS5 counts it.
             let hits = list
                 .iter()
                 .filter(|(slot, _)| self.alive[*slot as usize])
@@ -175,7 +198,7 @@ impl Space {
             }
             for &(slot, freq) in list {
                 let s = slot as usize;
-                if !self.alive[s] {
+                if !self.alive[s] || self.namespace_of[s] != namespace {
                     continue;
                 }
                 let freq = f64::from(freq);
@@ -213,12 +236,21 @@ impl Space {
     }
 }
 
+/// Keeps the entries of `v` whose slot is alive.
+fn retain_alive<T>(v: &mut Vec<T>, alive: &[bool]) {
+    let mut slot = 0;
+    v.retain(|_| {
+        slot += 1;
+        alive[slot - 1]
+    });
+}
+
 #[derive(Default)]
 struct State {
-    /// The last `text_log` entry the loaded spaces reflect.
+    /// The last `text_log` entry the index reflects.
     seq: Option<i64>,
-    /// Loaded namespaces.
-    spaces: HashMap<String, Space>,
+    /// Loaded on the first search.
+    index: Option<Index>,
     /// Made on first use.
     tokenizer: Option<Tokenizer>,
     /// Reused per memory while indexing.
@@ -249,33 +281,27 @@ impl KeywordIndex {
         }
         catch_up(conn, state)?;
         let State {
-            spaces,
+            index,
             tokenizer,
             scratch,
             ..
         } = state;
         let tokenizer = tokenizer.as_mut().expect("made above");
-        if !spaces.contains_key(&filter.namespace) {
+        if index.is_none() {
             // Loaded after `seq` was read, so at least as new (see `vector_index`).
-            let space = load(conn, &filter.namespace, tokenizer, scratch)?;
-            spaces.insert(filter.namespace.clone(), space);
+            *index = Some(load(conn, tokenizer, scratch)?);
         }
-        let space = &spaces[&filter.namespace];
+        let index = index.as_ref().expect("loaded above");
+        // One id per query phrase, repeats included: FTS5 scores `"a" OR "a"` twice.
         let mut ids: Vec<u32> = Vec::new();
         for term in terms {
-            tokenizer.query_tokens(term, |token| {
-                if let Some(&id) = space.terms.get(token)
-                    && !ids.contains(&id)
-                {
-                    ids.push(id);
-                }
-            });
+            tokenizer.query_tokens(term, |token| ids.extend(index.terms.get(token)));
         }
         if !filter.narrows() {
-            return Ok(space.rank(&ids, Some(limit)));
+            return Ok(index.rank(&ids, &filter.namespace, Some(limit)));
         }
         // Other filters apply to the ranking in order, a batch at a time, until enough pass.
-        let all = space.rank(&ids, None);
+        let all = index.rank(&ids, &filter.namespace, None);
         let mut passed = Vec::with_capacity(limit);
         for batch in all.chunks(FILTER_BATCH.max(limit * 4)) {
             let rowids: Vec<i64> = batch.iter().map(|r| r.rowid).collect();
@@ -290,71 +316,52 @@ impl KeywordIndex {
     }
 }
 
-/// Brings the loaded spaces up to the newest `text_log` entry.
+/// Brings a loaded index up to the newest `text_log` entry.
 fn catch_up(conn: &Connection, state: &mut State) -> Result<()> {
     let (todo, seq) = change_log::catch_up(conn, change_log::TEXT, state.seq)?;
     state.seq = Some(seq);
     let changed = match todo {
         CatchUp::Current => return Ok(()),
         CatchUp::Reload => {
-            state.spaces.clear();
+            state.index = None;
             return Ok(());
         }
         CatchUp::Apply(changed) => changed,
     };
+    let Some(index) = state.index.as_mut() else {
+        return Ok(());
+    };
     let tokenizer = state.tokenizer.as_mut().expect("made before catching up");
-    let mut read = conn
-        .prepare_cached("SELECT namespace, title, content, tags FROM memories WHERE rowid = ?1")?;
+    let mut read = conn.prepare_cached(
+        "SELECT rowid, namespace, title, content, tags FROM memories WHERE rowid = ?1",
+    )?;
     for rowid in changed {
-        for space in state.spaces.values_mut() {
-            space.remove(rowid);
-        }
-        let now: Option<(String, Fields)> = read
-            .query_row(params![rowid], |r| {
-                Ok((
-                    r.get(0)?,
-                    Fields {
-                        rowid,
-                        title: r.get(1)?,
-                        content: r.get(2)?,
-                        tags: r.get(3)?,
-                    },
-                ))
-            })
+        index.remove(rowid);
+        let now = read
+            .query_row(params![rowid], Fields::from_row)
             .optional()?;
-        if let Some((namespace, fields)) = now
-            && let Some(space) = state.spaces.get_mut(&namespace)
-        {
-            space.add(tokenizer, &fields, &mut state.scratch);
+        if let Some(fields) = now {
+            index.add(tokenizer, &fields, &mut state.scratch);
         }
     }
-    for space in state.spaces.values_mut() {
-        space.compact_if_worthwhile();
-    }
+    index.compact_if_worthwhile();
     Ok(())
 }
 
 fn load(
     conn: &Connection,
-    namespace: &str,
     tokenizer: &mut Tokenizer,
     scratch: &mut HashMap<u32, f32>,
-) -> Result<Space> {
+) -> Result<Index> {
     let mut stmt = conn.prepare_cached(
-        "SELECT rowid, title, content, tags FROM memories WHERE namespace = ?1 ORDER BY rowid",
+        "SELECT rowid, namespace, title, content, tags FROM memories ORDER BY rowid",
     )?;
-    let mut rows = stmt.query(params![namespace])?;
-    let mut space = Space::default();
+    let mut rows = stmt.query([])?;
+    let mut index = Index::default();
     while let Some(r) = rows.next()? {
-        let fields = Fields {
-            rowid: r.get(0)?,
-            title: r.get(1)?,
-            content: r.get(2)?,
-            tags: r.get(3)?,
-        };
-        space.add(tokenizer, &fields, scratch);
+        index.add(tokenizer, &Fields::from_row(r)?, scratch);
     }
-    Ok(space)
+    Ok(index)
 }
 
 #[cfg(test)]
@@ -364,13 +371,14 @@ mod tests {
     fn fields(rowid: i64, title: Option<&str>, content: &str) -> Fields {
         Fields {
             rowid,
+            namespace: "ns".into(),
             title: title.map(str::to_string),
             content: content.into(),
             tags: "[]".into(),
         }
     }
 
-    fn ids(space: &Space, tokenizer: &mut Tokenizer, words: &[&str]) -> Vec<u32> {
+    fn ids(space: &Index, tokenizer: &mut Tokenizer, words: &[&str]) -> Vec<u32> {
         let mut out = Vec::new();
         for w in words {
             tokenizer.query_tokens(w, |t| out.extend(space.terms.get(t).copied()));
@@ -382,7 +390,7 @@ mod tests {
     fn replaced_and_removed_memories_leave_the_ranking_and_compaction_keeps_it() {
         let mut tokenizer = Tokenizer::porter().unwrap();
         let mut scratch = HashMap::new();
-        let mut space = Space::default();
+        let mut space = Index::default();
         for rowid in 0..3000 {
             let text = format!("ledger entry {rowid}");
             space.add(&mut tokenizer, &fields(rowid, None, &text), &mut scratch);
@@ -393,46 +401,33 @@ mod tests {
             &mut scratch,
         );
         let q = ids(&space, &mut tokenizer, &["ledgers"]);
-        let top = space.rank(&q, Some(3));
+        let top = space.rank(&q, "ns", Some(3));
         assert_eq!(top[0].rowid, 7, "title and repeats weigh more");
         assert_eq!(top[1].rowid, 2999, "ties: newest first");
         for rowid in 0..2000 {
             space.remove(rowid);
         }
         assert_eq!(space.dead, 2001);
-        let before = space.rank(&q, None);
+        let before = space.rank(&q, "ns", None);
         assert_eq!(before.len(), 1000);
         space.compact_if_worthwhile();
         assert_eq!(space.dead, 0);
         assert_eq!(space.rowids.len(), 1000);
-        assert_eq!(space.rank(&q, None), before);
+        assert_eq!(space.rank(&q, "ns", None), before);
         assert!(
             space
-                .rank(&ids(&space, &mut tokenizer, &["import"]), None)
+                .rank(&ids(&space, &mut tokenizer, &["import"]), "ns", None)
                 .is_empty()
         );
+        assert!(space.rank(&q, "other", None).is_empty());
     }
 }
 
 #[cfg(test)]
 mod store_tests {
-    use super::Tokenizer;
     use crate::bench::corpus::{Corpus, Rng};
     use crate::memory::MemoryPatch;
     use crate::store::{Filter, KeywordRanking, Ranked, Store, query_terms};
-
-    /// True when two query words stem to one term: FTS5 then counts it twice, this index once.
-    fn repeats_a_stem(terms: &[String]) -> bool {
-        let mut tokenizer = Tokenizer::porter().unwrap();
-        let mut stems = Vec::new();
-        for t in terms {
-            tokenizer.query_tokens(t, |s| stems.push(s.to_string()));
-        }
-        let n = stems.len();
-        stems.sort();
-        stems.dedup();
-        stems.len() != n
-    }
 
     /// The same ranking: equal scores position by position, and equal memories except where
     /// scores tie (summation order may break a tie the other way).
@@ -463,19 +458,22 @@ mod store_tests {
             .map(|r| r.into_new_memory("ns"))
             .collect();
         fts5.insert_many(memories, None).await.unwrap();
+        // Another namespace shares the statistics (as in FTS5) but never the results.
+        let others: Vec<_> = corpus
+            .by_ref()
+            .take(500)
+            .map(|r| r.into_new_memory("other"))
+            .collect();
+        fts5.insert_many(others, None).await.unwrap();
         let vocabulary = corpus.vocabulary().clone();
         let mut rng = Rng::new(9);
         let compare = |round: &'static str, seed: u64| {
             let (ours, fts5, vocabulary) = (&ours, &fts5, &vocabulary);
             let mut rng = Rng::new(seed);
             async move {
-                let mut compared = 0;
                 for i in 0..60 {
                     let query = vocabulary.phrase(&mut rng, 1 + i % 6);
                     let terms = query_terms(&query);
-                    if repeats_a_stem(&terms) {
-                        continue;
-                    }
                     let mut filter = Filter::namespace("ns");
                     if i % 4 == 3 {
                         filter.kind = Some("doc".into());
@@ -486,9 +484,7 @@ mod store_tests {
                         .await;
                     let b = fts5.keyword_ranked(terms, filter, limit).await;
                     assert_same(&format!("{round}: {query}"), &a.unwrap(), &b.unwrap());
-                    compared += 1;
                 }
-                assert!(compared > 40, "{round}: only {compared} queries compared");
             }
         };
         compare("fresh", 1).await;
@@ -543,7 +539,7 @@ mod store_tests {
     }
 
     #[tokio::test]
-    async fn namespaces_are_separate_collections() {
+    async fn a_search_sees_only_its_namespace() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("m.db")).unwrap();
         let mut corpus = Corpus::new(5, None);
