@@ -4,15 +4,17 @@
 //!
 //! Run with `cargo bench --bench retrieval` (set `MEMORYD_BENCH_MEMORIES` for another corpus
 //! size). The embedding model is installed into `target/bench-model` on first run. The corpus
-//! is synthetic and deterministic: sentences drawn from the fixture project's vocabulary with
-//! Zipf-distributed word frequencies, with random unit vectors (brute-force KNN costs the same whatever the vectors mean); query
-//! and task embeddings come from the real model.
+//! is `memoryd bench corpus`'s (`memoryd::bench::corpus`: the fixture project's vocabulary
+//! with Zipf-distributed word frequencies, deterministic), with random unit vectors
+//! (brute-force KNN costs the same whatever the vectors mean); query and task embeddings come
+//! from the real model.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use memoryd::App;
+use memoryd::bench::corpus::{Corpus, DEFAULT_SEED, Rng};
 use memoryd::config::Config;
 use memoryd::embed::{Layout, install};
 use memoryd::memory::NewMemory;
@@ -21,122 +23,12 @@ use memoryd::store::Filter;
 use memoryd::tools::rehydrate_memory::{self, RehydrateArgs};
 use memoryd::tools::store_memory::{self, StoreArgs};
 
-/// A small deterministic generator (xorshift64*), so every run builds the same corpus.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn unit_vector(&mut self) -> Vec<f32> {
-        let v: Vec<f32> = (0..384)
-            .map(|_| (self.next() as f64 / u64::MAX as f64 - 0.5) as f32)
-            .collect();
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.into_iter().map(|x| x / norm).collect()
-    }
-}
-
-fn vocabulary() -> Vec<String> {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/project-memories.jsonl"
-    ))
-    .unwrap();
-    let mut words: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.len() > 2)
-        .map(str::to_lowercase)
-        .collect();
-    words.sort();
-    words.dedup();
-    words
-}
-
-/// Word ranks drawn from a Zipf distribution (s = 1), as in natural text: a few words are
-/// everywhere, most are rare. (Uniform draws would put every query term in 2.5% of all
-/// memories, which no real corpus does.)
-struct Zipf {
-    cumulative: Vec<f64>,
-}
-
-impl Zipf {
-    fn new(n: usize) -> Self {
-        let mut total = 0.0;
-        let cumulative = (1..=n)
-            .map(|rank| {
-                total += 1.0 / rank as f64;
-                total
-            })
-            .collect();
-        Zipf { cumulative }
-    }
-
-    fn sample(&self, rng: &mut Rng) -> usize {
-        let total = *self.cumulative.last().unwrap();
-        let x = rng.next() as f64 / u64::MAX as f64 * total;
-        self.cumulative
-            .partition_point(|c| *c < x)
-            .min(self.cumulative.len() - 1)
-    }
-}
-
+/// The first `n` memories of `memory bench corpus`'s generator, each with a random unit vector.
 fn corpus(n: usize) -> Vec<(NewMemory, Vec<f32>)> {
-    let mut words = vocabulary();
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    // Which words are common is decided by a deterministic shuffle of the vocabulary.
-    for i in (1..words.len()).rev() {
-        words.swap(i, rng.below(i + 1));
-    }
-    let zipf = Zipf::new(words.len());
-    let kinds = [
-        "decision",
-        "convention",
-        "backlog",
-        "research",
-        "doc",
-        "fact",
-        "note",
-    ];
-    (0..n)
-        .map(|i| {
-            let len = 20 + rng.below(60);
-            let mut content: Vec<&str> = (0..len)
-                .map(|_| words[zipf.sample(&mut rng)].as_str())
-                .collect();
-            content.push(".");
-            let memory = NewMemory {
-                namespace: "bench".into(),
-                content: format!("memory {i}: {}", content.join(" ")),
-                title: Some(format!(
-                    "{} {}",
-                    words[rng.below(words.len())],
-                    words[rng.below(words.len())]
-                )),
-                kind: kinds[rng.below(kinds.len())].into(),
-                tags: vec![words[rng.below(words.len())].clone()],
-                source: Some(format!("docs/file-{}.md", rng.below(400))),
-                anchor: None,
-                context: None,
-                roles: if i % 500 == 0 {
-                    vec!["planner".into()]
-                } else {
-                    vec![]
-                },
-                priority: 0,
-                occurred_at: None,
-                metadata: serde_json::Map::new(),
-            };
-            (memory, rng.unit_vector())
-        })
+    let mut vectors = Rng::new(7);
+    Corpus::new(DEFAULT_SEED, Some("bench".into()))
+        .take(n)
+        .map(|r| (r.into_new_memory("bench"), vectors.unit_vector(384)))
         .collect()
 }
 
