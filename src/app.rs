@@ -144,6 +144,17 @@ impl App {
             if let Err(err) = warm.0.rehydrator.tokenizer(&name).await {
                 tracing::warn!(%err, "tokenizer failed to load");
             }
+            // Likewise the keyword index (about a second at 100,000 memories).
+            let started = std::time::Instant::now();
+            match warm.0.store.warm_keyword_index().await {
+                Ok(Some(memories)) => tracing::info!(
+                    memories,
+                    ms = started.elapsed().as_millis() as u64,
+                    "keyword index loaded"
+                ),
+                Ok(None) => {}
+                Err(err) => tracing::warn!(%err, "keyword index failed to load"),
+            }
         });
         let app = self.clone();
         tokio::spawn(async move {

@@ -265,6 +265,13 @@ pub(super) struct KeywordIndex {
 }
 
 impl KeywordIndex {
+    /// Loads the index if it is not loaded; the number of memories it holds.
+    pub(super) fn warm(&self, conn: &Connection) -> Result<usize> {
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (index, _) = up_to_date(conn, &mut guard)?;
+        Ok(index.slots.len())
+    }
+
     /// BM25 ranking of memories within `filter` that contain any of `terms` (query words,
     /// tokenized here as FTS5 would), best first, at most `limit`.
     pub(super) fn ranked(
@@ -275,23 +282,7 @@ impl KeywordIndex {
         limit: usize,
     ) -> Result<Vec<Ranked>> {
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let state = &mut *guard;
-        if state.tokenizer.is_none() {
-            state.tokenizer = Some(Tokenizer::porter()?);
-        }
-        catch_up(conn, state)?;
-        let State {
-            index,
-            tokenizer,
-            scratch,
-            ..
-        } = state;
-        let tokenizer = tokenizer.as_mut().expect("made above");
-        if index.is_none() {
-            // Loaded after `seq` was read, so at least as new (see `vector_index`).
-            *index = Some(load(conn, tokenizer, scratch)?);
-        }
-        let index = index.as_ref().expect("loaded above");
+        let (index, tokenizer) = up_to_date(conn, &mut guard)?;
         // One id per query phrase, repeats included: FTS5 scores `"a" OR "a"` twice.
         let mut ids: Vec<u32> = Vec::new();
         for term in terms {
@@ -314,6 +305,29 @@ impl KeywordIndex {
         passed.truncate(limit);
         Ok(passed)
     }
+}
+
+/// The index, loaded or brought up to the newest `text_log` entry, and the tokenizer.
+fn up_to_date<'a>(
+    conn: &Connection,
+    state: &'a mut State,
+) -> Result<(&'a Index, &'a mut Tokenizer)> {
+    if state.tokenizer.is_none() {
+        state.tokenizer = Some(Tokenizer::porter()?);
+    }
+    catch_up(conn, state)?;
+    let State {
+        index,
+        tokenizer,
+        scratch,
+        ..
+    } = state;
+    let tokenizer = tokenizer.as_mut().expect("made above");
+    if index.is_none() {
+        // Loaded after `seq` was read, so at least as new (see `vector_index`).
+        *index = Some(load(conn, tokenizer, scratch)?);
+    }
+    Ok((index.as_ref().expect("loaded above"), tokenizer))
 }
 
 /// Brings a loaded index up to the newest `text_log` entry.
@@ -561,6 +575,9 @@ mod store_tests {
             .into_iter()
             .map(|s| s.rowid)
             .collect();
+        assert_eq!(store.warm_keyword_index().await.unwrap(), Some(100));
+        let fts5 = Store::open_with(&dir.path().join("m.db"), KeywordRanking::Fts5).unwrap();
+        assert_eq!(fts5.warm_keyword_index().await.unwrap(), None);
         let word = corpus.vocabulary().ranked(0).to_string();
         let ranked = store
             .keyword_ranked(vec![word], Filter::namespace("b"), 100)

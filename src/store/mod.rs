@@ -347,6 +347,17 @@ impl Store {
         .await
     }
 
+    /// Loads the in-memory keyword index now rather than on the first search; the number of
+    /// memories indexed, or `None` when keyword ranking does not use it.
+    pub async fn warm_keyword_index(&self) -> Result<Option<usize>> {
+        let inner = self.0.clone();
+        self.read(move |c| match &inner.keywords {
+            Some(index) => index.warm(c).map(Some),
+            None => Ok(None),
+        })
+        .await
+    }
+
     /// The `k` memories nearest to `query` within `filter`, nearest first.
     pub async fn vector_ranked(
         &self,
