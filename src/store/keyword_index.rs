@@ -169,8 +169,16 @@ impl Index {
     }
 
     /// Memories of `namespace` containing any of `terms`, by BM25 score, best first (ties:
-    /// newest first); only the best `limit` when given.
-    fn rank(&self, terms: &[u32], namespace: &str, limit: Option<usize>) -> Vec<Ranked> {
+    /// newest first); only the best `limit` when given. `scores` is scratch space, all zeros
+    /// on entry and on return (reused so a query does not allocate and fault in a buffer the
+    /// size of the index).
+    fn rank(
+        &self,
+        terms: &[u32],
+        namespace: &str,
+        limit: Option<usize>,
+        scores: &mut Vec<f64>,
+    ) -> Vec<Ranked> {
         let documents = self.slots.len() as f64;
         let Some(&namespace) = self.namespaces.get(namespace) else {
             return Vec::new();
@@ -179,7 +187,9 @@ impl Index {
             return Vec::new();
         }
         let average_length = self.live_tokens as f64 / documents;
-        let mut scores = vec![0.0f64; self.rowids.len()];
+        if scores.len() < self.rowids.len() {
+            scores.resize(self.rowids.len(), 0.0);
+        }
         let mut touched: Vec<u32> = Vec::new();
         for &term in terms {
             let list = &self.postings[term as usize];
@@ -210,30 +220,75 @@ impl Index {
                     / (freq + K1 * (1.0 - B + B * length / average_length));
             }
         }
-        let mut ranked: Vec<Ranked> = touched
-            .into_iter()
-            .map(|slot| Ranked {
-                rowid: self.rowids[slot as usize],
-                score: scores[slot as usize],
-            })
-            .collect();
-        let order = |a: &Ranked, b: &Ranked| {
-            b.score
-                .total_cmp(&a.score)
-                .then_with(|| b.rowid.cmp(&a.rowid))
-        };
-        if let Some(k) = limit
-            && k < ranked.len()
-        {
-            if k == 0 {
-                return Vec::new();
+        let ranked = match limit {
+            Some(k) => best(&touched, k, |slot| self.ranked(slot, scores)),
+            None => {
+                let mut all: Vec<Ranked> =
+                    touched.iter().map(|&s| self.ranked(s, scores)).collect();
+                all.sort_unstable_by(order);
+                all
             }
-            ranked.select_nth_unstable_by(k - 1, order);
-            ranked.truncate(k);
+        };
+        for slot in touched {
+            scores[slot as usize] = 0.0;
         }
-        ranked.sort_unstable_by(order);
         ranked
     }
+
+    fn ranked(&self, slot: u32, scores: &[f64]) -> Ranked {
+        Ranked {
+            rowid: self.rowids[slot as usize],
+            score: scores[slot as usize],
+        }
+    }
+}
+
+/// Best first; ties: newest (highest rowid) first, as the FTS5 query orders them.
+fn order(a: &Ranked, b: &Ranked) -> std::cmp::Ordering {
+    b.score
+        .total_cmp(&a.score)
+        .then_with(|| b.rowid.cmp(&a.rowid))
+}
+
+/// The best `k` of `slots`, in [`order`]: a heap of the `k` best so far, so a query matching
+/// most of the index does not build and sort a list of all of them.
+fn best(slots: &[u32], k: usize, ranked: impl Fn(u32) -> Ranked) -> Vec<Ranked> {
+    /// Ordered so the heap's top is the worst kept candidate.
+    struct Worst(Ranked);
+    impl PartialEq for Worst {
+        fn eq(&self, other: &Self) -> bool {
+            order(&self.0, &other.0).is_eq()
+        }
+    }
+    impl Eq for Worst {}
+    impl PartialOrd for Worst {
+        fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+    impl Ord for Worst {
+        fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+            order(&self.0, &other.0)
+        }
+    }
+    if k == 0 {
+        return Vec::new();
+    }
+    let mut heap = std::collections::BinaryHeap::with_capacity(k + 1);
+    for &slot in slots {
+        let candidate = ranked(slot);
+        if heap.len() < k {
+            heap.push(Worst(candidate));
+        } else if let Some(worst) = heap.peek()
+            && order(&candidate, &worst.0).is_lt()
+        {
+            heap.pop();
+            heap.push(Worst(candidate));
+        }
+    }
+    let mut out: Vec<Ranked> = heap.into_iter().map(|w| w.0).collect();
+    out.sort_unstable_by(order);
+    out
 }
 
 /// Keeps the entries of `v` whose slot is alive.
@@ -255,6 +310,8 @@ struct State {
     tokenizer: Option<Tokenizer>,
     /// Reused per memory while indexing.
     scratch: HashMap<u32, f32>,
+    /// Reused per query while ranking.
+    scores: Vec<f64>,
 }
 
 /// The per-process keyword index.
@@ -268,7 +325,7 @@ impl KeywordIndex {
     /// Loads the index if it is not loaded; the number of memories it holds.
     pub(super) fn warm(&self, conn: &Connection) -> Result<usize> {
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let (index, _) = up_to_date(conn, &mut guard)?;
+        let (index, _, _) = up_to_date(conn, &mut guard)?;
         Ok(index.slots.len())
     }
 
@@ -282,17 +339,17 @@ impl KeywordIndex {
         limit: usize,
     ) -> Result<Vec<Ranked>> {
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let (index, tokenizer) = up_to_date(conn, &mut guard)?;
+        let (index, tokenizer, scores) = up_to_date(conn, &mut guard)?;
         // One id per query phrase, repeats included: FTS5 scores `"a" OR "a"` twice.
         let mut ids: Vec<u32> = Vec::new();
         for term in terms {
             tokenizer.query_tokens(term, |token| ids.extend(index.terms.get(token)));
         }
         if !filter.narrows() {
-            return Ok(index.rank(&ids, &filter.namespace, Some(limit)));
+            return Ok(index.rank(&ids, &filter.namespace, Some(limit), scores));
         }
         // Other filters apply to the ranking in order, a batch at a time, until enough pass.
-        let all = index.rank(&ids, &filter.namespace, None);
+        let all = index.rank(&ids, &filter.namespace, None, scores);
         let mut passed = Vec::with_capacity(limit);
         for batch in all.chunks(FILTER_BATCH.max(limit * 4)) {
             let rowids: Vec<i64> = batch.iter().map(|r| r.rowid).collect();
@@ -307,11 +364,12 @@ impl KeywordIndex {
     }
 }
 
-/// The index, loaded or brought up to the newest `text_log` entry, and the tokenizer.
+/// The index, loaded or brought up to the newest `text_log` entry, the tokenizer, and the
+/// scores scratch.
 fn up_to_date<'a>(
     conn: &Connection,
     state: &'a mut State,
-) -> Result<(&'a Index, &'a mut Tokenizer)> {
+) -> Result<(&'a Index, &'a mut Tokenizer, &'a mut Vec<f64>)> {
     if state.tokenizer.is_none() {
         state.tokenizer = Some(Tokenizer::porter()?);
     }
@@ -320,6 +378,7 @@ fn up_to_date<'a>(
         index,
         tokenizer,
         scratch,
+        scores,
         ..
     } = state;
     let tokenizer = tokenizer.as_mut().expect("made above");
@@ -327,7 +386,7 @@ fn up_to_date<'a>(
         // Loaded after `seq` was read, so at least as new (see `vector_index`).
         *index = Some(load(conn, tokenizer, scratch)?);
     }
-    Ok((index.as_ref().expect("loaded above"), tokenizer))
+    Ok((index.as_ref().expect("loaded above"), tokenizer, scores))
 }
 
 /// Brings a loaded index up to the newest `text_log` entry.
@@ -405,6 +464,7 @@ mod tests {
         let mut tokenizer = Tokenizer::porter().unwrap();
         let mut scratch = HashMap::new();
         let mut space = Index::default();
+        let mut scores = Vec::new();
         for rowid in 0..3000 {
             let text = format!("ledger entry {rowid}");
             space.add(&mut tokenizer, &fields(rowid, None, &text), &mut scratch);
@@ -415,25 +475,38 @@ mod tests {
             &mut scratch,
         );
         let q = ids(&space, &mut tokenizer, &["ledgers"]);
-        let top = space.rank(&q, "ns", Some(3));
+        let top = space.rank(&q, "ns", Some(3), &mut scores);
         assert_eq!(top[0].rowid, 7, "title and repeats weigh more");
         assert_eq!(top[1].rowid, 2999, "ties: newest first");
         for rowid in 0..2000 {
             space.remove(rowid);
         }
         assert_eq!(space.dead, 2001);
-        let before = space.rank(&q, "ns", None);
+        let before = space.rank(&q, "ns", None, &mut scores);
         assert_eq!(before.len(), 1000);
+        assert!(
+            scores.iter().all(|&x| x == 0.0),
+            "the scratch is left clean"
+        );
+        for k in [1, 7, 999, 1000, 5000] {
+            let top = space.rank(&q, "ns", Some(k), &mut scores);
+            assert_eq!(top, before[..k.min(1000)], "best {k}");
+        }
         space.compact_if_worthwhile();
         assert_eq!(space.dead, 0);
         assert_eq!(space.rowids.len(), 1000);
-        assert_eq!(space.rank(&q, "ns", None), before);
+        assert_eq!(space.rank(&q, "ns", None, &mut scores), before);
         assert!(
             space
-                .rank(&ids(&space, &mut tokenizer, &["import"]), "ns", None)
+                .rank(
+                    &ids(&space, &mut tokenizer, &["import"]),
+                    "ns",
+                    None,
+                    &mut scores
+                )
                 .is_empty()
         );
-        assert!(space.rank(&q, "other", None).is_empty());
+        assert!(space.rank(&q, "other", None, &mut scores).is_empty());
     }
 }
 
