@@ -1,7 +1,6 @@
 //! The `memoryd` binary: parses flags, sets up logging, dispatches to a subcommand, and turns
 //! the outcome into an exit code. Logic lives in the library.
 
-use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::parser::ValueSource;
@@ -160,7 +159,7 @@ async fn run(cli: Cli, flags: cli::config::FlagSources) -> anyhow::Result<()> {
 const EXIT_GRACE: Duration = Duration::from_millis(300);
 
 /// Exit codes: 0 success, 1 the memory asked for does not exist, 2 any other error.
-fn main() -> ExitCode {
+fn main() {
     memoryd::embed::tune_allocator();
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
@@ -171,19 +170,32 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(err) => {
             eprintln!("memoryd: cannot start the async runtime: {err}");
-            return ExitCode::from(2);
+            exit_now(2);
         }
     };
     let result = runtime.block_on(run(cli, flags));
     runtime.shutdown_timeout(EXIT_GRACE);
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    let code = match result {
+        Ok(()) => 0,
         Err(err) => {
             eprintln!("memoryd: {err:#}");
             let not_found = err
                 .chain()
                 .any(|e| matches!(e.downcast_ref(), Some(memoryd::Error::NotFound { .. })));
-            ExitCode::from(if not_found { 1 } else { 2 })
+            if not_found { 1 } else { 2 }
         }
-    }
+    };
+    exit_now(code)
+}
+
+/// Ends the process without running C++ static destructors. A blocking thread may still be
+/// inside ONNX Runtime (loading the model) after [`EXIT_GRACE`]; a normal exit destroys the
+/// runtime's globals under it, and `memoryd stdio` closed during a model load died with
+/// SIGSEGV. Every write is already committed, so nothing is left to run.
+fn exit_now(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: _exit ends the process at once; nothing after it runs.
+    unsafe { libc::_exit(code) }
 }

@@ -63,3 +63,21 @@ fn data_persists_across_processes() {
         crate::util::Mcp::call(&mut second, "get_memory", serde_json::json!({"id": id})).unwrap();
     assert_eq!(got["content"], "kept");
 }
+
+/// Closing stdin while the model is still loading in the background must end the process
+/// cleanly. Exiting used to run ONNX Runtime's C++ destructors under the loading thread and
+/// die with SIGSEGV (seen once in a dozen runs under load). The model takes about 0.6 s to
+/// load and exit waits 0.3 s for it, so these runs close mid-load.
+#[test]
+fn closing_stdin_while_the_model_loads_exits_0() {
+    for _ in 0..4 {
+        let dir = DataDir::new();
+        let mut command = dir.command(&["stdio", "--standalone"]);
+        let log = dir.path().join("stdio.stderr");
+        command.stderr(std::fs::File::create(&log).unwrap());
+        let client = crate::util::StdioClient::start_command(command);
+        let status = client.close();
+        let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(status.success(), "exited with {status}: {stderr}");
+    }
+}
