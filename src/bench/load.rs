@@ -100,14 +100,15 @@ pub async fn run(options: Options) -> Result<LoadReport, LoadError> {
         );
         async move { (i, Client::connect(&base, transport, token).await) }
     });
+    let setup_failed = |client: usize, f: Failure| LoadError::Setup {
+        client,
+        kind: f.kind,
+        detail: f.detail,
+        url: options.base.to_string(),
+    };
     let mut clients = Vec::with_capacity(options.clients);
     for (i, client) in futures_join_all(connects).await {
-        clients.push(client.map_err(|f| LoadError::Setup {
-            client: i,
-            kind: f.kind,
-            detail: f.detail,
-            url: options.base.to_string(),
-        })?);
+        clients.push(client.map_err(|f| setup_failed(i, f))?);
     }
     // Each run gets its own number, so stored contents never repeat across runs.
     let run_id = std::time::SystemTime::now()
@@ -129,12 +130,7 @@ pub async fn run(options: Options) -> Result<LoadReport, LoadError> {
     });
     let mut ready = Vec::with_capacity(options.clients);
     for (i, warmed) in futures_join_all(warmups).await {
-        ready.push(warmed.map_err(|f| LoadError::Setup {
-            client: i,
-            kind: f.kind,
-            detail: f.detail,
-            url: options.base.to_string(),
-        })?);
+        ready.push(warmed.map_err(|f| setup_failed(i, f))?);
     }
     let rss_before = options.pid.and_then(rss::rss_kib);
     let claimed = Arc::new(AtomicU64::new(0));

@@ -1,8 +1,10 @@
 //! Keyword search over the FTS5 index, ranked by BM25.
 //!
 //! A user's query is free text, not FTS5 syntax: an apostrophe or a hyphen in it would be a
-//! syntax error. [`match_expression`] turns it into quoted terms joined by OR, so any text is a
-//! valid query and BM25 ranks documents by how many (and how rare) terms they contain.
+//! syntax error. [`query_terms`] picks its words and [`expression`] quotes them and joins them
+//! by OR, so any text is a valid query and BM25 ranks documents by how many (and how rare)
+//! terms they contain. (By default the in-memory index in `keyword_index` ranks instead, with
+//! the same terms and the same scores; this ranking serves `in_memory_keyword_index = false`.)
 
 use rusqlite::{Connection, params, params_from_iter};
 use schemars::JsonSchema;
@@ -75,12 +77,6 @@ pub fn query_terms(text: &str) -> Vec<String> {
         }
     }
     terms
-}
-
-/// The FTS5 expression for free text, or `None` when it has no searchable words.
-pub fn match_expression(text: &str) -> Option<String> {
-    let terms = query_terms(text);
-    (!terms.is_empty()).then(|| expression(&terms))
 }
 
 /// The FTS5 expression matching any of `terms` (words from [`query_terms`]).
@@ -299,18 +295,13 @@ mod tests {
 
     #[test]
     fn any_text_becomes_a_valid_expression() {
+        let of = |text: &str| expression(&query_terms(text));
         assert_eq!(
-            match_expression("What's the DB-layer plan?").unwrap(),
+            of("What's the DB-layer plan?"),
             "\"db\" OR \"layer\" OR \"plan\""
         );
-        assert_eq!(
-            match_expression("to be or").unwrap(),
-            "\"to\" OR \"be\" OR \"or\""
-        );
-        assert_eq!(match_expression("  ?!  "), None);
-        assert_eq!(
-            match_expression("naïve café").unwrap(),
-            "\"naïve\" OR \"café\""
-        );
+        assert_eq!(of("to be or"), "\"to\" OR \"be\" OR \"or\"");
+        assert!(query_terms("  ?!  ").is_empty());
+        assert_eq!(of("naïve café"), "\"naïve\" OR \"café\"");
     }
 }

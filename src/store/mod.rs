@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::memory::{self, Memory, MemoryPatch, NewMemory};
 
 pub use filter::Filter;
-pub use fts::{Hit, Ranked, match_expression, query_terms};
+pub use fts::{Hit, Ranked, query_terms};
 pub use maintenance::{Checkpoint, integrity};
 pub use memories::{Page, Stored};
 pub use transfer::Imported;

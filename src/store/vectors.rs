@@ -313,13 +313,7 @@ mod store_tests {
         let searcher = Store::open(&path).unwrap();
         let writer = Store::open(&path).unwrap();
         let query: Vec<f32> = (0..384).map(|i| (i as f32 * 0.37).sin()).collect();
-        let vector = |i: usize| -> Vec<f32> {
-            let v: Vec<f32> = (0..384)
-                .map(|j| ((i * 31 + j) as f32 * 0.11).cos())
-                .collect();
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            v.into_iter().map(|x| x / norm).collect()
-        };
+        let vector = |i: usize| crate::bench::corpus::Rng::new(i as u64).unit_vector(384);
         let mut ids = Vec::new();
         for i in 0..20 {
             let m = writer

@@ -405,18 +405,6 @@ mod tests {
             crate::metrics::TOOLS,
             "metrics label every tool by name"
         );
-        assert_eq!(
-            names,
-            vec![
-                "delete_memory",
-                "get_memory",
-                "list_memories",
-                "rehydrate_memory",
-                "search_memory",
-                "store_memory",
-                "update_memory"
-            ]
-        );
         for tool in &tools {
             let ann = tool.annotations.as_ref().expect("annotated");
             let read_only = matches!(
