@@ -13,7 +13,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use memoryd::App;
 use memoryd::bench::corpus::{Corpus, Rng};
 use memoryd::config::Config;
-use memoryd::store::{Filter, KeywordRanking, Store, query_terms};
+use memoryd::store::{Filter, KeywordRanking, Location, Store, query_terms};
 
 fn scales() -> Vec<usize> {
     std::env::var("MEMORYD_BENCH_SCALES")
@@ -86,11 +86,12 @@ fn benches(c: &mut Criterion) {
         ("common", common.join(" ")),
     ];
     // The same database through a second handle that ranks with FTS5's bm25().
-    let fts5 = Store::open_with(
-        &Config::new(dir.path().to_path_buf()).database_path(),
-        KeywordRanking::Fts5,
-    )
-    .unwrap();
+    let fts5 = rt
+        .block_on(Store::open(
+            &Location::File(Config::new(dir.path().to_path_buf()).database_path()),
+            KeywordRanking::Engine,
+        ))
+        .unwrap();
     let stores = [("in_memory", app.store().clone()), ("fts5", fts5)];
     let mut g = c.benchmark_group("keyword_ranked");
     for (engine, store) in &stores {

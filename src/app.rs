@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::rehydrate::Rehydrator;
 use crate::retrieve::Searcher;
-use crate::store::{KeywordRanking, Store};
+use crate::store::{KeywordRanking, Location, Store};
 
 /// Memories embedded per backfill batch.
 const BACKFILL_BATCH: usize = 64;
@@ -39,14 +39,23 @@ struct Inner {
     metrics: Arc<Metrics>,
 }
 
+/// Where the memories of `config` are: its PostgreSQL URL when one is set, else the SQLite
+/// file in the data dir.
+pub fn location(config: &Config) -> Location {
+    match &config.storage.database_url {
+        Some(url) => Location::Url(url.clone()),
+        None => Location::File(config.database_path()),
+    }
+}
+
 /// The database of `config`, with its choice of keyword ranking.
-fn open_store(config: &Config) -> Result<Store> {
+async fn open_store(config: &Config) -> Result<Store> {
     let ranking = if config.retrieval.in_memory_keyword_index {
         KeywordRanking::InMemory
     } else {
-        KeywordRanking::Fts5
+        KeywordRanking::Engine
     };
-    Store::open_with(&config.database_path(), ranking)
+    Store::open(&location(config), ranking).await
 }
 
 impl App {
@@ -54,7 +63,7 @@ impl App {
     /// was embedded with this build's model. The model itself is not loaded here.
     pub async fn open(config: Config) -> Result<App> {
         ensure_data_dir(&config.data_dir)?;
-        let store = open_store(&config)?;
+        let store = open_store(&config).await?;
         store
             .check_model(embed::MODEL_NAME, embed::DIMENSION)
             .await?;
@@ -81,7 +90,7 @@ impl App {
     /// another model (the caller drops them with [`App::reembed`] once the model loads).
     pub async fn open_for_reembed(config: Config) -> Result<App> {
         ensure_data_dir(&config.data_dir)?;
-        let store = open_store(&config)?;
+        let store = open_store(&config).await?;
         Ok(Self::assemble(config, store))
     }
 

@@ -62,15 +62,20 @@ pub enum Error {
 
     /// The database refused or failed an operation.
     #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(String),
+
+    /// The database could not be reached (down, restarting, or the network in between); the
+    /// call may succeed if retried.
+    #[error("the database is unreachable: {0}")]
+    Unavailable(String),
+
+    /// The database is set up in a way memoryd cannot use; the message names the fix.
+    #[error("{0}")]
+    Setup(String),
 
     /// The database could not be brought to the current schema.
     #[error("database migration failed: {0}")]
-    Migration(#[from] rusqlite_migration::Error),
-
-    /// The reader pool could not hand out a connection.
-    #[error("database pool error: {0}")]
-    Pool(#[from] r2d2::Error),
+    Migration(String),
 
     /// The embedding model could not be installed, loaded or run.
     #[error("{0}")]
@@ -126,6 +131,7 @@ impl Error {
             Error::NotFound { .. } => "not_found",
             Error::UnknownTool { .. } => "unknown_tool",
             Error::Timeout { .. } => "timeout",
+            Error::Unavailable(_) => "unavailable",
             _ => "internal",
         }
     }

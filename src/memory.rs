@@ -125,6 +125,41 @@ impl MemoryPatch {
             && self.occurred_at.is_none()
             && self.metadata.is_none()
     }
+
+    /// Sets every field the patch changes on `m`, except `content` (whose hash and
+    /// uniqueness the store checks).
+    pub fn apply_fields(&self, m: &mut Memory) {
+        if let Some(title) = &self.title {
+            m.title = title.clone();
+        }
+        if let Some(kind) = &self.kind {
+            m.kind = kind.clone();
+        }
+        if let Some(tags) = &self.tags {
+            m.tags = tags.clone();
+        }
+        if let Some(source) = &self.source {
+            m.source = source.clone();
+        }
+        if let Some(anchor) = &self.anchor {
+            m.anchor = anchor.clone();
+        }
+        if let Some(context) = &self.context {
+            m.context = context.clone();
+        }
+        if let Some(roles) = &self.roles {
+            m.roles = roles.clone();
+        }
+        if let Some(priority) = self.priority {
+            m.priority = priority;
+        }
+        if let Some(occurred_at) = &self.occurred_at {
+            m.occurred_at = occurred_at.clone();
+        }
+        if let Some(metadata) = &self.metadata {
+            m.metadata = metadata.clone();
+        }
+    }
 }
 
 /// The text embedded for a memory: its context (if any), then its content.

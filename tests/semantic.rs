@@ -298,14 +298,7 @@ fn another_models_vectors_are_refused_until_reembed() {
         .as_str()
         .unwrap()
         .to_string();
-    {
-        let db = rusqlite::Connection::open(dir.path().join("memoryd.db")).unwrap();
-        db.execute(
-            "UPDATE meta SET value = 'some-other-model' WHERE key = 'embedding_model'",
-            [],
-        )
-        .unwrap();
-    }
+    dir.execute_sql("UPDATE meta SET value = 'some-other-model' WHERE key = 'embedding_model'");
     let refused = dir.run(&["list"], "");
     assert_eq!(refused.code(), 2, "{}", refused.describe());
     assert!(

@@ -1,6 +1,7 @@
 //! Integration tests: each one starts the real `memoryd` binary on a fresh data dir and talks
 //! to it as a user would, over MCP stdio, MCP Streamable HTTP, or the command line.
 
+mod postgres;
 mod util;
 
 mod bad_input;
@@ -18,4 +19,5 @@ mod security;
 mod semantic;
 mod service;
 mod stdio;
+mod storage;
 mod transfer;

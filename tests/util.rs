@@ -37,16 +37,69 @@ pub fn model_dir() -> PathBuf {
     dir
 }
 
-/// A fresh, empty data dir, removed when dropped.
+/// The storage engine this run of the suite tests: `MEMORYD_TEST_BACKEND=postgres` runs every
+/// test against a throwaway PostgreSQL server of its own; unset (or `sqlite`), against the
+/// SQLite file in the data dir. `scripts/test` runs the suite once with each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn backend() -> Backend {
+    match std::env::var("MEMORYD_TEST_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        Ok("sqlite") | Err(_) => Backend::Sqlite,
+        Ok(other) => panic!("MEMORYD_TEST_BACKEND={other}: use sqlite or postgres"),
+    }
+}
+
+/// For tests of something only the SQLite engine has (its file, WAL, online backup): true
+/// when this run tests another engine, after saying why the test does nothing.
+pub fn sqlite_only(why: &str) -> bool {
+    if backend() == Backend::Sqlite {
+        return false;
+    }
+    eprintln!("SQLite only ({why}); this run tests {:?}", backend());
+    true
+}
+
+/// A fresh, empty data dir, removed when dropped; on the PostgreSQL run, with an empty
+/// database on a server of its own.
 pub struct DataDir {
     dir: tempfile::TempDir,
+    postgres: Option<crate::postgres::Server>,
 }
 
 impl DataDir {
     pub fn new() -> DataDir {
         DataDir {
             dir: tempfile::tempdir().expect("temp dir"),
+            postgres: (backend() == Backend::Postgres).then(crate::postgres::Server::start),
         }
+    }
+
+    /// The PostgreSQL URL of this data dir's database, on the PostgreSQL run.
+    pub fn database_url(&self) -> Option<String> {
+        self.postgres.as_ref().map(|p| p.url("memoryd"))
+    }
+
+    /// Runs one SQL statement on this data dir's database, whichever the engine.
+    pub fn execute_sql(&self, sql: &str) {
+        match &self.postgres {
+            Some(pg) => {
+                pg.psql("memoryd", sql);
+            }
+            None => {
+                let db = rusqlite::Connection::open(self.path().join("memoryd.db")).unwrap();
+                db.execute_batch(sql).unwrap();
+            }
+        }
+    }
+
+    /// The PostgreSQL server of this data dir, on the PostgreSQL run.
+    pub fn postgres(&self) -> Option<&crate::postgres::Server> {
+        self.postgres.as_ref()
     }
 
     pub fn path(&self) -> &Path {
@@ -70,7 +123,11 @@ impl DataDir {
                 cmd.env_remove(key);
             }
         }
-        cmd.arg("--data-dir").arg(self.path()).args(args);
+        cmd.arg("--data-dir").arg(self.path());
+        if let Some(url) = self.database_url() {
+            cmd.arg("--database-url").arg(url);
+        }
+        cmd.args(args);
         cmd
     }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 
 use super::Global;
-use crate::store::Store;
+use crate::store::{KeywordRanking, Location, Store};
 
 /// Flags of `memoryd backup`.
 #[derive(Debug, clap::Args)]
@@ -22,6 +22,12 @@ pub struct BackupCmd {
 /// Copies, checks, and moves the copy into place.
 pub async fn run(global: &Global, cmd: BackupCmd) -> anyhow::Result<()> {
     let config = global.config()?;
+    if let Some(url) = &config.storage.database_url {
+        bail!(
+            "memoryd backup copies a SQLite file, and this store is PostgreSQL ({})\nback it up with pg_dump: pg_dump --format=custom --file=memoryd.dump 'postgres://USER@HOST/DATABASE' (or your provider's snapshots); memoryd export writes portable JSONL too",
+            crate::config::redact_url(url)
+        );
+    }
     let db = config.database_path();
     if !db.is_file() {
         bail!(
@@ -62,16 +68,14 @@ pub async fn run(global: &Global, cmd: BackupCmd) -> anyhow::Result<()> {
             )
         })?
         .into_temp_path();
-    let store = Store::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
+    let store = Store::open(&Location::File(db.clone()), KeywordRanking::Engine)
+        .await
+        .with_context(|| format!("cannot open {}", db.display()))?;
     store
         .backup_to(tmp.to_path_buf())
         .await
         .with_context(|| format!("backup of {} failed", db.display()))?;
-    let copy =
-        rusqlite::Connection::open_with_flags(&tmp, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let problems = crate::store::integrity(&copy, true)?;
-    let memories: i64 = copy.query_row("SELECT count(*) FROM memories", [], |r| r.get(0))?;
-    drop(copy);
+    let (problems, memories) = crate::store::verify_copy(&tmp)?;
     if problems != ["ok"] {
         bail!(
             "the copy failed its integrity check: {}\nrun 'memoryd doctor' on the original",

@@ -57,6 +57,17 @@ pub struct Global {
     #[arg(long, global = true, env = "MEMORYD_OFFLINE", value_parser = clap::builder::BoolishValueParser::new())]
     pub offline: bool,
 
+    /// Keep memories in this PostgreSQL database (postgres://USER[:PASSWORD]@HOST[:PORT]/DB)
+    /// instead of the SQLite file in the data dir
+    #[arg(
+        long,
+        global = true,
+        env = "MEMORYD_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+
     /// Config file [default: ~/.config/memoryd/config.toml if it exists]
     #[arg(long, global = true, env = "MEMORYD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -74,6 +85,10 @@ impl Global {
             config.model_dir = dir.clone();
         }
         config.auto_install = !self.offline;
+        if let Some(url) = &self.database_url {
+            config.storage.database_url = Some(url.clone());
+            config.validate()?;
+        }
         Ok(config)
     }
 
@@ -92,10 +107,13 @@ impl Global {
 
 /// Opens the database of `config` (its data dir), creating both if needed.
 pub async fn open_app_with(config: Config) -> anyhow::Result<App> {
-    let dir = config.data_dir.display().to_string();
+    let place = match &config.storage.database_url {
+        Some(url) => crate::config::redact_url(url),
+        None => format!("the database in {}", config.data_dir.display()),
+    };
     App::open(config)
         .await
-        .with_context(|| format!("cannot open the database in {dir}"))
+        .with_context(|| format!("cannot open {place}"))
 }
 
 /// Prints `value` as pretty JSON on stdout.

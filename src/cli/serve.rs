@@ -97,10 +97,11 @@ pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     let served = http::serve(app.clone(), listener, stop).await;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     match app.store().checkpoint().await {
-        Ok(c) if c.busy => tracing::warn!(
+        Ok(None) => {}
+        Ok(Some(c)) if c.busy => tracing::warn!(
             "WAL checkpoint could not finish (another process is reading); SQLite completes it later"
         ),
-        Ok(_) => tracing::info!("WAL checkpointed into the database and truncated"),
+        Ok(Some(_)) => tracing::info!("WAL checkpointed into the database and truncated"),
         Err(err) => tracing::warn!(%err, "WAL checkpoint failed; SQLite finishes it on next open"),
     }
     Runtime::remove_if_owned(&data_dir, pid);

@@ -20,6 +20,8 @@ pub struct Health {
     pub min_cache_hit_rate_percent: f64,
     /// … once the window holds at least this many lookups.
     pub min_cache_lookups: u64,
+    /// Degraded when one round trip to the database takes longer than this many ms.
+    pub max_database_round_trip_ms: f64,
 }
 
 impl Default for Health {
@@ -31,6 +33,7 @@ impl Default for Health {
             min_calls: 10,
             min_cache_hit_rate_percent: 30.0,
             min_cache_lookups: 20,
+            max_database_round_trip_ms: 50.0,
         }
     }
 }
@@ -56,6 +59,9 @@ impl Health {
         }
         if self.max_avg_response_ms.is_nan() || self.max_avg_response_ms <= 0.0 {
             return bad("max_avg_response_ms", "must be more than 0");
+        }
+        if self.max_database_round_trip_ms.is_nan() || self.max_database_round_trip_ms <= 0.0 {
+            return bad("max_database_round_trip_ms", "must be more than 0");
         }
         Ok(())
     }

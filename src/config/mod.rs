@@ -8,6 +8,7 @@
 //! `MEMORYD_DATA_DIR`-style variables), read by clap in `cli/`. Nothing else reads the
 //! environment.
 
+mod database_url;
 mod health;
 mod roles;
 
@@ -19,6 +20,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub use database_url::{check_url, redact_url};
 pub use health::Health;
 pub use roles::Role;
 
@@ -52,6 +54,16 @@ pub struct Config {
     pub roles: BTreeMap<String, Role>,
     /// When `/health` reports `degraded`.
     pub health: Health,
+    /// Where memories are stored.
+    pub storage: Storage,
+}
+
+/// Where memories are stored: SQLite in the data dir, or a PostgreSQL database.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Storage {
+    /// A `postgres://` URL; unset means the SQLite file in the data dir.
+    pub database_url: Option<String>,
 }
 
 impl Default for Config {
@@ -66,6 +78,7 @@ impl Default for Config {
             server: Server::default(),
             roles: roles::built_in(),
             health: Health::default(),
+            storage: Storage::default(),
         }
     }
 }
@@ -127,6 +140,14 @@ impl Config {
                 "limits.rate_limit_burst",
                 "must be at least 1 when rate_limit_per_second is set".into(),
             );
+        }
+        if let Some(url) = &self.storage.database_url {
+            check_url(url).map_err(|e| match e {
+                Error::InvalidArgument { reason, .. } => {
+                    Error::invalid("config", format!("storage.database_url: {reason}"))
+                }
+                other => other,
+            })?;
         }
         if let Some(token) = &self.server.token {
             check_token(token)

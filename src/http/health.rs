@@ -18,6 +18,7 @@ use crate::app::App;
 use crate::config::Health;
 use crate::embed::{self, State as EmbedderState};
 use crate::metrics::Snapshot;
+use crate::store::PoolStatus;
 
 /// How long the database may take to answer a health read before it counts as unreachable.
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -52,8 +53,17 @@ pub struct Alert {
 /// The database as `/health` reports it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Database {
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+    /// The file, or the URL without its password.
+    pub location: String,
     /// `ok` or `unreachable`.
     pub status: &'static str,
+    /// One round trip (`SELECT 1`), in milliseconds; absent when unreachable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub round_trip_ms: Option<f64>,
+    /// Connections of the pool: open, in use, callers waiting.
+    pub pool: PoolStatus,
     /// Why it is unreachable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -100,7 +110,12 @@ pub struct Observation {
 
 /// Reads counters, database and model state now.
 pub async fn observe(app: &App) -> Observation {
-    let counts = tokio::time::timeout(DATABASE_TIMEOUT, app.store().namespace_counts()).await;
+    let store = app.store();
+    let started = std::time::Instant::now();
+    let ping = tokio::time::timeout(DATABASE_TIMEOUT, store.ping()).await;
+    let round_trip_ms = matches!(ping, Ok(Ok(())))
+        .then(|| (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0);
+    let counts = tokio::time::timeout(DATABASE_TIMEOUT, store.namespace_counts()).await;
     let (memories, error) = match counts {
         Ok(Ok(counts)) => (counts, None),
         Ok(Err(err)) => (Vec::new(), Some(err.to_string())),
@@ -109,15 +124,26 @@ pub async fn observe(app: &App) -> Observation {
             Some(format!("no answer within {} s", DATABASE_TIMEOUT.as_secs())),
         ),
     };
-    let (size_bytes, wal_size_bytes) = app.store().file_sizes();
+    let sizes = match error {
+        None => tokio::time::timeout(DATABASE_TIMEOUT, store.sizes())
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .unwrap_or_default(),
+        Some(_) => Default::default(),
+    };
     let state = app.embedder().state();
     Observation {
         snapshot: app.metrics().snapshot(),
         database: Database {
+            backend: store.engine().name(),
+            location: store.location(),
             status: if error.is_none() { "ok" } else { "unreachable" },
+            round_trip_ms,
+            pool: store.pool_status(),
             error,
-            size_bytes,
-            wal_size_bytes,
+            size_bytes: sizes.database,
+            wal_size_bytes: sizes.wal,
         },
         memories,
         embedder: Embedder {
@@ -139,6 +165,19 @@ pub fn assess(seen: &Observation, limits: &Health) -> (Status, Vec<Alert>) {
             message: format!("the database cannot be read: {err}"),
             value: None,
             threshold: None,
+        });
+    }
+    if let Some(ms) = seen.database.round_trip_ms
+        && ms > limits.max_database_round_trip_ms
+    {
+        alerts.push(Alert {
+            name: "database_latency",
+            message: format!(
+                "one round trip to the database took {ms} ms, over the {} ms threshold",
+                limits.max_database_round_trip_ms
+            ),
+            value: Some(ms),
+            threshold: Some(limits.max_database_round_trip_ms),
         });
     }
     if s.window_requests >= limits.min_calls {
@@ -267,6 +306,10 @@ mod tests {
         Observation {
             snapshot: metrics.snapshot(),
             database: Database {
+                backend: "sqlite",
+                location: "memoryd.db".into(),
+                round_trip_ms: Some(0.1),
+                pool: PoolStatus::default(),
                 status: if db_error.is_none() {
                     "ok"
                 } else {

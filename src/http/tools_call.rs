@@ -54,14 +54,22 @@ fn error_reply(err: &Error) -> Response {
     let status = match code {
         "invalid_argument" => StatusCode::BAD_REQUEST,
         "not_found" | "unknown_tool" => StatusCode::NOT_FOUND,
-        "timeout" => StatusCode::SERVICE_UNAVAILABLE,
+        "timeout" | "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let mut body = json!({"error": {"code": code, "message": err.to_string()}});
     if let Error::InvalidArgument { argument, .. } = err {
         body["error"]["argument"] = json!(argument);
     }
-    reply(status, body)
+    let mut response = reply(status, body);
+    if code == "unavailable" {
+        // A load balancer or client retries after this; the database may be restarting.
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            HeaderValue::from_static("2"),
+        );
+    }
+    response
 }
 
 fn reply(status: StatusCode, body: Value) -> Response {

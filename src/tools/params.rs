@@ -37,6 +37,14 @@ impl<S, P: DeserializeOwned> FromContextPart<ToolCallContext<'_, S>> for Paramet
 
 /// Deserialises tool arguments, naming the offending argument on failure.
 pub fn parse<P: DeserializeOwned>(arguments: JsonObject) -> Result<P, Error> {
+    // PostgreSQL cannot store NUL in text, and no memory needs one: refuse it everywhere, the
+    // same on every engine, rather than fail half-way in one of them.
+    if let Some(path) = nul_at(&arguments) {
+        return Err(Error::invalid(
+            path,
+            "contains a NUL character (\\u0000), which memoryd does not store\nremove it from the text",
+        ));
+    }
     serde_path_to_error::deserialize(serde_json::Value::Object(arguments)).map_err(|err| {
         let path = err.path().to_string();
         let message = err.into_inner().to_string();
@@ -57,6 +65,32 @@ pub fn parse<P: DeserializeOwned>(arguments: JsonObject) -> Result<P, Error> {
         };
         Error::invalid(argument, message)
     })
+}
+
+/// The argument (as `a.b[2]`) of the first string or key holding a NUL character.
+fn nul_at(arguments: &JsonObject) -> Option<String> {
+    fn walk(value: &serde_json::Value, path: String) -> Option<String> {
+        match value {
+            serde_json::Value::String(s) if s.contains('\0') => Some(path),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| walk(v, format!("{path}[{i}]"))),
+            serde_json::Value::Object(map) => object(map, &format!("{path}.")),
+            _ => None,
+        }
+    }
+    fn object(map: &JsonObject, prefix: &str) -> Option<String> {
+        map.iter().find_map(|(k, v)| {
+            let path = format!("{prefix}{k}");
+            if k.contains('\0') {
+                Some(path)
+            } else {
+                walk(v, path)
+            }
+        })
+    }
+    object(arguments, "")
 }
 
 /// The name between `prefix` and the next backtick, when `message` starts with `prefix`.
@@ -103,6 +137,15 @@ mod tests {
                 "invalid argument 'tag': is not an argument of this tool\nexpected one of `id`"
             ),
             "{unknown}"
+        );
+    }
+
+    #[test]
+    fn nul_characters_are_refused_where_they_are() {
+        assert!(err(json!({"id": "\u{0}"})).starts_with("invalid argument 'id': contains a NUL"));
+        assert!(
+            err(json!({"id": "x", "metadata": {"a": ["ok", "b\u{0}"]}}))
+                .starts_with("invalid argument 'metadata.a[1]': contains a NUL")
         );
     }
 }

@@ -4,22 +4,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use zerocopy::IntoBytes;
 
 use super::filter::{self, Filter};
-use super::fts::Ranked;
 use super::vector_index::VectorIndex;
 use crate::error::{Error, Result};
 use crate::memory::embedding_text;
-
-/// A memory whose vector is missing, and what to embed for it.
-#[derive(Debug, Clone)]
-pub struct Pending {
-    /// Row to attach the vector to.
-    pub rowid: i64,
-    /// The memory's namespace (the partition key).
-    pub namespace: String,
-    /// The text to embed (context, then content); the vector is only written if the row
-    /// still has exactly this text.
-    pub text: String,
-}
+use crate::store::{Pending, Ranked};
 
 /// The text the row's vector must have been made from, if the row exists.
 pub(super) fn current_text(conn: &Connection, rowid: i64) -> Result<Option<String>> {
@@ -199,7 +187,8 @@ pub(super) fn set_model(conn: &Connection, model: &str, dim: usize) -> Result<()
 #[cfg(test)]
 mod store_tests {
     use crate::memory::{MemoryPatch, NewMemory};
-    use crate::store::{Filter, Store};
+    use crate::store::Filter;
+    use crate::store::sqlite::SqliteStore as Store;
     use std::sync::Arc;
 
     fn unit(i: usize) -> Vec<f32> {

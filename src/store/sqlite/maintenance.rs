@@ -9,21 +9,11 @@ use std::path::PathBuf;
 use rusqlite::Connection;
 use rusqlite::backup::Backup;
 
-use super::Store;
+use super::SqliteStore;
 use crate::error::{Error, Result};
+use crate::store::Checkpoint;
 
-/// What `PRAGMA wal_checkpoint(TRUNCATE)` reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Checkpoint {
-    /// True when another connection kept the checkpoint from finishing.
-    pub busy: bool,
-    /// Frames in the WAL before the checkpoint.
-    pub wal_frames: i64,
-    /// Frames copied into the database.
-    pub checkpointed: i64,
-}
-
-impl Store {
+impl SqliteStore {
     /// Copies the WAL into the database and truncates it, through the writer (so no write of
     /// this process is in flight). Servers call it last on shutdown.
     pub async fn checkpoint(&self) -> Result<Checkpoint> {
@@ -68,7 +58,7 @@ impl Store {
                 backup.step(-1)?;
             }
             // The copy is a plain rollback-journal file until someone opens it as a store.
-            dst.close().map_err(|(_, e)| Error::Database(e))?;
+            dst.close().map_err(|(_, e)| Error::from(e))?;
             Ok(())
         })
         .await?
@@ -76,7 +66,7 @@ impl Store {
 }
 
 /// `PRAGMA integrity_check` or `quick_check` on any connection.
-pub fn integrity(conn: &Connection, full: bool) -> Result<Vec<String>> {
+pub(super) fn integrity(conn: &Connection, full: bool) -> Result<Vec<String>> {
     let pragma = if full {
         "PRAGMA integrity_check"
     } else {
@@ -85,4 +75,13 @@ pub fn integrity(conn: &Connection, full: bool) -> Result<Vec<String>> {
     let mut stmt = conn.prepare(pragma)?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Checks a backup copy at `path`: its integrity-check problems (`["ok"]` when sound) and how
+/// many memories it holds.
+pub fn verify_copy(path: &std::path::Path) -> Result<(Vec<String>, u64)> {
+    let copy = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let problems = integrity(&copy, true)?;
+    let memories: i64 = copy.query_row("SELECT count(*) FROM memories", [], |r| r.get(0))?;
+    Ok((problems, memories as u64))
 }

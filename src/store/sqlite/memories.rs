@@ -5,34 +5,15 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use super::filter::Filter;
+use super::filter::{Filter, FilterSql};
 use crate::error::{Error, Result};
 use crate::memory::{self, Memory, MemoryPatch, NewMemory};
+use crate::store::{Page, Stored};
 
 /// The columns [`from_row`] reads, in its order, for a table aliased `m`.
 pub(super) const COLUMNS: &str = "m.id, m.namespace, m.content, m.title, m.kind, m.tags, \
      m.source, m.anchor, m.roles, m.priority, m.created_at, m.updated_at, m.occurred_at, \
      m.metadata, m.content_hash, m.context";
-
-/// The outcome of an insert.
-#[derive(Debug, Clone)]
-pub struct Stored {
-    /// Id of the memory now holding the content.
-    pub id: String,
-    /// Its rowid (where its vector goes).
-    pub rowid: i64,
-    /// True when the content was already stored and nothing was written.
-    pub deduplicated: bool,
-}
-
-/// One page of a listing.
-#[derive(Debug, Clone)]
-pub struct Page {
-    /// The memories on this page, newest first.
-    pub memories: Vec<Memory>,
-    /// Rowid to continue after, when there are more.
-    pub next_after: Option<i64>,
-}
 
 /// Reads a memory from a row selected with [`COLUMNS`].
 pub(super) fn from_row(row: &Row) -> rusqlite::Result<Memory> {
@@ -189,36 +170,7 @@ pub(super) fn update(
         m.content = content.clone();
         m.content_hash = hash;
     }
-    if let Some(title) = &patch.title {
-        m.title = title.clone();
-    }
-    if let Some(kind) = &patch.kind {
-        m.kind = kind.clone();
-    }
-    if let Some(tags) = &patch.tags {
-        m.tags = tags.clone();
-    }
-    if let Some(source) = &patch.source {
-        m.source = source.clone();
-    }
-    if let Some(anchor) = &patch.anchor {
-        m.anchor = anchor.clone();
-    }
-    if let Some(context) = &patch.context {
-        m.context = context.clone();
-    }
-    if let Some(roles) = &patch.roles {
-        m.roles = roles.clone();
-    }
-    if let Some(priority) = patch.priority {
-        m.priority = priority;
-    }
-    if let Some(occurred_at) = &patch.occurred_at {
-        m.occurred_at = occurred_at.clone();
-    }
-    if let Some(metadata) = &patch.metadata {
-        m.metadata = metadata.clone();
-    }
+    patch.apply_fields(&mut m);
     m.updated_at = memory::now();
     conn.execute(
         "UPDATE memories SET content = ?1, title = ?2, kind = ?3, tags = ?4, source = ?5, \
@@ -342,7 +294,8 @@ pub(super) fn namespace_counts(conn: &Connection) -> Result<Vec<(String, u64)>> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{KeywordRanking, Store, query_terms};
+    use crate::store::sqlite::SqliteStore as Store;
+    use crate::store::{KeywordRanking, query_terms};
 
     fn new_memory(namespace: &str, content: &str) -> NewMemory {
         NewMemory {
@@ -404,7 +357,7 @@ mod tests {
 
     #[tokio::test]
     async fn keyword_ranking_finds_a_small_namespace_behind_a_big_one() {
-        for ranking in [KeywordRanking::Fts5, KeywordRanking::InMemory] {
+        for ranking in [KeywordRanking::Engine, KeywordRanking::InMemory] {
             small_namespace_behind_a_big_one(ranking).await;
         }
     }

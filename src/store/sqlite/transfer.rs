@@ -7,31 +7,12 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::memories::{COLUMNS, from_row, insert_row};
-use super::{Store, vectors};
+use super::{SqliteStore, vectors};
 use crate::error::Result;
 use crate::memory::Memory;
+use crate::store::Imported;
 
-/// What happened to one imported memory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Imported {
-    /// It was written.
-    Inserted,
-    /// A memory with its id and content already exists (an earlier import of the same
-    /// record); nothing was written.
-    AlreadyPresent,
-    /// A memory with its id but different content exists; nothing was written.
-    IdConflict {
-        /// Namespace of the stored memory with that id.
-        namespace: String,
-    },
-    /// Its namespace already holds the same content under another id; nothing was written.
-    DuplicateContent {
-        /// The memory that holds it.
-        existing_id: String,
-    },
-}
-
-impl Store {
+impl SqliteStore {
     /// Up to `limit` memories of every namespace with rowid above `after`, in rowid (storing)
     /// order, with their rowids.
     pub async fn export_page(&self, after: i64, limit: usize) -> Result<Vec<(i64, Memory)>> {

@@ -23,9 +23,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::change_log::{self, CatchUp};
 use super::filter::{self, Filter};
-use super::fts::Ranked;
 use super::tokenizer::Tokenizer;
 use crate::error::Result;
+use crate::store::Ranked;
 
 /// BM25's term-frequency saturation, as FTS5 sets it.
 const K1: f64 = 1.2;
@@ -514,7 +514,8 @@ mod tests {
 mod store_tests {
     use crate::bench::corpus::{Corpus, Rng};
     use crate::memory::MemoryPatch;
-    use crate::store::{Filter, KeywordRanking, Ranked, Store, query_terms};
+    use crate::store::sqlite::SqliteStore as Store;
+    use crate::store::{Filter, KeywordRanking, Ranked, query_terms};
 
     /// The same ranking: equal scores position by position, and equal memories except where
     /// scores tie (summation order may break a tie the other way).
@@ -537,7 +538,7 @@ mod store_tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.db");
         let ours = Store::open_with(&path, KeywordRanking::InMemory).unwrap();
-        let fts5 = Store::open_with(&path, KeywordRanking::Fts5).unwrap();
+        let fts5 = Store::open_with(&path, KeywordRanking::Engine).unwrap();
         let mut corpus = Corpus::new(3, Some("ns".into()));
         let memories: Vec<_> = corpus
             .by_ref()
@@ -649,7 +650,7 @@ mod store_tests {
             .map(|s| s.rowid)
             .collect();
         assert_eq!(store.warm_keyword_index().await.unwrap(), Some(100));
-        let fts5 = Store::open_with(&dir.path().join("m.db"), KeywordRanking::Fts5).unwrap();
+        let fts5 = Store::open_with(&dir.path().join("m.db"), KeywordRanking::Engine).unwrap();
         assert_eq!(fts5.warm_keyword_index().await.unwrap(), None);
         let word = corpus.vocabulary().ranked(0).to_string();
         let ranked = store

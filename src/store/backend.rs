@@ -1,0 +1,196 @@
+//! The storage seam: what memoryd asks of a database, whichever engine keeps it.
+//!
+//! Every engine (`sqlite/`, `postgres/`) implements [`Backend`]; the rest of memoryd holds a
+//! [`Store`](super::Store) and never sees an engine's own types. Adding an engine means adding
+//! a folder that implements this trait and one arm in [`super::open`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::filter::Filter;
+use super::records::{Checkpoint, Imported, Page, Pending, Stored};
+use super::search::{Hit, Ranked};
+use crate::error::Result;
+use crate::memory::{Memory, MemoryPatch, NewMemory};
+
+/// Which engine holds the memories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// One SQLite file in the data dir.
+    Sqlite,
+    /// A PostgreSQL database with pgvector.
+    Postgres,
+}
+
+impl Engine {
+    /// The engine's name as `/health` and `doctor` print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        }
+    }
+}
+
+/// Connections of a pooled client, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PoolStatus {
+    /// Connections open.
+    pub size: u64,
+    /// Connections handed out right now.
+    pub in_use: u64,
+    /// Callers waiting for a connection.
+    pub waiting: u64,
+}
+
+/// Bytes the database takes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sizes {
+    /// The database itself (SQLite file, or PostgreSQL's `pg_database_size`).
+    pub database: u64,
+    /// SQLite's write-ahead log; 0 on PostgreSQL.
+    pub wal: u64,
+}
+
+/// What a storage engine does for memoryd. Methods that read take owned arguments so that an
+/// engine can move them into a blocking task.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Which engine this is.
+    fn engine(&self) -> Engine;
+
+    /// Where the data lives, safe to print: a file path, or a URL without its password.
+    fn location(&self) -> String;
+
+    /// The connection pool's state.
+    fn pool_status(&self) -> PoolStatus;
+
+    /// One round trip to the database (`/health` times it).
+    async fn ping(&self) -> Result<()>;
+
+    /// Id of the memory holding exactly this content in the namespace, if any.
+    async fn id_for_content(
+        &self,
+        namespace: String,
+        content_hash: String,
+    ) -> Result<Option<String>>;
+
+    /// Inserts a memory (with its vector when one was made), or returns the existing one with
+    /// the same content in its namespace.
+    async fn insert(&self, memory: NewMemory, vector: Option<Vec<f32>>) -> Result<Stored>;
+
+    /// Inserts many memories in one transaction; `vectors[i]` belongs to `memories[i]`.
+    async fn insert_many(
+        &self,
+        memories: Vec<NewMemory>,
+        vectors: Option<Vec<Vec<f32>>>,
+    ) -> Result<Vec<Stored>>;
+
+    /// Fetches one memory by id within a namespace.
+    async fn get(&self, namespace: String, id: String) -> Result<Memory>;
+
+    /// Applies a patch to one memory and returns it as stored, with whether it now lacks a
+    /// vector. `vector` is (text embedded, its embedding) for the memory as patched; it is
+    /// written only if the stored memory's text is exactly that (a concurrent update may have
+    /// changed it), otherwise the memory waits for the backfill.
+    async fn update(
+        &self,
+        namespace: String,
+        id: String,
+        patch: MemoryPatch,
+        vector: Option<(String, Vec<f32>)>,
+    ) -> Result<(Memory, bool)>;
+
+    /// Deletes one memory; `false` when there was none with that id.
+    async fn delete(&self, namespace: String, id: String) -> Result<bool>;
+
+    /// One page of memories, newest first, after the row `after`.
+    async fn list(&self, filter: Filter, after: Option<i64>, limit: usize) -> Result<Page>;
+
+    /// Keyword ranking of memories within `filter` containing any of `terms` (see
+    /// [`query_terms`](super::query_terms)), best first.
+    async fn keyword_ranked(
+        &self,
+        terms: Vec<String>,
+        filter: Filter,
+        limit: usize,
+    ) -> Result<Vec<Ranked>>;
+
+    /// Loads an in-memory keyword index now rather than on the first search; the number of
+    /// memories indexed, or `None` when keyword ranking does not use one.
+    async fn warm_keyword_index(&self) -> Result<Option<usize>>;
+
+    /// The `k` memories nearest to `query` within `filter`, nearest first; the score is the
+    /// cosine similarity.
+    async fn vector_ranked(
+        &self,
+        query: Arc<Vec<f32>>,
+        filter: Filter,
+        k: usize,
+    ) -> Result<Vec<Ranked>>;
+
+    /// Full search hits for ranked candidates, in order, with excerpts around `terms`.
+    async fn hits(&self, ranked: Vec<Ranked>, terms: Vec<String>) -> Result<Vec<Hit>>;
+
+    /// Up to `limit` memories still waiting for a vector, oldest first.
+    async fn pending_vectors(&self, limit: usize) -> Result<Vec<Pending>>;
+
+    /// Number of memories still waiting for a vector.
+    async fn pending_vector_count(&self) -> Result<u64>;
+
+    /// Stores vectors made for pending memories (skipping any whose text changed since);
+    /// returns how many were written.
+    async fn put_vectors(&self, done: Vec<(Pending, Vec<f32>)>) -> Result<usize>;
+
+    /// Records the embedding model of this database, or refuses a different one.
+    async fn check_model(&self, model: &'static str, dim: usize) -> Result<()>;
+
+    /// Drops every vector and records `model` as the database's model (for `reembed`).
+    async fn reset_vectors(&self, model: &'static str, dim: usize) -> Result<()>;
+
+    /// Memories pinned for `role` (or for every role), highest priority first.
+    async fn pinned_for(&self, namespace: String, role: String) -> Result<Vec<Memory>>;
+
+    /// The memories with these rowids, in their order (missing ones are skipped).
+    async fn memories_by_rowid(&self, rowids: Vec<i64>) -> Result<Vec<(i64, Memory)>>;
+
+    /// A number that changes whenever any memory is written, by any process.
+    async fn generation(&self) -> Result<i64>;
+
+    /// Number of memories in a namespace.
+    async fn count(&self, namespace: String) -> Result<u64>;
+
+    /// Memories per namespace, by namespace name.
+    async fn namespace_counts(&self) -> Result<Vec<(String, u64)>>;
+
+    /// Up to `limit` memories of every namespace after row `after`, in storing order, with
+    /// their rows.
+    async fn export_page(&self, after: i64, limit: usize) -> Result<Vec<(i64, Memory)>>;
+
+    /// Inserts memories exactly as given (ids, timestamps, hashes) in one transaction;
+    /// `vectors[i]`, when given, belongs to `memories[i]`.
+    async fn import_memories(
+        &self,
+        memories: Vec<Memory>,
+        vectors: Option<Vec<Vec<f32>>>,
+    ) -> Result<Vec<Imported>>;
+
+    /// Bytes the database takes.
+    async fn sizes(&self) -> Result<Sizes>;
+
+    /// Flushes the engine's log before shutdown (SQLite's WAL); `None` when it has none.
+    async fn checkpoint(&self) -> Result<Option<Checkpoint>>;
+
+    /// The engine's consistency check: `["ok"]`, or the problems found.
+    async fn integrity_check(&self, full: bool) -> Result<Vec<String>>;
+
+    /// The schema version the database is at.
+    async fn schema_version(&self) -> Result<i64>;
+
+    /// Writes a consistent copy of the database to the file `dest` (SQLite only; other
+    /// engines say which tool backs them up).
+    async fn backup_to(&self, dest: PathBuf) -> Result<()>;
+}

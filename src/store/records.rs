@@ -1,0 +1,66 @@
+//! The values the storage seam hands back, the same for every backend.
+
+use crate::memory::Memory;
+
+/// The outcome of an insert.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// Id of the memory now holding the content.
+    pub id: String,
+    /// Its rowid (where its vector goes).
+    pub rowid: i64,
+    /// True when the content was already stored and nothing was written.
+    pub deduplicated: bool,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The memories on this page, newest first.
+    pub memories: Vec<Memory>,
+    /// Rowid to continue after, when there are more.
+    pub next_after: Option<i64>,
+}
+
+/// A memory whose vector is missing, and what to embed for it.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// Row to attach the vector to.
+    pub rowid: i64,
+    /// The memory's namespace.
+    pub namespace: String,
+    /// The text to embed (context, then content); the vector is only written if the row
+    /// still has exactly this text.
+    pub text: String,
+}
+
+/// What happened to one imported memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Imported {
+    /// It was written.
+    Inserted,
+    /// A memory with its id and content already exists (an earlier import of the same
+    /// record); nothing was written.
+    AlreadyPresent,
+    /// A memory with its id but different content exists; nothing was written.
+    IdConflict {
+        /// Namespace of the stored memory with that id.
+        namespace: String,
+    },
+    /// Its namespace already holds the same content under another id; nothing was written.
+    DuplicateContent {
+        /// The memory that holds it.
+        existing_id: String,
+    },
+}
+
+/// What a WAL checkpoint (`PRAGMA wal_checkpoint(TRUNCATE)`, SQLite only) reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// True when another connection kept the checkpoint from finishing.
+    pub busy: bool,
+    /// Frames in the WAL before the checkpoint.
+    pub wal_frames: i64,
+    /// Frames copied into the database.
+    pub checkpointed: i64,
+}

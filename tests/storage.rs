@@ -1,0 +1,194 @@
+//! What only the PostgreSQL engine has: setups that are wrong in its own ways, each with one
+//! clear message, and a database server that goes away and comes back. (Everything else runs
+//! against both engines through the rest of the suite.) On the SQLite run these say so and
+//! return.
+
+use std::time::{Duration, Instant};
+
+use crate::util::{Backend, DataDir, backend};
+
+/// True (after saying so) when this run tests SQLite, which has none of this.
+fn postgres_only() -> bool {
+    if backend() == Backend::Postgres {
+        return false;
+    }
+    eprintln!("PostgreSQL only; this run tests SQLite");
+    true
+}
+
+/// `memoryd list` against `url`, from `dir`'s data dir.
+fn list_with(dir: &DataDir, url: &str) -> crate::util::CliOutput {
+    let mut cmd = dir.bare_command(&["--offline", "list"]);
+    cmd.arg("--database-url").arg(url);
+    dir.run_command(cmd, &["list", "--database-url", url], "")
+}
+
+#[test]
+fn bad_setups_get_one_clear_message_each() {
+    if postgres_only() {
+        return;
+    }
+    let dir = DataDir::new();
+    let pg = dir.postgres().unwrap();
+
+    // Nothing listens on the port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let out = list_with(
+        &dir,
+        &format!("postgres://memoryd:s3cret@127.0.0.1:{port}/memoryd"),
+    );
+    assert_eq!(out.code(), 2, "{}", out.describe());
+    assert!(
+        out.stderr()
+            .contains(&format!("cannot connect to PostgreSQL at 127.0.0.1:{port}")),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        !out.stderr().contains("s3cret"),
+        "the password leaked: {}",
+        out.describe()
+    );
+
+    // No such database.
+    let out = list_with(&dir, &pg.url("nonexistent"));
+    assert_eq!(out.code(), 2, "{}", out.describe());
+    assert!(
+        out.stderr().contains("has no database 'nonexistent'") && out.stderr().contains("createdb"),
+        "{}",
+        out.describe()
+    );
+
+    // A user who may not create the vector extension in a database that lacks it.
+    pg.psql("postgres", "CREATE ROLE limited LOGIN");
+    pg.create_database("plain");
+    let url = format!("postgres://limited@127.0.0.1:{}/plain", pg.port());
+    let out = list_with(&dir, &url);
+    assert_eq!(out.code(), 2, "{}", out.describe());
+    assert!(
+        out.stderr()
+            .contains("has no 'vector' extension and user 'limited' may not create it")
+            && out.stderr().contains("CREATE EXTENSION vector;"),
+        "{}",
+        out.describe()
+    );
+    // Once an owner creates it (and lets the user use the schema), the same user is served.
+    pg.psql(
+        "plain",
+        "CREATE EXTENSION vector; GRANT CREATE ON SCHEMA public TO limited",
+    );
+    list_with(&dir, &url).ok();
+
+    // A schema newer than this build is refused; the database is left as it was.
+    dir.run(&["--offline", "list"], "").ok();
+    pg.psql(
+        "memoryd",
+        "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
+         VALUES (999, 'from_the_future', '2030-01-01', '0')",
+    );
+    let out = dir.run(&["--offline", "list"], "");
+    assert_eq!(out.code(), 2, "{}", out.describe());
+    assert!(
+        out.stderr()
+            .contains("schema is version 999, newer than this memoryd knows"),
+        "{}",
+        out.describe()
+    );
+
+    // Not a PostgreSQL URL at all.
+    let out = list_with(&dir, "mysql://root:pw@localhost/x");
+    assert_eq!(out.code(), 2, "{}", out.describe());
+    assert!(
+        out.stderr().contains("is not a PostgreSQL URL"),
+        "{}",
+        out.describe()
+    );
+    assert!(!out.stderr().contains("pw@"), "{}", out.describe());
+}
+
+#[test]
+fn backup_names_pg_dump_instead_of_failing_obscurely() {
+    if postgres_only() {
+        return;
+    }
+    let dir = DataDir::new();
+    let out = dir.run(&["backup", "/tmp/never-written.db"], "");
+    assert_eq!(out.code(), 2, "{}", out.describe());
+    assert!(out.stderr().contains("pg_dump"), "{}", out.describe());
+    assert!(!std::path::Path::new("/tmp/never-written.db").exists());
+}
+
+/// The database stops under a running server: calls fail with a clear 503 (Retry-After on
+/// the plain route), `/health/ready` drains the instance, and once the database is back the
+/// same server serves again without a restart.
+#[test]
+fn a_database_restart_is_survived_without_restarting_memoryd() {
+    if postgres_only() {
+        return;
+    }
+    let dir = DataDir::new();
+    let pg = dir.postgres().unwrap();
+    let server = dir.bare_serve();
+    let store = |content: &str| {
+        server.tools_call(
+            &serde_json::json!({"name": "store_memory", "arguments": {"content": content}})
+                .to_string(),
+        )
+    };
+    assert_eq!(store("before the restart").0, 200);
+
+    pg.stop();
+    let (status, body) = store("while the database is down");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{}/mcp/tools/call", server.base))
+        .body(r#"{"name": "list_memories", "arguments": {}}"#)
+        .header("Content-Type", "application/json")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    assert!(
+        resp.headers().get("retry-after").is_some(),
+        "no Retry-After"
+    );
+    let (ready, _) = server.get_json("/health/ready");
+    assert_eq!(ready, 503, "a load balancer must drain this instance");
+    let (health, h) = server.get_json("/health");
+    assert_eq!(health, 503);
+    assert_eq!(h["status"], "unhealthy", "{h:#}");
+    assert_eq!(h["database"]["backend"], "postgres", "{h:#}");
+
+    pg.restart();
+    let started = Instant::now();
+    loop {
+        let (status, body) = store("after the restart");
+        if status == 200 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "still failing {:?} after the restart: {status} {body}",
+            started.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (ready, _) = server.get_json("/health/ready");
+    assert_eq!(ready, 200);
+    let (_, h) = server.get_json("/health");
+    assert!(h["database"]["round_trip_ms"].as_f64().is_some(), "{h:#}");
+    let (_, listed) = server.tools_call(r#"{"name": "list_memories", "arguments": {}}"#);
+    let contents: Vec<&str> = listed["memories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        contents,
+        ["after the restart", "before the restart"],
+        "{listed}"
+    );
+}
