@@ -109,6 +109,7 @@ fn flag_sources(matches: &ArgMatches) -> cli::config::FlagSources {
         ("data_dir", "data-dir", "MEMORYD_DATA_DIR"),
         ("model_dir", "model-dir", "MEMORYD_MODEL_DIR"),
         ("offline", "offline", "MEMORYD_OFFLINE"),
+        ("database_url", "database-url", "MEMORYD_DATABASE_URL"),
     ] {
         // Global flags may be given before or after the subcommand.
         let mut m = Some(matches);

@@ -121,6 +121,7 @@ pub struct Metrics {
     memories: IntGaugeVec,
     database_bytes: IntGauge,
     wal_bytes: IntGauge,
+    pool: IntGaugeVec,
     uptime: IntGauge,
     embedder: IntGaugeVec,
     /// Samples of the window and the last errors; a std mutex, held only to push or copy.
@@ -168,6 +169,8 @@ pub struct State {
     pub database_bytes: u64,
     /// Size of its write-ahead log.
     pub wal_bytes: u64,
+    /// Database connections: open, in use, and callers waiting for one.
+    pub pool: [u64; 3],
     /// The embedder's state name (`ready`, `loading`, …).
     pub embedder: &'static str,
 }
@@ -305,6 +308,14 @@ impl Metrics {
             .expect("valid metric");
         let wal_bytes = IntGauge::new("wal_size_bytes", "Size of the write-ahead log file.")
             .expect("valid metric");
+        let pool = IntGaugeVec::new(
+            Opts::new(
+                "database_pool_connections",
+                "Database connections of this process: open, in_use, and callers waiting.",
+            ),
+            &["state"],
+        )
+        .expect("valid metric");
         let uptime = IntGauge::new("uptime_seconds", "Seconds since the process started.")
             .expect("valid metric");
         let embedder = IntGaugeVec::new(
@@ -329,6 +340,7 @@ impl Metrics {
             Box::new(memories.clone()),
             Box::new(database_bytes.clone()),
             Box::new(wal_bytes.clone()),
+            Box::new(pool.clone()),
             Box::new(uptime.clone()),
             Box::new(embedder.clone()),
             Box::new(build),
@@ -350,6 +362,7 @@ impl Metrics {
             memories,
             database_bytes,
             wal_bytes,
+            pool,
             uptime,
             embedder,
             recent: Mutex::new(Recent::default()),
@@ -569,6 +582,9 @@ impl Metrics {
         }
         self.database_bytes.set(clamp(state.database_bytes));
         self.wal_bytes.set(clamp(state.wal_bytes));
+        for (name, n) in ["open", "in_use", "waiting"].iter().zip(state.pool) {
+            self.pool.with_label_values(&[name]).set(clamp(n));
+        }
         self.uptime.set(clamp(self.uptime_seconds()));
         for name in EMBEDDER_STATES {
             self.embedder
@@ -760,10 +776,14 @@ mod tests {
             memories: vec![("default".into(), 7), ("proj".into(), 2)],
             database_bytes: 4096,
             wal_bytes: 8,
+            pool: [5, 2, 1],
             embedder: "ready",
         };
         let text = m.prometheus_text(&state);
         for line in [
+            "memoryd_database_pool_connections{state=\"open\"} 5",
+            "memoryd_database_pool_connections{state=\"in_use\"} 2",
+            "memoryd_database_pool_connections{state=\"waiting\"} 1",
             "memoryd_memories{namespace=\"default\"} 7",
             "memoryd_memories{namespace=\"proj\"} 2",
             "memoryd_database_size_bytes 4096",

@@ -192,3 +192,34 @@ fn a_database_restart_is_survived_without_restarting_memoryd() {
         "{listed}"
     );
 }
+
+/// `config show` prints the database URL, where it came from, and never its password; nor
+/// does a failed connection's message.
+#[test]
+fn the_database_password_is_never_printed() {
+    let dir = DataDir::new();
+    let url = "postgres://memoryd:s3cret@127.0.0.1:1/memoryd?sslmode=disable";
+    let mut cmd = dir.bare_command(&["config", "show"]);
+    cmd.arg("--database-url").arg(url);
+    let shown = dir
+        .run_command(cmd, &["config", "show", "--database-url", url], "")
+        .ok();
+    assert!(
+        shown.contains(
+            "database_url = \"postgres://memoryd:***@127.0.0.1:1/memoryd?sslmode=disable\""
+        ) && shown.contains("# flag --database-url"),
+        "{shown}"
+    );
+    assert!(!shown.contains("s3cret"), "{shown}");
+    let mut cmd = dir.bare_command(&["--offline", "serve", "--port", "0"]);
+    cmd.arg("--database-url").arg(url);
+    let out = dir.run_command(cmd, &["serve", "--database-url", url], "");
+    assert_eq!(out.code(), 2, "{}", out.describe());
+    assert!(
+        out.stderr()
+            .contains("cannot connect to PostgreSQL at 127.0.0.1:1"),
+        "{}",
+        out.describe()
+    );
+    assert!(!out.stderr().contains("s3cret"), "{}", out.describe());
+}

@@ -74,31 +74,44 @@ fn render(config: &Config, layers: &Layers, flags: &FlagSources) -> anyhow::Resu
     let toml::Value::Table(root) = value else {
         anyhow::bail!("the config did not serialise to a table");
     };
-    section(&mut out, &layers.figment, &[], &root);
+    section(&mut out, &layers.figment, flags, &[], &root);
     Ok(out)
 }
 
 /// Writes the scalars of `table` under a `[path]` header, then its sub-tables.
-fn section(out: &mut String, figment: &Figment, path: &[&str], table: &toml::value::Table) {
+fn section(
+    out: &mut String,
+    figment: &Figment,
+    flags: &FlagSources,
+    path: &[&str],
+    table: &toml::value::Table,
+) {
     let scalars: Vec<_> = table.iter().filter(|(_, v)| !v.is_table()).collect();
     if !scalars.is_empty() {
         out.push_str(&format!("\n[{}]\n", path.join(".")));
         for (key, value) in scalars {
             let mut keys = path.to_vec();
             keys.push(key);
-            let shown = if keys == ["server", "token"] {
-                toml::Value::String("<redacted>".into())
-            } else {
-                value.clone()
+            let shown = match (keys.as_slice(), value) {
+                (["server", "token"], _) => toml::Value::String("<redacted>".into()),
+                // The URL is worth seeing; its password is not.
+                (["storage", "database_url"], toml::Value::String(url)) => {
+                    toml::Value::String(crate::config::redact_url(url))
+                }
+                _ => value.clone(),
             };
-            out.push_str(&line(key, &shown, &origin(figment, &keys)));
+            let source = match flags.get("database-url") {
+                Some(flag) if keys == ["storage", "database_url"] => flag.clone(),
+                _ => origin(figment, &keys),
+            };
+            out.push_str(&line(key, &shown, &source));
         }
     }
     for (key, value) in table {
         if let toml::Value::Table(sub) = value {
             let mut keys = path.to_vec();
             keys.push(key);
-            section(out, figment, &keys, sub);
+            section(out, figment, flags, &keys, sub);
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::embed::{self, Embedder, Layout};
 use crate::http::port;
 use crate::runtime::{self, Runtime};
 use crate::service::{Manager, Target};
+use crate::store::Engine;
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,28 +48,50 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     let app = App::open(config.clone()).await;
     match &app {
         Ok(app) => {
-            let pending = app.store().pending_vector_count().await.unwrap_or(0);
-            let version = app.store().schema_version().await;
+            let store = app.store();
+            let pending = store.pending_vector_count().await.unwrap_or(0);
+            let version = store.schema_version().await;
+            let started = std::time::Instant::now();
+            let ping = store.ping().await;
+            let round_trip = started.elapsed().as_secs_f64() * 1000.0;
+            let slow = round_trip > config.health.max_database_round_trip_ms;
             checks.push(Check::new(
                 "database",
-                Status::Ok,
+                match (&ping, slow) {
+                    (Err(_), _) => Status::Fail,
+                    (Ok(()), true) => Status::Warn,
+                    (Ok(()), false) => Status::Ok,
+                },
                 format!(
-                    "{} opens (schema version {}); {pending} memories wait for a vector",
-                    config.database_path().display(),
+                    "{} {} opens (schema version {}); round trip {round_trip:.2} ms{}; {pending} memories wait for a vector",
+                    store.engine().name(),
+                    store.location(),
                     version
                         .map(|v| v.to_string())
-                        .unwrap_or_else(|e| e.to_string())
+                        .unwrap_or_else(|e| e.to_string()),
+                    if slow {
+                        format!(
+                            " (over [health] max_database_round_trip_ms = {}: check the network to the database)",
+                            config.health.max_database_round_trip_ms
+                        )
+                    } else {
+                        String::new()
+                    }
                 ),
             ));
-            checks.push(match app.store().integrity_check(true).await {
+            let check_name = match store.engine() {
+                Engine::Sqlite => "PRAGMA integrity_check",
+                Engine::Postgres => "schema and counter check",
+            };
+            checks.push(match store.integrity_check(true).await {
                 Ok(problems) if problems == ["ok"] => {
-                    Check::new("integrity", Status::Ok, "PRAGMA integrity_check: ok")
+                    Check::new("integrity", Status::Ok, format!("{check_name}: ok"))
                 }
                 Ok(problems) => Check::new(
                     "integrity",
                     Status::Fail,
                     format!(
-                        "PRAGMA integrity_check found: {}\nrestore a backup ('memoryd backup' makes them), or export what still reads with 'memoryd export' and import it into a new data dir",
+                        "{check_name} found: {}\nrestore a backup ('memoryd backup' makes them), or export what still reads with 'memoryd export' and import it into a new data dir",
                         problems.join("; ")
                     ),
                 ),

@@ -47,6 +47,11 @@ pub async fn handle(
             memories: seen.memories.clone(),
             database_bytes: seen.database.size_bytes,
             wal_bytes: seen.database.wal_size_bytes,
+            pool: [
+                seen.database.pool.size,
+                seen.database.pool.in_use,
+                seen.database.pool.waiting,
+            ],
             embedder: seen.embedder.state,
         };
         let text = app.metrics().prometheus_text(&state);
