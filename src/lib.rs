@@ -10,7 +10,10 @@
 //! - [`rehydrate`]: role-scoped, token-budgeted bundles and their cache.
 //! - [`retrieve`]: ranking a query into hits (BM25, vectors, fusion).
 //! - [`embed`]: the local embedding model: install, lazy load, query cache.
-//! - [`store`]: SQLite (WAL, migrations, FTS5): every SQL statement lives here.
+//! - [`store`]: the storage seam and its engines, SQLite (the default: one file, WAL, FTS5,
+//!   sqlite-vec) and PostgreSQL with pgvector: every SQL statement lives here.
+//! - [`index`]: the in-memory BM25 index and vector copy the engines keep in step with their
+//!   change logs.
 //!
 //! Beside them: [`app`] (the shared state handle), [`config`] (settings and limits),
 //! [`memory`] (the data model and its field rules), [`error`] (the one error type),
@@ -32,6 +35,7 @@ pub mod embed;
 pub mod error;
 pub mod http;
 pub mod import;
+pub mod index;
 pub mod memory;
 pub mod metrics;
 pub mod proxy;

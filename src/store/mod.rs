@@ -12,6 +12,7 @@ mod postgres;
 mod records;
 mod search;
 mod sqlite;
+mod tokenizer;
 
 use std::ops::Deref;
 use std::path::PathBuf;

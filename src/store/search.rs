@@ -4,6 +4,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::index::Ranked;
+
 /// Most query terms passed to FTS5; the rest of a very long query is ignored.
 const MAX_TERMS: usize = 64;
 
@@ -67,15 +69,6 @@ pub fn query_terms(text: &str) -> Vec<String> {
         }
     }
     terms
-}
-
-/// A candidate: a memory's rowid and its score in one ranking, higher is better.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Ranked {
-    /// The memory's rowid.
-    pub rowid: i64,
-    /// Its score.
-    pub score: f64,
 }
 
 /// About 32 words of `content` around the first word that starts with a query term (terms

@@ -7,12 +7,16 @@
 //! speaks its binary format. deadpool recycles connections and refinery keeps the schema
 //! history in the database it migrates.
 //!
-//! Every process is stateless towards the others: keyword and vector ranking run in the
-//! database (GIN over a `tsvector`, HNSW over `vector(384)`), and the store generation that
-//! keys the bundle cache is a row every writing transaction updates, so a write through any
-//! process is seen by every other on its next call.
+//! Vector search runs in the database (HNSW over `vector(384)`). Keyword search ranks with the
+//! same in-memory BM25 index as the SQLite engine (`index::keyword`), which follows
+//! `text_log` so that it sees every process's writes before each search; with `[retrieval]
+//! in_memory_keyword_index = false` it is PostgreSQL's own `ts_rank_cd` over a GIN-indexed
+//! `tsvector` instead. The store generation that keys the bundle cache is a row every
+//! writing transaction updates, so a write through any process is seen by every other on its
+//! next call.
 
 mod connect;
+mod sources;
 mod sql;
 
 use std::collections::HashMap;
@@ -28,7 +32,9 @@ use tokio_postgres::types::ToSql;
 use self::connect::Target;
 use self::sql::Query;
 use crate::error::{Error, Result};
+use crate::index::keyword::KeywordIndex;
 use crate::memory::{self, Memory, MemoryPatch, NewMemory, embedding_text};
+use crate::store::tokenizer::Tokenizer;
 use crate::store::{
     Backend, Checkpoint, Engine, Filter, Hit, Imported, KeywordRanking, Page, Pending, PoolStatus,
     Ranked, Sizes, Stored, excerpt,
@@ -83,6 +89,8 @@ impl From<PoolError> for Error {
 pub(crate) struct PgStore {
     /// Pooled connections; each is checked out for one call.
     pool: Pool,
+    /// In-memory BM25 index, when keyword ranking uses it. Shared with blocking tasks.
+    keywords: Option<Arc<KeywordIndex>>,
     /// The URL without its password.
     shown: String,
 }
@@ -90,7 +98,7 @@ pub(crate) struct PgStore {
 impl PgStore {
     /// Connects, checks the server (pgvector present, schema not newer than this build) and
     /// migrates it to this build's schema.
-    pub(crate) async fn connect(url: &str, _keyword_ranking: KeywordRanking) -> Result<PgStore> {
+    pub(crate) async fn connect(url: &str, keyword_ranking: KeywordRanking) -> Result<PgStore> {
         let target = parse_url(url)?;
         let pool = connect::pool(&target)?;
         let mut client = pool.get().await.map_err(|e| match e {
@@ -105,6 +113,8 @@ impl PgStore {
         drop(client);
         Ok(PgStore {
             pool,
+            keywords: (keyword_ranking == KeywordRanking::InMemory)
+                .then(|| Arc::new(KeywordIndex::new(Tokenizer::boxed))),
             shown: target.shown,
         })
     }
@@ -565,6 +575,25 @@ impl Backend for PgStore {
         if terms.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(index) = &self.keywords {
+            let (index, client) = (index.clone(), self.conn().await?);
+            let handle = tokio::runtime::Handle::current();
+            return tokio::task::spawn_blocking(move || {
+                let mut source = sources::Source {
+                    client: &client,
+                    handle: &handle,
+                    filter: &filter,
+                };
+                index.ranked(
+                    &mut source,
+                    &terms,
+                    &filter.namespace,
+                    filter.narrows(),
+                    limit,
+                )
+            })
+            .await?;
+        }
         // Terms are words of letters and digits (query_terms), so joining them with `|`
         // always makes a valid tsquery; stemming and stopwords are PostgreSQL's English ones.
         let mut q = Query::new(
@@ -588,7 +617,21 @@ impl Backend for PgStore {
     }
 
     async fn warm_keyword_index(&self) -> Result<Option<usize>> {
-        Ok(None)
+        let Some(index) = &self.keywords else {
+            return Ok(None);
+        };
+        let (index, client) = (index.clone(), self.conn().await?);
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let filter = Filter::default();
+            let mut source = sources::Source {
+                client: &client,
+                handle: &handle,
+                filter: &filter,
+            };
+            index.warm(&mut source).map(Some)
+        })
+        .await?
     }
 
     async fn vector_ranked(

@@ -10,15 +10,14 @@
 //! handler rather than failing half-way with "database is locked". Readers never block the
 //! writer in WAL mode.
 
-mod change_log;
 mod filter;
 mod fts;
-mod keyword_index;
 mod maintenance;
 mod memories;
-mod tokenizer;
+#[cfg(test)]
+mod ranking_tests;
+mod sources;
 mod transfer;
-mod vector_index;
 mod vectors;
 
 use std::fs::File;
@@ -31,7 +30,10 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
 
 use crate::error::{Error, Result};
+use crate::index::keyword::KeywordIndex;
+use crate::index::vectors::VectorIndex;
 use crate::memory::{self, Memory, MemoryPatch, NewMemory};
+use crate::store::tokenizer::Tokenizer;
 use crate::store::{
     Backend, Checkpoint, Engine, Filter, Hit, Imported, KeywordRanking, Page, Pending, PoolStatus,
     Ranked, Sizes, Stored,
@@ -105,9 +107,9 @@ struct Inner {
     /// Read-only connections, handed out per query.
     readers: r2d2::Pool<SqliteConnectionManager>,
     /// In-memory copy of the vectors, for fast KNN.
-    index: vector_index::VectorIndex,
+    index: VectorIndex,
     /// In-memory BM25 index, when keyword ranking uses it.
-    keywords: Option<keyword_index::KeywordIndex>,
+    keywords: Option<KeywordIndex>,
     /// The database file, for its size on disk.
     path: PathBuf,
     /// Namespaces where ranking the whole full-text index first does not pay.
@@ -195,9 +197,9 @@ impl SqliteStore {
         Ok(SqliteStore(Arc::new(Inner {
             writer: Mutex::new(writer),
             readers,
-            index: vector_index::VectorIndex::default(),
+            index: VectorIndex::default(),
             keywords: (keyword_ranking == KeywordRanking::InMemory)
-                .then(keyword_index::KeywordIndex::default),
+                .then(|| KeywordIndex::new(Tokenizer::boxed)),
             path: path.to_path_buf(),
             keyword_plan: KeywordPlan::default(),
         })))
@@ -342,7 +344,14 @@ impl SqliteStore {
         let inner = self.0.clone();
         self.read(move |c| {
             if let Some(index) = &inner.keywords {
-                return index.ranked(c, &terms, &filter, limit);
+                let mut source = sources::Source::text(c, &filter);
+                return index.ranked(
+                    &mut source,
+                    &terms,
+                    &filter.namespace,
+                    filter.narrows(),
+                    limit,
+                );
             }
             let expression = fts::expression(&terms);
             let namespace = filter.namespace.clone();
@@ -361,7 +370,9 @@ impl SqliteStore {
     pub async fn warm_keyword_index(&self) -> Result<Option<usize>> {
         let inner = self.0.clone();
         self.read(move |c| match &inner.keywords {
-            Some(index) => index.warm(c).map(Some),
+            Some(index) => index
+                .warm(&mut sources::Source::text(c, &Filter::default()))
+                .map(Some),
             None => Ok(None),
         })
         .await

@@ -4,8 +4,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use zerocopy::IntoBytes;
 
 use super::filter::{self, Filter};
-use super::vector_index::VectorIndex;
 use crate::error::{Error, Result};
+use crate::index::vectors::VectorIndex;
 use crate::memory::embedding_text;
 use crate::store::{Pending, Ranked};
 
@@ -125,8 +125,9 @@ pub(super) fn knn(
     } else {
         k
     };
+    let mut source = super::sources::Source::vectors(conn, filter);
     let nearest: Vec<Ranked> = index
-        .nearest(conn, &filter.namespace, query, want)?
+        .nearest(&mut source, &filter.namespace, query, want)?
         .into_iter()
         .map(|(rowid, score)| Ranked {
             rowid,

@@ -1,7 +1,7 @@
 //! An in-memory copy of each namespace's vectors, searched by brute force in Rust.
 //!
-//! sqlite-vec stays the stored index (written in the same transaction as every memory), but
-//! its KNN, compiled without SIMD for portability, takes about 11 ms at 10,000 memories. A
+//! On SQLite, sqlite-vec stays the stored index (written in the same transaction as every
+//! memory), but its KNN, compiled without SIMD for portability, takes about 11 ms at 10,000 memories. A
 //! dot product over a contiguous `Vec<f32>` with independent accumulators vectorises on any
 //! x86_64 or aarch64 and takes about a tenth of that.
 //!
@@ -13,8 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OptionalExtension, params};
-
+use super::VectorSource;
 use super::change_log::{self, CatchUp};
 use crate::error::Result;
 
@@ -68,28 +67,37 @@ struct State {
 
 /// The per-process vector cache.
 #[derive(Default)]
-pub(super) struct VectorIndex {
-    /// A std mutex: held only inside blocking database tasks, never across an `.await`.
+pub struct VectorIndex {
+    /// A std mutex: held only inside blocking tasks, never across an `.await`.
     state: Mutex<State>,
 }
 
 impl VectorIndex {
     /// The `k` rowids nearest to `query` (cosine similarity of unit vectors) in `namespace`,
-    /// best first, reading the database through `conn` for what changed since the last call.
-    pub(super) fn nearest(
+    /// best first, reading through `source` what changed since the last call.
+    pub fn nearest(
         &self,
-        conn: &Connection,
+        source: &mut dyn VectorSource,
         namespace: &str,
         query: &[f32],
         k: usize,
     ) -> Result<Vec<(i64, f32)>> {
         let dim = query.len();
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        catch_up(conn, &mut state, dim)?;
+        // A panic during an update leaves nothing worth searching: start again.
+        let mut state = match self.state.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => {
+                let mut guard = poisoned.into_inner();
+                *guard = State::default();
+                self.state.clear_poison();
+                guard
+            }
+        };
+        catch_up(source, &mut state, dim)?;
         if !state.spaces.contains_key(namespace) {
             // Loaded after `seq` was read, so it is at least as new: applying an entry it
             // already reflects later re-reads the same row, which changes nothing.
-            let space = load(conn, namespace, dim)?;
+            let space = load(source, namespace, dim)?;
             state.spaces.insert(namespace.to_string(), space);
         }
         let space = &state.spaces[namespace];
@@ -97,57 +105,46 @@ impl VectorIndex {
     }
 }
 
-/// Brings the loaded spaces up to the newest `vector_log` entry.
-fn catch_up(conn: &Connection, state: &mut State, dim: usize) -> Result<()> {
-    let (todo, seq) = change_log::catch_up(conn, change_log::VECTORS, state.seq)?;
-    state.seq = Some(seq);
-    let changed = match todo {
-        CatchUp::Current => return Ok(()),
-        CatchUp::Reload => {
-            state.spaces.clear();
-            return Ok(());
-        }
-        CatchUp::Apply(changed) => changed,
-    };
-    let mut read =
-        conn.prepare_cached("SELECT namespace, embedding FROM memory_vectors WHERE rowid = ?1")?;
-    for rowid in changed {
-        for space in state.spaces.values_mut() {
-            space.remove(rowid, dim);
-        }
-        let now: Option<(String, Vec<u8>)> = read
-            .query_row(params![rowid], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        if let Some((namespace, blob)) = now
-            && let Some(space) = state.spaces.get_mut(&namespace)
-            && let Some(vector) = decode(&blob, dim)
-        {
-            space.upsert(rowid, &vector);
+/// Brings the loaded spaces up to the newest `vector_log` entry. The entry they reflect moves
+/// only once every change is applied; a failure half-way drops them, to be reloaded.
+fn catch_up(source: &mut dyn VectorSource, state: &mut State, dim: usize) -> Result<()> {
+    let (todo, seq) = change_log::catch_up(source, state.seq)?;
+    match todo {
+        CatchUp::Current => {}
+        CatchUp::Reload => state.spaces.clear(),
+        CatchUp::Apply(changed) => {
+            let mut apply = || -> Result<()> {
+                for &rowid in &changed {
+                    for space in state.spaces.values_mut() {
+                        space.remove(rowid, dim);
+                    }
+                    if let Some((namespace, vector)) = source.vector(rowid)?
+                        && vector.len() == dim
+                        && let Some(space) = state.spaces.get_mut(&namespace)
+                    {
+                        space.upsert(rowid, &vector);
+                    }
+                }
+                Ok(())
+            };
+            if let Err(err) = apply() {
+                state.spaces.clear();
+                state.seq = None;
+                return Err(err);
+            }
         }
     }
+    state.seq = Some(seq);
     Ok(())
 }
 
-/// The vector in a stored blob, if it has `dim` little-endian f32s.
-fn decode(blob: &[u8], dim: usize) -> Option<Vec<f32>> {
-    (blob.len() == dim * 4).then(|| {
-        blob.chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()
-    })
-}
-
-fn load(conn: &Connection, namespace: &str, dim: usize) -> Result<Space> {
-    let mut stmt =
-        conn.prepare_cached("SELECT rowid, embedding FROM memory_vectors WHERE namespace = ?1")?;
-    let mut rows = stmt.query(params![namespace])?;
+fn load(source: &mut dyn VectorSource, namespace: &str, dim: usize) -> Result<Space> {
     let mut space = Space::default();
-    while let Some(row) = rows.next()? {
-        let blob: Vec<u8> = row.get(1)?;
-        if let Some(vector) = decode(&blob, dim) {
-            space.upsert(row.get(0)?, &vector);
+    source.vectors(namespace, &mut |rowid, vector| {
+        if vector.len() == dim {
+            space.upsert(rowid, &vector);
         }
-    }
+    })?;
     Ok(space)
 }
 

@@ -1,10 +1,11 @@
 //! FTS5's own tokenizer, callable from Rust.
 //!
-//! The in-memory keyword index (`keyword_index`) must split and stem text exactly as the
+//! The in-memory keyword index (`index::keyword`) must split and stem text exactly as the
 //! FTS5 table does (`porter unicode61 remove_diacritics 2`), or a query would look for terms
 //! the documents were never indexed under. Rather than reimplement Porter's stemmer and
 //! Unicode 6.1 folding, this borrows the tokenizer from SQLite through the `fts5_api`
-//! interface, so both sides use the very same code.
+//! interface, so both sides use the very same code. The PostgreSQL engine's keyword index uses
+//! it too (on a private in-memory SQLite), so both engines rank keywords identically.
 
 use std::ffi::{c_char, c_int, c_void};
 use std::ptr;
@@ -12,11 +13,12 @@ use std::ptr;
 use rusqlite::{Connection, ffi};
 
 use crate::error::{Error, Result};
+use crate::index::Tokens;
 
 /// One instance of the porter tokenizer, as the `memories_fts` table is configured.
 ///
 /// Not `Sync`: the C tokenizer keeps scratch buffers in its instance, so one call at a time.
-pub(super) struct Tokenizer {
+pub(crate) struct Tokenizer {
     instance: *mut ffi::Fts5Tokenizer,
     module: ffi::fts5_tokenizer,
     /// The connection whose FTS5 module owns the tokenizer's code and parent tokenizer; it
@@ -30,7 +32,7 @@ unsafe impl Send for Tokenizer {}
 
 impl Tokenizer {
     /// The tokenizer `memories_fts` uses: porter stemming over unicode61 with diacritics removed.
-    pub(super) fn porter() -> Result<Tokenizer> {
+    pub(crate) fn porter() -> Result<Tokenizer> {
         let conn = Connection::open_in_memory()?;
         // SAFETY: `api` comes from SQLite for this open connection; the calls follow the
         // documented fts5_api protocol (find the module, then create an instance with args).
@@ -71,14 +73,9 @@ impl Tokenizer {
         }
     }
 
-    /// Calls `each` with every token of `text`, in order, as FTS5 indexes a document.
-    pub(super) fn tokens(&mut self, text: &str, mut each: impl FnMut(&str)) {
-        self.run(text, ffi::FTS5_TOKENIZE_DOCUMENT, &mut each);
-    }
-
-    /// Calls `each` with every token of query text, as FTS5 reads a query phrase.
-    pub(super) fn query_tokens(&mut self, text: &str, mut each: impl FnMut(&str)) {
-        self.run(text, ffi::FTS5_TOKENIZE_QUERY, &mut each);
+    /// A boxed porter tokenizer, as the keyword index asks for one.
+    pub(crate) fn boxed() -> Result<Box<dyn Tokens>> {
+        Ok(Box::new(Tokenizer::porter()?))
     }
 
     fn run<F: FnMut(&str)>(&mut self, text: &str, flags: c_int, each: &mut F) {
@@ -99,6 +96,18 @@ impl Tokenizer {
                 Some(on_token::<F>),
             );
         }
+    }
+}
+
+impl Tokens for Tokenizer {
+    /// Every token of `text`, in order, as FTS5 indexes a document.
+    fn tokens(&mut self, text: &str, each: &mut dyn FnMut(&str)) {
+        self.run(text, ffi::FTS5_TOKENIZE_DOCUMENT, &mut |t: &str| each(t));
+    }
+
+    /// Every token of query text, as FTS5 reads a query phrase.
+    fn query_tokens(&mut self, text: &str, each: &mut dyn FnMut(&str)) {
+        self.run(text, ffi::FTS5_TOKENIZE_QUERY, &mut |t: &str| each(t));
     }
 }
 
@@ -176,7 +185,7 @@ mod tests {
     fn tokens(text: &str) -> Vec<String> {
         let mut t = Tokenizer::porter().unwrap();
         let mut out = Vec::new();
-        t.tokens(text, |s| out.push(s.to_string()));
+        t.tokens(text, &mut |s| out.push(s.to_string()));
         out
     }
 

@@ -1,31 +1,29 @@
-//! An in-memory BM25 index of every memory, the keyword counterpart of `vector_index`.
+//! An in-memory BM25 index of every memory, the keyword counterpart of `vectors`.
 //!
-//! FTS5 stays the stored full-text index, but its `bm25()` costs about 2 µs for every
+//! On SQLite, FTS5 stays the stored full-text index, but its `bm25()` costs about 2 µs for every
 //! matching row (it looks up each row's length in a table of its own), and it scores every
 //! match in the database whatever the namespace: a query with a common word took 100 to 200 ms
 //! at 100,000 memories. Here the postings sit in memory and a query adds up scores over them,
 //! a few nanoseconds a posting.
 //!
-//! The scores are FTS5's, exactly: the same tokenizer (borrowed from SQLite, see `tokenizer`),
+//! The scores are FTS5's, exactly: the same tokenizer (borrowed from SQLite, see
+//! `store::tokenizer`, on either engine),
 //! the same formula and constants, the same column weights (title 2, content 1, tags 1), and
 //! the same statistics (document count, average length and each term's document frequency
 //! over the whole database, as FTS5 counts them), so a search ranks as
 //! `bm25(memories_fts, 2.0, 1.0, 1.0)` would. Measured on LoCoMo, per-namespace statistics
 //! lost 0.02 of keyword recall@10, so the index keeps FTS5's.
 //!
-//! The index loads whole on the first keyword search and then follows `text_log` (see
-//! `change_log`), so it is never searched stale.
+//! The index loads whole on the first keyword search and then follows the engine's
+//! `text_log` (see `change_log`), so it is never searched stale. The PostgreSQL engine feeds
+//! it the same way, so both engines rank keywords identically.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OptionalExtension, params};
-
 use super::change_log::{self, CatchUp};
-use super::filter::{self, Filter};
-use super::tokenizer::Tokenizer;
+use super::{Document, MakeTokens, Ranked, TextSource, Tokens};
 use crate::error::Result;
-use crate::store::Ranked;
 
 /// BM25's term-frequency saturation, as FTS5 sets it.
 const K1: f64 = 1.2;
@@ -61,31 +59,14 @@ struct Index {
     dead: usize,
 }
 
-/// The searchable text of one memory.
-struct Fields {
-    rowid: i64,
-    namespace: String,
-    title: Option<String>,
-    content: String,
-    tags: String,
-}
-
-impl Fields {
-    /// Reads the columns `rowid, namespace, title, content, tags`.
-    fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Fields> {
-        Ok(Fields {
-            rowid: r.get(0)?,
-            namespace: r.get(1)?,
-            title: r.get(2)?,
-            content: r.get(3)?,
-            tags: r.get(4)?,
-        })
-    }
-}
-
 impl Index {
     /// Indexes one memory (replacing what was indexed for it).
-    fn add(&mut self, tokenizer: &mut Tokenizer, fields: &Fields, scratch: &mut HashMap<u32, f32>) {
+    fn add(
+        &mut self,
+        tokenizer: &mut dyn Tokens,
+        fields: &Document,
+        scratch: &mut HashMap<u32, f32>,
+    ) {
         self.remove(fields.rowid);
         let slot = self.rowids.len() as u32;
         let mut length = 0u32;
@@ -99,7 +80,7 @@ impl Index {
             let Some(text) = text else { continue };
             let weight = WEIGHTS[column];
             let (terms, postings) = (&mut self.terms, &mut self.postings);
-            tokenizer.tokens(text, |token| {
+            tokenizer.tokens(text, &mut |token| {
                 length += 1;
                 let id = match terms.get(token) {
                     Some(&id) => id,
@@ -307,7 +288,7 @@ struct State {
     /// Loaded on the first search.
     index: Option<Index>,
     /// Made on first use.
-    tokenizer: Option<Tokenizer>,
+    tokenizer: Option<Box<dyn Tokens>>,
     /// Reused per memory while indexing.
     scratch: HashMap<u32, f32>,
     /// Reused per query while ranking.
@@ -315,45 +296,71 @@ struct State {
 }
 
 /// The per-process keyword index.
-#[derive(Default)]
-pub(super) struct KeywordIndex {
-    /// A std mutex: held only inside blocking database tasks, never across an `.await`.
+pub struct KeywordIndex {
+    /// A std mutex: held only inside blocking tasks, never across an `.await`.
     state: Mutex<State>,
+    /// Makes the tokenizer, on first use.
+    make_tokenizer: MakeTokens,
 }
 
 impl KeywordIndex {
+    /// An empty index that tokenizes with what `make_tokenizer` makes.
+    pub fn new(make_tokenizer: MakeTokens) -> Self {
+        KeywordIndex {
+            state: Mutex::new(State::default()),
+            make_tokenizer,
+        }
+    }
+
+    /// The state, or a fresh one if a panic interrupted an update (a half-applied change
+    /// must not be searched: the next search reloads).
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        match self.state.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => {
+                let mut guard = poisoned.into_inner();
+                *guard = State::default();
+                self.state.clear_poison();
+                guard
+            }
+        }
+    }
+
     /// Loads the index if it is not loaded; the number of memories it holds.
-    pub(super) fn warm(&self, conn: &Connection) -> Result<usize> {
-        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let (index, _, _) = up_to_date(conn, &mut guard)?;
+    pub fn warm(&self, source: &mut dyn TextSource) -> Result<usize> {
+        let mut guard = self.lock();
+        let (index, _, _) = up_to_date(source, &mut guard, self.make_tokenizer)?;
         Ok(index.slots.len())
     }
 
-    /// BM25 ranking of memories within `filter` that contain any of `terms` (query words,
-    /// tokenized here as FTS5 would), best first, at most `limit`.
-    pub(super) fn ranked(
+    /// BM25 ranking of the memories of `namespace` that contain any of `terms` (query words,
+    /// tokenized here as FTS5 would), best first, at most `limit`. When `narrowed`, only
+    /// those the source says pass its filter.
+    pub fn ranked(
         &self,
-        conn: &Connection,
+        source: &mut dyn TextSource,
         terms: &[String],
-        filter: &Filter,
+        namespace: &str,
+        narrowed: bool,
         limit: usize,
     ) -> Result<Vec<Ranked>> {
-        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let (index, tokenizer, scores) = up_to_date(conn, &mut guard)?;
+        let mut guard = self.lock();
+        let (index, tokenizer, scores) = up_to_date(source, &mut guard, self.make_tokenizer)?;
         // One id per query phrase, repeats included: FTS5 scores `"a" OR "a"` twice.
         let mut ids: Vec<u32> = Vec::new();
         for term in terms {
-            tokenizer.query_tokens(term, |token| ids.extend(index.terms.get(token)));
+            tokenizer.query_tokens(term, &mut |token| ids.extend(index.terms.get(token)));
         }
-        if !filter.narrows() {
-            return Ok(index.rank(&ids, &filter.namespace, Some(limit), scores));
+        if !narrowed {
+            return Ok(index.rank(&ids, namespace, Some(limit), scores));
         }
         // Other filters apply to the ranking in order, a batch at a time, until enough pass.
-        let all = index.rank(&ids, &filter.namespace, None, scores);
+        let all = index.rank(&ids, namespace, None, scores);
+        drop(guard);
         let mut passed = Vec::with_capacity(limit);
         for batch in all.chunks(FILTER_BATCH.max(limit * 4)) {
             let rowids: Vec<i64> = batch.iter().map(|r| r.rowid).collect();
-            let keep = filter::passing(conn, filter, &rowids)?;
+            let keep = source.passing(&rowids)?;
             passed.extend(batch.iter().filter(|r| keep.contains(&r.rowid)).copied());
             if passed.len() >= limit {
                 break;
@@ -367,13 +374,14 @@ impl KeywordIndex {
 /// The index, loaded or brought up to the newest `text_log` entry, the tokenizer, and the
 /// scores scratch.
 fn up_to_date<'a>(
-    conn: &Connection,
+    source: &mut dyn TextSource,
     state: &'a mut State,
-) -> Result<(&'a Index, &'a mut Tokenizer, &'a mut Vec<f64>)> {
+    make_tokenizer: MakeTokens,
+) -> Result<(&'a Index, &'a mut dyn Tokens, &'a mut Vec<f64>)> {
     if state.tokenizer.is_none() {
-        state.tokenizer = Some(Tokenizer::porter()?);
+        state.tokenizer = Some(make_tokenizer()?);
     }
-    catch_up(conn, state)?;
+    catch_up(source, state)?;
     let State {
         index,
         tokenizer,
@@ -381,59 +389,57 @@ fn up_to_date<'a>(
         scores,
         ..
     } = state;
-    let tokenizer = tokenizer.as_mut().expect("made above");
+    let tokenizer = tokenizer.as_deref_mut().expect("made above");
     if index.is_none() {
-        // Loaded after `seq` was read, so at least as new (see `vector_index`).
-        *index = Some(load(conn, tokenizer, scratch)?);
+        // Loaded after `seq` was read, so at least as new: applying an entry it already
+        // reflects later re-reads the same row, which changes nothing.
+        *index = Some(load(source, tokenizer, scratch)?);
     }
     Ok((index.as_ref().expect("loaded above"), tokenizer, scores))
 }
 
-/// Brings a loaded index up to the newest `text_log` entry.
-fn catch_up(conn: &Connection, state: &mut State) -> Result<()> {
-    let (todo, seq) = change_log::catch_up(conn, change_log::TEXT, state.seq)?;
-    state.seq = Some(seq);
-    let changed = match todo {
-        CatchUp::Current => return Ok(()),
-        CatchUp::Reload => {
-            state.index = None;
-            return Ok(());
-        }
-        CatchUp::Apply(changed) => changed,
-    };
-    let Some(index) = state.index.as_mut() else {
-        return Ok(());
-    };
-    let tokenizer = state.tokenizer.as_mut().expect("made before catching up");
-    let mut read = conn.prepare_cached(
-        "SELECT rowid, namespace, title, content, tags FROM memories WHERE rowid = ?1",
-    )?;
-    for rowid in changed {
-        index.remove(rowid);
-        let now = read
-            .query_row(params![rowid], Fields::from_row)
-            .optional()?;
-        if let Some(fields) = now {
-            index.add(tokenizer, &fields, &mut state.scratch);
+/// Brings a loaded index up to the newest `text_log` entry. The entry it reflects moves only
+/// once every change is applied; a failure half-way drops the index, to be reloaded.
+fn catch_up(source: &mut dyn TextSource, state: &mut State) -> Result<()> {
+    let (todo, seq) = change_log::catch_up(source, state.seq)?;
+    match todo {
+        CatchUp::Current => {}
+        CatchUp::Reload => state.index = None,
+        CatchUp::Apply(changed) => {
+            if let Some(index) = state.index.as_mut() {
+                let tokenizer = state
+                    .tokenizer
+                    .as_deref_mut()
+                    .expect("made before catching up");
+                let mut apply = || -> Result<()> {
+                    for &rowid in &changed {
+                        index.remove(rowid);
+                        if let Some(document) = source.document(rowid)? {
+                            index.add(tokenizer, &document, &mut state.scratch);
+                        }
+                    }
+                    Ok(())
+                };
+                if let Err(err) = apply() {
+                    state.index = None;
+                    state.seq = None;
+                    return Err(err);
+                }
+                index.compact_if_worthwhile();
+            }
         }
     }
-    index.compact_if_worthwhile();
+    state.seq = Some(seq);
     Ok(())
 }
 
 fn load(
-    conn: &Connection,
-    tokenizer: &mut Tokenizer,
+    source: &mut dyn TextSource,
+    tokenizer: &mut dyn Tokens,
     scratch: &mut HashMap<u32, f32>,
 ) -> Result<Index> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT rowid, namespace, title, content, tags FROM memories ORDER BY rowid",
-    )?;
-    let mut rows = stmt.query([])?;
     let mut index = Index::default();
-    while let Some(r) = rows.next()? {
-        index.add(tokenizer, &Fields::from_row(r)?, scratch);
-    }
+    source.documents(&mut |document| index.add(tokenizer, &document, scratch))?;
     Ok(index)
 }
 
@@ -441,8 +447,26 @@ fn load(
 mod tests {
     use super::*;
 
-    fn fields(rowid: i64, title: Option<&str>, content: &str) -> Fields {
-        Fields {
+    /// A stand-in for FTS5's porter tokenizer: lowercase words, a plural `s` dropped.
+    struct Words;
+
+    impl Tokens for Words {
+        fn tokens(&mut self, text: &str, each: &mut dyn FnMut(&str)) {
+            for word in text.split(|c: char| !c.is_alphanumeric()) {
+                let word = word.to_lowercase();
+                if !word.is_empty() {
+                    each(word.strip_suffix('s').unwrap_or(&word));
+                }
+            }
+        }
+
+        fn query_tokens(&mut self, text: &str, each: &mut dyn FnMut(&str)) {
+            self.tokens(text, each)
+        }
+    }
+
+    fn fields(rowid: i64, title: Option<&str>, content: &str) -> Document {
+        Document {
             rowid,
             namespace: "ns".into(),
             title: title.map(str::to_string),
@@ -451,17 +475,17 @@ mod tests {
         }
     }
 
-    fn ids(space: &Index, tokenizer: &mut Tokenizer, words: &[&str]) -> Vec<u32> {
+    fn ids(space: &Index, tokenizer: &mut dyn Tokens, words: &[&str]) -> Vec<u32> {
         let mut out = Vec::new();
         for w in words {
-            tokenizer.query_tokens(w, |t| out.extend(space.terms.get(t).copied()));
+            tokenizer.query_tokens(w, &mut |t| out.extend(space.terms.get(t).copied()));
         }
         out
     }
 
     #[test]
     fn replaced_and_removed_memories_leave_the_ranking_and_compaction_keeps_it() {
-        let mut tokenizer = Tokenizer::porter().unwrap();
+        let mut tokenizer = Words;
         let mut scratch = HashMap::new();
         let mut space = Index::default();
         let mut scores = Vec::new();
@@ -507,162 +531,5 @@ mod tests {
                 .is_empty()
         );
         assert!(space.rank(&q, "other", None, &mut scores).is_empty());
-    }
-}
-
-#[cfg(test)]
-mod store_tests {
-    use crate::bench::corpus::{Corpus, Rng};
-    use crate::memory::MemoryPatch;
-    use crate::store::sqlite::SqliteStore as Store;
-    use crate::store::{Filter, KeywordRanking, Ranked, query_terms};
-
-    /// The same ranking: equal scores position by position, and equal memories except where
-    /// scores tie (summation order may break a tie the other way).
-    fn assert_same(query: &str, ours: &[Ranked], theirs: &[Ranked]) {
-        assert_eq!(ours.len(), theirs.len(), "{query}");
-        for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
-            let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * x.abs().max(1.0);
-            assert!(close(a.score, b.score), "{query} #{i}: {a:?} vs {b:?}");
-            if a.rowid != b.rowid {
-                let tied = theirs
-                    .iter()
-                    .any(|t| t.rowid == a.rowid && close(t.score, a.score));
-                assert!(tied, "{query} #{i}: {a:?} vs {b:?}");
-            }
-        }
-    }
-
-    #[tokio::test]
-    async fn ranks_exactly_as_fts5_bm25_and_follows_other_processes_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m.db");
-        let ours = Store::open_with(&path, KeywordRanking::InMemory).unwrap();
-        let fts5 = Store::open_with(&path, KeywordRanking::Engine).unwrap();
-        let mut corpus = Corpus::new(3, Some("ns".into()));
-        let memories: Vec<_> = corpus
-            .by_ref()
-            .take(1500)
-            .map(|r| r.into_new_memory("ns"))
-            .collect();
-        fts5.insert_many(memories, None).await.unwrap();
-        // Another namespace shares the statistics (as in FTS5) but never the results.
-        let others: Vec<_> = corpus
-            .by_ref()
-            .take(500)
-            .map(|r| r.into_new_memory("other"))
-            .collect();
-        fts5.insert_many(others, None).await.unwrap();
-        let vocabulary = corpus.vocabulary().clone();
-        let mut rng = Rng::new(9);
-        let compare = |round: &'static str, seed: u64| {
-            let (ours, fts5, vocabulary) = (&ours, &fts5, &vocabulary);
-            let mut rng = Rng::new(seed);
-            async move {
-                for i in 0..60 {
-                    let query = vocabulary.phrase(&mut rng, 1 + i % 6);
-                    let terms = query_terms(&query);
-                    let mut filter = Filter::namespace("ns");
-                    if i % 4 == 3 {
-                        filter.kind = Some("doc".into());
-                    }
-                    let limit = [5, 10, 50][i % 3];
-                    let a = ours
-                        .keyword_ranked(terms.clone(), filter.clone(), limit)
-                        .await;
-                    let b = fts5.keyword_ranked(terms, filter, limit).await;
-                    assert_same(&format!("{round}: {query}"), &a.unwrap(), &b.unwrap());
-                }
-            }
-        };
-        compare("fresh", 1).await;
-
-        // Another handle on the file (as another process would) edits, deletes and adds.
-        let page = fts5.list(Filter::namespace("ns"), None, 300).await.unwrap();
-        for (i, m) in page.memories.iter().enumerate() {
-            match i % 3 {
-                0 => {
-                    fts5.delete("ns".into(), m.id.clone()).await.unwrap();
-                }
-                1 => {
-                    let patch = MemoryPatch {
-                        content: Some(format!(
-                            "{} rewritten ledger",
-                            vocabulary.phrase(&mut rng, 9)
-                        )),
-                        title: Some(Some(vocabulary.phrase(&mut rng, 2))),
-                        ..MemoryPatch::default()
-                    };
-                    fts5.update("ns".into(), m.id.clone(), patch, None)
-                        .await
-                        .unwrap();
-                }
-                _ => {
-                    let tags = MemoryPatch {
-                        tags: Some(vec![vocabulary.ranked(3).to_string()]),
-                        ..MemoryPatch::default()
-                    };
-                    fts5.update("ns".into(), m.id.clone(), tags, None)
-                        .await
-                        .unwrap();
-                }
-            }
-        }
-        let more: Vec<_> = corpus
-            .by_ref()
-            .take(200)
-            .map(|r| r.into_new_memory("ns"))
-            .collect();
-        fts5.insert_many(more, None).await.unwrap();
-        compare("after writes", 2).await;
-
-        // A big batch (more than is applied change by change) makes the index reload.
-        let bulk: Vec<_> = corpus
-            .by_ref()
-            .take(1500)
-            .map(|r| r.into_new_memory("ns"))
-            .collect();
-        fts5.insert_many(bulk, None).await.unwrap();
-        compare("after a reload", 3).await;
-    }
-
-    #[tokio::test]
-    async fn a_search_sees_only_its_namespace() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("m.db")).unwrap();
-        let mut corpus = Corpus::new(5, None);
-        let a: Vec<_> = corpus
-            .by_ref()
-            .take(50)
-            .map(|r| r.into_new_memory("a"))
-            .collect();
-        let b: Vec<_> = corpus
-            .by_ref()
-            .take(50)
-            .map(|r| r.into_new_memory("b"))
-            .collect();
-        store.insert_many(a, None).await.unwrap();
-        let b_ids: Vec<_> = store
-            .insert_many(b, None)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|s| s.rowid)
-            .collect();
-        assert_eq!(store.warm_keyword_index().await.unwrap(), Some(100));
-        let fts5 = Store::open_with(&dir.path().join("m.db"), KeywordRanking::Engine).unwrap();
-        assert_eq!(fts5.warm_keyword_index().await.unwrap(), None);
-        let word = corpus.vocabulary().ranked(0).to_string();
-        let ranked = store
-            .keyword_ranked(vec![word], Filter::namespace("b"), 100)
-            .await
-            .unwrap();
-        assert!(!ranked.is_empty());
-        assert!(ranked.iter().all(|r| b_ids.contains(&r.rowid)));
-        let none = store
-            .keyword_ranked(vec!["zzzunknown".into()], Filter::namespace("b"), 10)
-            .await
-            .unwrap();
-        assert!(none.is_empty());
     }
 }

@@ -1,0 +1,85 @@
+//! In-memory indexes that follow a database: a BM25 keyword index and a copy of the vectors,
+//! each kept in step by a change log in the database, whichever process wrote.
+//!
+//! Nothing here knows a database engine. An engine hands an index a source (the traits
+//! below: read the log, read the rows that changed, read everything), and a tokenizer; the
+//! index decides what to re-read and ranks. The SQLite engine uses both indexes; the
+//! PostgreSQL engine uses the keyword index (its vectors are searched by pgvector).
+
+pub mod change_log;
+pub mod keyword;
+pub mod vectors;
+
+use std::collections::HashSet;
+
+use crate::error::Result;
+
+/// A candidate: a memory's rowid and its score in one ranking, higher is better.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ranked {
+    /// The memory's rowid.
+    pub rowid: i64,
+    /// Its score.
+    pub score: f64,
+}
+
+/// A change log: `(seq, memory rowid)` entries appended by every writing transaction, the
+/// oldest pruned.
+pub trait LogSource {
+    /// The newest and oldest `seq` in the log (0 and 0 when empty).
+    fn bounds(&mut self) -> Result<(i64, i64)>;
+
+    /// The rowids of the entries after `seq`; `None` stands for every memory.
+    fn since(&mut self, seq: i64) -> Result<Vec<Option<i64>>>;
+}
+
+/// The searchable text of one memory.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// The memory's rowid.
+    pub rowid: i64,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its title.
+    pub title: Option<String>,
+    /// Its content.
+    pub content: String,
+    /// Its tags as stored (the JSON array's text: the tokenizer reads the words).
+    pub tags: String,
+}
+
+/// What the keyword index reads: its log, changed memories, and everything on a reload.
+pub trait TextSource: LogSource {
+    /// The text of one memory, if it still exists.
+    fn document(&mut self, rowid: i64) -> Result<Option<Document>>;
+
+    /// Every memory's text, in rowid order.
+    fn documents(&mut self, each: &mut dyn FnMut(Document)) -> Result<()>;
+
+    /// Which of `rowids` pass the search's filter beyond its namespace.
+    fn passing(&mut self, rowids: &[i64]) -> Result<HashSet<i64>>;
+}
+
+/// What the vector copy reads: its log, changed vectors, and one namespace's on a load.
+pub trait VectorSource: LogSource {
+    /// The namespace and vector of one memory, if it has one.
+    fn vector(&mut self, rowid: i64) -> Result<Option<(String, Vec<f32>)>>;
+
+    /// Every vector of `namespace`.
+    fn vectors(&mut self, namespace: &str, each: &mut dyn FnMut(i64, Vec<f32>)) -> Result<()>;
+
+    /// Which of `rowids` pass the search's filter beyond its namespace.
+    fn passing(&mut self, rowids: &[i64]) -> Result<HashSet<i64>>;
+}
+
+/// Splits text into the terms the keyword index counts.
+pub trait Tokens: Send {
+    /// Every token of a document's text, in order.
+    fn tokens(&mut self, text: &str, each: &mut dyn FnMut(&str));
+
+    /// Every token of query text.
+    fn query_tokens(&mut self, text: &str, each: &mut dyn FnMut(&str));
+}
+
+/// Makes a tokenizer (an index makes one on first use).
+pub type MakeTokens = fn() -> Result<Box<dyn Tokens>>;

@@ -1,0 +1,112 @@
+//! The PostgreSQL engine as a source for the in-memory keyword index: `text_log` and the rows
+//! it names, read on one pooled connection.
+//!
+//! The index is synchronous (it ranks under a std mutex in a blocking task), so these reads
+//! block on the async client from that task's thread (`Handle::block_on`; never on a runtime
+//! worker).
+
+use std::collections::HashSet;
+
+use futures_util::StreamExt;
+use tokio::runtime::Handle;
+use tokio_postgres::Row;
+
+use super::sql::Query;
+use crate::error::Result;
+use crate::index::{Document, LogSource, TextSource};
+use crate::store::Filter;
+
+/// One connection, read for one search.
+pub(super) struct Source<'a> {
+    /// The pooled client.
+    pub(super) client: &'a deadpool_postgres::Object,
+    /// The runtime to block on.
+    pub(super) handle: &'a Handle,
+    /// The search's filter (for [`TextSource::passing`]).
+    pub(super) filter: &'a Filter,
+}
+
+fn document(r: &Row) -> Document {
+    Document {
+        rowid: r.get(0),
+        namespace: r.get(1),
+        title: r.get(2),
+        content: r.get(3),
+        tags: r.get(4),
+    }
+}
+
+const DOCUMENT: &str = "SELECT rowid, namespace, title, content, tags::text FROM memories";
+
+impl LogSource for Source<'_> {
+    fn bounds(&mut self) -> Result<(i64, i64)> {
+        self.handle.block_on(async {
+            let stmt = self
+                .client
+                .prepare_cached("SELECT coalesce(max(seq), 0), coalesce(min(seq), 0) FROM text_log")
+                .await?;
+            let row = self.client.query_one(&stmt, &[]).await?;
+            Ok((row.get(0), row.get(1)))
+        })
+    }
+
+    fn since(&mut self, seq: i64) -> Result<Vec<Option<i64>>> {
+        self.handle.block_on(async {
+            let stmt = self
+                .client
+                .prepare_cached("SELECT memory_rowid FROM text_log WHERE seq > $1")
+                .await?;
+            let rows = self.client.query(&stmt, &[&seq]).await?;
+            Ok(rows.iter().map(|r| Some(r.get(0))).collect())
+        })
+    }
+}
+
+impl TextSource for Source<'_> {
+    fn document(&mut self, rowid: i64) -> Result<Option<Document>> {
+        self.handle.block_on(async {
+            let stmt = self
+                .client
+                .prepare_cached(&format!("{DOCUMENT} WHERE rowid = $1"))
+                .await?;
+            Ok(self
+                .client
+                .query_opt(&stmt, &[&rowid])
+                .await?
+                .map(|r| document(&r)))
+        })
+    }
+
+    fn documents(&mut self, each: &mut dyn FnMut(Document)) -> Result<()> {
+        self.handle.block_on(async {
+            let stmt = self
+                .client
+                .prepare_cached(&format!("{DOCUMENT} ORDER BY rowid"))
+                .await?;
+            // Streamed: a whole database's text is never held twice.
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 0] = [];
+            let rows = self.client.query_raw(&stmt, params).await?;
+            let mut rows = std::pin::pin!(rows);
+            while let Some(row) = rows.next().await {
+                each(document(&row?));
+            }
+            Ok(())
+        })
+    }
+
+    fn passing(&mut self, rowids: &[i64]) -> Result<HashSet<i64>> {
+        if rowids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut q = Query::new("SELECT m.rowid FROM memories m WHERE ".into());
+        q.filter(self.filter);
+        q.push(" AND m.rowid = ANY(");
+        q.bind(rowids.to_vec());
+        q.push(")");
+        self.handle.block_on(async {
+            let stmt = self.client.prepare_cached(&q.text).await?;
+            let rows = self.client.query(&stmt, &q.params()).await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+}

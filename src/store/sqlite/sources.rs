@@ -1,0 +1,146 @@
+//! The SQLite engine as a source for the in-memory indexes: its change logs (`text_log`,
+//! `vector_log`) and the rows they name, read on one connection.
+
+use std::collections::HashSet;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::filter::{self, Filter};
+use crate::error::Result;
+use crate::index::{Document, LogSource, TextSource, VectorSource};
+
+/// The statements that read one log table.
+#[derive(Clone, Copy)]
+struct Log {
+    bounds: &'static str,
+    since: &'static str,
+}
+
+const TEXT_LOG: Log = Log {
+    bounds: "SELECT ifnull(max(seq), 0), ifnull(min(seq), 0) FROM text_log",
+    since: "SELECT memory_rowid FROM text_log WHERE seq > ?1",
+};
+
+const VECTOR_LOG: Log = Log {
+    bounds: "SELECT ifnull(max(seq), 0), ifnull(min(seq), 0) FROM vector_log",
+    since: "SELECT memory_rowid FROM vector_log WHERE seq > ?1",
+};
+
+/// One connection read for one search.
+pub(super) struct Source<'a> {
+    conn: &'a Connection,
+    log: Log,
+    filter: &'a Filter,
+}
+
+impl<'a> Source<'a> {
+    /// What the keyword index reads, for a search within `filter`.
+    pub(super) fn text(conn: &'a Connection, filter: &'a Filter) -> Source<'a> {
+        Source {
+            conn,
+            log: TEXT_LOG,
+            filter,
+        }
+    }
+
+    /// What the vector copy reads, for a search within `filter`.
+    pub(super) fn vectors(conn: &'a Connection, filter: &'a Filter) -> Source<'a> {
+        Source {
+            conn,
+            log: VECTOR_LOG,
+            filter,
+        }
+    }
+}
+
+impl LogSource for Source<'_> {
+    fn bounds(&mut self) -> Result<(i64, i64)> {
+        Ok(self
+            .conn
+            .prepare_cached(self.log.bounds)?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?)
+    }
+
+    fn since(&mut self, seq: i64) -> Result<Vec<Option<i64>>> {
+        let mut stmt = self.conn.prepare_cached(self.log.since)?;
+        let rows = stmt
+            .query_map(params![seq], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+}
+
+fn document(r: &rusqlite::Row) -> rusqlite::Result<Document> {
+    Ok(Document {
+        rowid: r.get(0)?,
+        namespace: r.get(1)?,
+        title: r.get(2)?,
+        content: r.get(3)?,
+        tags: r.get(4)?,
+    })
+}
+
+impl TextSource for Source<'_> {
+    fn document(&mut self, rowid: i64) -> Result<Option<Document>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT rowid, namespace, title, content, tags FROM memories WHERE rowid = ?1",
+            )?
+            .query_row(params![rowid], document)
+            .optional()?)
+    }
+
+    fn documents(&mut self, each: &mut dyn FnMut(Document)) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT rowid, namespace, title, content, tags FROM memories ORDER BY rowid",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            each(document(r)?);
+        }
+        Ok(())
+    }
+
+    fn passing(&mut self, rowids: &[i64]) -> Result<HashSet<i64>> {
+        filter::passing(self.conn, self.filter, rowids)
+    }
+}
+
+/// The vector in a stored blob, if it is whole little-endian f32s.
+fn decode(blob: &[u8]) -> Option<Vec<f32>> {
+    blob.len().is_multiple_of(4).then(|| {
+        blob.chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    })
+}
+
+impl VectorSource for Source<'_> {
+    fn vector(&mut self, rowid: i64) -> Result<Option<(String, Vec<f32>)>> {
+        let row: Option<(String, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT namespace, embedding FROM memory_vectors WHERE rowid = ?1")?
+            .query_row(params![rowid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(row.and_then(|(namespace, blob)| Some((namespace, decode(&blob)?))))
+    }
+
+    fn vectors(&mut self, namespace: &str, each: &mut dyn FnMut(i64, Vec<f32>)) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT rowid, embedding FROM memory_vectors WHERE namespace = ?1")?;
+        let mut rows = stmt.query(params![namespace])?;
+        while let Some(row) = rows.next()? {
+            let blob: Vec<u8> = row.get(1)?;
+            if let Some(vector) = decode(&blob) {
+                each(row.get(0)?, vector);
+            }
+        }
+        Ok(())
+    }
+
+    fn passing(&mut self, rowids: &[i64]) -> Result<HashSet<i64>> {
+        filter::passing(self.conn, self.filter, rowids)
+    }
+}
