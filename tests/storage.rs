@@ -223,3 +223,79 @@ fn the_database_password_is_never_printed() {
     );
     assert!(!out.stderr().contains("s3cret"), "{}", out.describe());
 }
+
+/// The same memories with the same vectors rank the same on both engines, in every mode: the
+/// PostgreSQL engine's keyword index is the SQLite engine's, and pgvector's HNSW search finds
+/// what the exact scan finds. The vectors cross over in `export --vectors`, so the import
+/// embeds nothing.
+#[test]
+fn both_engines_rank_the_same_memories_the_same() {
+    if postgres_only() {
+        return;
+    }
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/project-memories.jsonl"
+    );
+    let sqlite = DataDir::sqlite();
+    sqlite.run(&["import", fixture], "").ok();
+    let export = sqlite.run(&["export", "--vectors"], "").ok();
+    assert!(
+        export.contains("\"vector\":{\"model\":"),
+        "vectors are exported"
+    );
+
+    let postgres = DataDir::new();
+    let imported = postgres.run(&["import", "-"], &export).ok();
+    assert!(
+        imported.contains("138 of them with the vector they carried"),
+        "{imported}"
+    );
+    assert_eq!(
+        postgres.run(&["export"], "").ok(),
+        sqlite.run(&["export"], "").ok()
+    );
+
+    for query in [
+        "how do we reconcile bank feed imports with the ledger",
+        "which database and migrations tool",
+        "currency conversion rounding",
+        "who is on call when the deploy fails",
+        "frontend state management",
+    ] {
+        for mode in ["keyword", "semantic", "hybrid"] {
+            let args = ["--json", "search", "--mode", mode, "--limit", "10", query];
+            let ours = postgres.run(&args, "").json();
+            let theirs = sqlite.run(&args, "").json();
+            let hits = |v: &serde_json::Value| -> Vec<(String, f64)> {
+                v["hits"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|h| {
+                        (
+                            h["id"].as_str().unwrap().to_string(),
+                            h["score"].as_f64().unwrap(),
+                        )
+                    })
+                    .collect()
+            };
+            let (ours, theirs) = (hits(&ours), hits(&theirs));
+            assert!(!theirs.is_empty(), "{mode} '{query}' found nothing");
+            assert_eq!(ours.len(), theirs.len(), "{mode} '{query}'");
+            for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+                // pgvector computes in f32, the vector copy sums f32 in another order.
+                assert!(
+                    (a.1 - b.1).abs() < 1e-5,
+                    "{mode} '{query}' #{i}: {a:?} vs {b:?}"
+                );
+                if a.0 != b.0 {
+                    let tied = theirs
+                        .iter()
+                        .any(|t| t.0 == a.0 && (t.1 - a.1).abs() < 1e-5);
+                    assert!(tied, "{mode} '{query}' #{i}: {a:?} vs {b:?}");
+                }
+            }
+        }
+    }
+}

@@ -79,6 +79,14 @@ impl DataDir {
         }
     }
 
+    /// A data dir on SQLite whatever the run (to compare the engines).
+    pub fn sqlite() -> DataDir {
+        DataDir {
+            dir: tempfile::tempdir().expect("temp dir"),
+            postgres: None,
+        }
+    }
+
     /// The PostgreSQL URL of this data dir's database, on the PostgreSQL run.
     pub fn database_url(&self) -> Option<String> {
         self.postgres.as_ref().map(|p| p.url("memoryd"))

@@ -21,6 +21,20 @@ pub struct ExportCmd {
     /// Export only this namespace [default: every namespace]
     #[arg(long, value_name = "NS")]
     pub only_namespace: Option<String>,
+
+    /// Include each memory's vector, so that importing it (into either engine) with the same
+    /// model embeds nothing again (about 2 KB more per memory)
+    #[arg(long)]
+    pub vectors: bool,
+}
+
+/// One line of the export: the memory, and its vector when asked for.
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    #[serde(flatten)]
+    memory: &'a crate::memory::Memory,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vector: Option<crate::import::CarriedVector>,
 }
 
 /// Writes the JSONL.
@@ -54,11 +68,27 @@ pub async fn run(global: &Global, cmd: ExportCmd) -> anyhow::Result<()> {
         let page = app.store().export_page(after, PAGE).await?;
         let Some((last, _)) = page.last() else { break };
         after = *last;
-        for (_, memory) in page {
+        let mut vectors: std::collections::HashMap<i64, Vec<f32>> = if cmd.vectors {
+            let rowids = page.iter().map(|(r, _)| *r).collect();
+            app.store()
+                .vectors_by_rowid(rowids)
+                .await?
+                .into_iter()
+                .collect()
+        } else {
+            Default::default()
+        };
+        for (rowid, memory) in page {
             if only.as_ref().is_some_and(|ns| *ns != memory.namespace) {
                 continue;
             }
-            serde_json::to_writer(&mut out, &memory)?;
+            let line = Line {
+                memory: &memory,
+                vector: vectors
+                    .remove(&rowid)
+                    .map(|v| crate::import::CarriedVector::new(&v)),
+            };
+            serde_json::to_writer(&mut out, &line)?;
             out.write_all(b"\n")?;
             count += 1;
         }

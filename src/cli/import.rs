@@ -39,6 +39,7 @@ pub async fn run(global: &Global, cmd: ImportCmd) -> anyhow::Result<()> {
         );
     } else if import::is_markdown_source(&cmd.path) {
         import::markdown::read(&cmd.path, &namespace, &config.limits)
+            .map(|memories| memories.into_iter().map(|m| (m, None)).collect())
     } else {
         let text =
             std::fs::read_to_string(&cmd.path).with_context(|| format!("cannot read {display}"))?;
@@ -70,9 +71,10 @@ pub async fn run(global: &Global, cmd: ImportCmd) -> anyhow::Result<()> {
         .context("import failed; batches written before the failure stay")?;
     bar.finish_and_clear();
     println!(
-        "imported {} of {total} memories from {display} ({} embedded, {} already present, {} duplicates of stored content, {} id conflicts)",
+        "imported {} of {total} memories from {display} ({} embedded, {} of them with the vector they carried, {} already present, {} duplicates of stored content, {} id conflicts)",
         summary.inserted,
         summary.embedded,
+        summary.carried,
         summary.already_present,
         summary.duplicates,
         summary.conflicts.len()

@@ -15,19 +15,65 @@
 //! - a record whose content its namespace already holds under another id is skipped as a
 //!   duplicate (writes are idempotent on namespace + content, as everywhere).
 //!
+//! A record may carry its vector (`export --vectors` writes them): when the vector was made
+//! by this build's model it is stored as is, and only records without one (or with another
+//! model's) are embedded. Moving a database to another engine then costs no inference.
+//!
 //! This module runs only from the CLI, never inside `serve`.
 
 pub mod markdown;
 
 use std::path::Path;
 
-use serde::Deserialize;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::config::Limits;
 use crate::error::{Error, Result};
 use crate::memory::{self, Memory};
 use crate::store::Imported;
+
+/// A memory's embedding as `export --vectors` writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CarriedVector {
+    /// The model that made it.
+    pub model: String,
+    /// The vector as little-endian f32 bytes, in base64.
+    pub f32le: String,
+}
+
+impl CarriedVector {
+    /// `vector`, as made by this build's model.
+    pub fn new(vector: &[f32]) -> Self {
+        let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+        CarriedVector {
+            model: crate::embed::MODEL_NAME.to_string(),
+            f32le: base64::engine::general_purpose::STANDARD.encode(bytes),
+        }
+    }
+
+    /// The vector, when this build's model made it (same name and dimension); otherwise the
+    /// memory is embedded again.
+    pub fn usable(&self) -> Option<Vec<f32>> {
+        if self.model != crate::embed::MODEL_NAME {
+            return None;
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&self.f32le)
+            .ok()?;
+        (bytes.len() == crate::embed::DIMENSION * 4).then(|| {
+            bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
+        })
+    }
+}
+
+/// One memory ready to write, and the vector it brought, if usable.
+pub type Record = (Memory, Option<Vec<f32>>);
 
 /// Memories embedded and written per transaction.
 pub const BATCH: usize = 64;
@@ -88,6 +134,8 @@ pub struct Draft {
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     /// Expected SHA-256 of the content, checked when given.
     pub content_hash: Option<String>,
+    /// The vector `export --vectors` wrote.
+    pub vector: Option<CarriedVector>,
 }
 
 impl Draft {
@@ -156,7 +204,7 @@ pub fn read_jsonl(
     text: &str,
     default_namespace: &str,
     limits: &Limits,
-) -> std::result::Result<Vec<Memory>, Vec<RecordError>> {
+) -> std::result::Result<Vec<Record>, Vec<RecordError>> {
     let now = memory::now();
     let mut memories = Vec::new();
     let mut errors = Vec::new();
@@ -168,12 +216,14 @@ pub fn read_jsonl(
         let location = format!("{display}:{}", i + 1);
         let record = serde_json::from_str::<Draft>(line)
             .map_err(|e| format!("not a memory record: {e}"))
-            .and_then(|d| {
+            .and_then(|mut d| {
+                let vector = d.vector.take().and_then(|v| v.usable());
                 d.check(default_namespace, limits, &now)
+                    .map(|m| (m, vector))
                     .map_err(|e| e.to_string())
             });
         match record {
-            Ok(m) if !seen_ids.insert(m.id.clone()) => errors.push(RecordError {
+            Ok((m, _)) if !seen_ids.insert(m.id.clone()) => errors.push(RecordError {
                 location,
                 message: format!("id '{}' appears earlier in this file", m.id),
             }),
@@ -195,6 +245,8 @@ pub struct Summary {
     pub inserted: usize,
     /// Of those, how many got their vector in the same transaction.
     pub embedded: usize,
+    /// Of those, how many brought their vector (made by this model) and were not embedded.
+    pub carried: usize,
     /// Records already stored under their id (same content).
     pub already_present: usize,
     /// Records whose content their namespace already held under another id.
@@ -208,28 +260,39 @@ pub struct Summary {
 /// done after each batch.
 pub async fn store(
     app: &App,
-    memories: Vec<Memory>,
+    records: Vec<Record>,
     mut progress: impl FnMut(usize),
 ) -> Result<Summary> {
     let mut summary = Summary::default();
     let mut done = 0;
-    let mut rest = memories.into_iter().peekable();
+    let mut rest = records.into_iter().peekable();
     while rest.peek().is_some() {
-        let batch: Vec<Memory> = rest.by_ref().take(BATCH).collect();
-        let texts = batch
-            .iter()
-            .map(|m| memory::embedding_text(m.context.as_deref(), &m.content))
-            .collect();
-        let vectors = app.embedder().embed(texts).await?;
-        let has_vectors = vectors.is_some();
+        let (batch, mut vectors): (Vec<Memory>, Vec<Option<Vec<f32>>>) =
+            rest.by_ref().take(BATCH).unzip();
+        let carried: Vec<bool> = vectors.iter().map(Option::is_some).collect();
+        // Only what came without a usable vector is embedded.
+        let missing: Vec<usize> = (0..batch.len()).filter(|&i| !carried[i]).collect();
+        if !missing.is_empty() {
+            let texts = missing
+                .iter()
+                .map(|&i| memory::embedding_text(batch[i].context.as_deref(), &batch[i].content))
+                .collect();
+            if let Some(made) = app.embedder().embed(texts).await? {
+                for (i, v) in missing.into_iter().zip(made) {
+                    vectors[i] = Some(v);
+                }
+            }
+        }
+        let has_vector: Vec<bool> = vectors.iter().map(Option::is_some).collect();
         let ids: Vec<String> = batch.iter().map(|m| m.id.clone()).collect();
         let n = batch.len();
         let outcomes = app.store().import_memories(batch, vectors).await?;
-        for (id, outcome) in ids.into_iter().zip(outcomes) {
+        for (i, (id, outcome)) in ids.into_iter().zip(outcomes).enumerate() {
             match outcome {
                 Imported::Inserted => {
                     summary.inserted += 1;
-                    summary.embedded += usize::from(has_vectors);
+                    summary.embedded += usize::from(has_vector[i]);
+                    summary.carried += usize::from(carried[i]);
                 }
                 Imported::AlreadyPresent => summary.already_present += 1,
                 Imported::DuplicateContent { .. } => summary.duplicates += 1,
@@ -259,6 +322,26 @@ mod tests {
 
     fn read(text: &str) -> std::result::Result<Vec<Memory>, Vec<RecordError>> {
         read_jsonl("f.jsonl", text, "default", &Limits::default())
+            .map(|records| records.into_iter().map(|(m, _)| m).collect())
+    }
+
+    #[test]
+    fn a_carried_vector_is_used_only_when_this_model_made_it() {
+        let v: Vec<f32> = (0..crate::embed::DIMENSION)
+            .map(|i| i as f32 / 7.0)
+            .collect();
+        let carried = CarriedVector::new(&v);
+        assert_eq!(carried.usable(), Some(v.clone()));
+        let other = CarriedVector {
+            model: "another-model".into(),
+            ..carried.clone()
+        };
+        assert_eq!(other.usable(), None);
+        let short = CarriedVector::new(&v[..10]);
+        assert_eq!(short.usable(), None);
+        let line = serde_json::json!({"content": "x", "vector": carried}).to_string();
+        let records = read_jsonl("f.jsonl", &line, "default", &Limits::default()).unwrap();
+        assert_eq!(records[0].1, Some(v));
     }
 
     #[test]

@@ -171,12 +171,15 @@ pub trait Backend: Send + Sync + 'static {
     async fn export_page(&self, after: i64, limit: usize) -> Result<Vec<(i64, Memory)>>;
 
     /// Inserts memories exactly as given (ids, timestamps, hashes) in one transaction;
-    /// `vectors[i]`, when given, belongs to `memories[i]`.
+    /// `vectors[i]`, when there is one, belongs to `memories[i]`.
     async fn import_memories(
         &self,
         memories: Vec<Memory>,
-        vectors: Option<Vec<Vec<f32>>>,
+        vectors: Vec<Option<Vec<f32>>>,
     ) -> Result<Vec<Imported>>;
+
+    /// The stored vectors of these rowids (those that have one), for `export --vectors`.
+    async fn vectors_by_rowid(&self, rowids: Vec<i64>) -> Result<Vec<(i64, Vec<f32>)>>;
 
     /// Bytes the database takes.
     async fn sizes(&self) -> Result<Sizes>;

@@ -891,7 +891,7 @@ impl Backend for PgStore {
     async fn import_memories(
         &self,
         memories: Vec<Memory>,
-        vectors: Option<Vec<Vec<f32>>>,
+        vectors: Vec<Option<Vec<f32>>>,
     ) -> Result<Vec<Imported>> {
         let mut client = self.conn().await?;
         let tx = client.transaction().await?;
@@ -914,7 +914,7 @@ impl Backend for PgStore {
                 out.push(Imported::DuplicateContent { existing_id });
                 continue;
             }
-            let v = vectors.as_ref().map(|vs| vs[i].as_slice());
+            let v = vectors.get(i).and_then(|v| v.as_deref());
             out.push(match insert_row(&tx, m, v).await? {
                 Some(_) => Imported::Inserted,
                 None => Imported::DuplicateContent {
@@ -927,6 +927,22 @@ impl Backend for PgStore {
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    async fn vectors_by_rowid(&self, rowids: Vec<i64>) -> Result<Vec<(i64, Vec<f32>)>> {
+        let client = self.conn().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT rowid, embedding FROM memories \
+                 WHERE rowid = ANY($1) AND embedding IS NOT NULL ORDER BY rowid",
+            )
+            .await?;
+        Ok(client
+            .query(&stmt, &[&rowids])
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get::<_, Vector>(1).to_vec()))
+            .collect())
     }
 
     async fn sizes(&self) -> Result<Sizes> {

@@ -612,9 +612,13 @@ impl Backend for SqliteStore {
     async fn import_memories(
         &self,
         memories: Vec<Memory>,
-        vectors: Option<Vec<Vec<f32>>>,
+        vectors: Vec<Option<Vec<f32>>>,
     ) -> Result<Vec<Imported>> {
         SqliteStore::import_memories(self, memories, vectors).await
+    }
+
+    async fn vectors_by_rowid(&self, rowids: Vec<i64>) -> Result<Vec<(i64, Vec<f32>)>> {
+        self.read(move |c| vectors::by_rowid(c, &rowids)).await
     }
 
     async fn sizes(&self) -> Result<Sizes> {

@@ -20,18 +20,18 @@ impl SqliteStore {
     }
 
     /// Inserts memories exactly as given (ids, timestamps, hashes) in one transaction;
-    /// `vectors[i]`, when given, belongs to `memories[i]`.
+    /// `vectors[i]`, when there is one, belongs to `memories[i]`.
     pub async fn import_memories(
         &self,
         memories: Vec<Memory>,
-        vectors: Option<Vec<Vec<f32>>>,
+        vectors: Vec<Option<Vec<f32>>>,
     ) -> Result<Vec<Imported>> {
         self.write(move |tx| {
             let mut out = Vec::with_capacity(memories.len());
             for (i, m) in memories.iter().enumerate() {
                 let outcome = import_one(tx, m)?;
-                if let (Imported::Inserted, Some(vs)) = (&outcome, &vectors) {
-                    vectors::put(tx, tx.last_insert_rowid(), &m.namespace, &vs[i])?;
+                if let (Imported::Inserted, Some(Some(v))) = (&outcome, vectors.get(i)) {
+                    vectors::put(tx, tx.last_insert_rowid(), &m.namespace, v)?;
                 }
                 out.push(outcome);
             }

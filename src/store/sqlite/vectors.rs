@@ -44,6 +44,23 @@ fn log_change(conn: &Connection, rowid: Option<i64>) -> Result<()> {
     Ok(())
 }
 
+/// The vectors of these rowids, for those that have one.
+pub(super) fn by_rowid(conn: &Connection, rowids: &[i64]) -> Result<Vec<(i64, Vec<f32>)>> {
+    let mut stmt = conn.prepare_cached("SELECT embedding FROM memory_vectors WHERE rowid = ?1")?;
+    let mut out = Vec::with_capacity(rowids.len());
+    for &rowid in rowids {
+        let blob: Option<Vec<u8>> = stmt.query_row(params![rowid], |r| r.get(0)).optional()?;
+        if let Some(blob) = blob {
+            let v = blob
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            out.push((rowid, v));
+        }
+    }
+    Ok(out)
+}
+
 /// True when the memory has a vector.
 pub(super) fn has_vector(conn: &Connection, rowid: i64) -> Result<bool> {
     Ok(conn
