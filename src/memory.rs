@@ -350,12 +350,7 @@ pub fn tags(argument: &str, values: Vec<String>, limits: &Limits) -> Result<Vec<
 /// Checks a role name: lowercase word characters, or `*` for every role.
 pub fn role(argument: &str, value: &str) -> Result<String> {
     let v = value.trim();
-    let ok = v == "*"
-        || (!v.is_empty()
-            && v.len() <= 64
-            && v.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'));
-    if !ok {
+    if !crate::config::valid_role_name(v) {
         return Err(Error::invalid(
             argument,
             format!(

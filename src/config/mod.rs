@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 pub use database_url::{check_url, redact_url};
 pub use health::Health;
-pub use roles::Role;
+pub use roles::{Role, valid_name as valid_role_name};
 
 /// The file name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "memoryd.db";
@@ -203,9 +203,12 @@ impl Config {
             return bad("roles", "at least one role is needed".into());
         }
         for (name, role) in &self.roles {
-            crate::memory::role("role", name).map_err(|_| {
-                Error::invalid("config", format!("roles.{name}: not a valid role name"))
-            })?;
+            if !roles::valid_name(name.trim()) {
+                return Err(Error::invalid(
+                    "config",
+                    format!("roles.{name}: not a valid role name"),
+                ));
+            }
             role.validate(name, r)?;
         }
         Ok(())

@@ -7,6 +7,17 @@ use serde::{Deserialize, Serialize};
 use super::Rehydrate;
 use crate::error::{Error, Result};
 
+/// Whether `name` may name a role: 1 to 64 lowercase letters, digits, `-` and `_`, or `*`
+/// (every role). Tool arguments and the config file follow the same rule.
+pub fn valid_name(name: &str) -> bool {
+    name == "*"
+        || (!name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'))
+}
+
 /// What a role gets from `rehydrate_memory`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -20,13 +20,15 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
-use crate::app::App;
 use crate::config::{Config, Rehydrate, Role};
 use crate::error::{Error, Result};
 use crate::memory::{self, Memory};
 use crate::metrics::Cache;
+use crate::metrics::Metrics;
 use crate::retrieve::SearchMode;
+use crate::retrieve::Searcher;
 use crate::store::Filter;
+use crate::store::Store;
 pub use tokens::Tokenizer;
 
 /// A validated request with the role's defaults applied.
@@ -250,10 +252,10 @@ impl Rehydrator {
     }
 
     /// Builds (or fetches from the cache) the bundle for `req`.
-    pub async fn run(&self, app: &App, req: Request) -> Result<Bundle> {
+    pub async fn run(&self, with: Sources<'_>, req: Request) -> Result<Bundle> {
         let started = Instant::now();
         // A cache that cannot be keyed is skipped, never an error: compute the bundle.
-        let key = match app.store().generation().await {
+        let key = match with.store.generation().await {
             Ok(generation) => Some(CacheKey {
                 namespace: req.namespace.clone(),
                 role: req.role_name.clone(),
@@ -268,7 +270,7 @@ impl Rehydrator {
             }
         };
         let cached = key.as_ref().and_then(|k| self.cache.get(k));
-        app.metrics().record_lookup(Cache::Bundle, cached.is_some());
+        with.metrics.record_lookup(Cache::Bundle, cached.is_some());
         if let Some(hit) = cached {
             let mut bundle = (*hit).clone();
             bundle.meta.cache_hit = true;
@@ -276,12 +278,12 @@ impl Rehydrator {
             return Ok(bundle);
         }
 
-        let settings = &app.config().rehydrate;
+        let settings = with.settings;
         let tokenizer = self.tokenizer(&settings.tokenizer).await?;
         let wanted = req.limit * settings.candidates_per_item.max(1);
-        let searcher = app.searcher();
+        let searcher = with.searcher;
         let (pins, found) = tokio::try_join!(
-            app.store()
+            with.store
                 .pinned_for(req.namespace.clone(), req.role_name.clone()),
             searcher.ranked(
                 &req.task,
@@ -292,8 +294,8 @@ impl Rehydrator {
         )?;
         let scores: HashMap<i64, f64> = found.items.iter().map(|r| (r.rowid, r.score)).collect();
         let rowids = found.items.iter().map(|r| r.rowid).collect();
-        let evidence: Vec<(Memory, f64)> = app
-            .store()
+        let evidence: Vec<(Memory, f64)> = with
+            .store
             .memories_by_rowid(rowids)
             .await?
             .into_iter()
@@ -312,6 +314,19 @@ impl Rehydrator {
         }
         Ok(bundle)
     }
+}
+
+/// What building a bundle reads: the store, a searcher over it, the metrics its cache
+/// lookups count in, and the settings.
+pub struct Sources<'a> {
+    /// The database (pins, the generation that keys the cache, evidence rows).
+    pub store: &'a Store,
+    /// Hybrid retrieval for the task.
+    pub searcher: Searcher<'a>,
+    /// Where cache hits and misses are counted.
+    pub metrics: &'a Metrics,
+    /// `[rehydrate]`.
+    pub settings: &'a Rehydrate,
 }
 
 fn elapsed_ms(started: Instant) -> f64 {

@@ -41,7 +41,13 @@ pub async fn run(app: &App, args: RehydrateArgs) -> Result<Bundle> {
         args.limit,
         args.token_budget,
     )?;
-    app.rehydrator().run(app, request).await
+    let sources = crate::rehydrate::Sources {
+        store: app.store(),
+        searcher: app.searcher(),
+        metrics: app.metrics(),
+        settings: &app.config().rehydrate,
+    };
+    app.rehydrator().run(sources, request).await
 }
 
 #[tool_router(router = rehydrate_memory_router, vis = "pub(crate)")]
