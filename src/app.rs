@@ -37,6 +37,8 @@ struct Inner {
     rehydrator: Rehydrator,
     /// Tool-call and cache counters, for `/metrics` and `/health`.
     metrics: Arc<Metrics>,
+    /// This server's name in a fleet, set once `serve` knows its port.
+    instance: std::sync::OnceLock<String>,
 }
 
 /// Where the memories of `config` are: its PostgreSQL URL when one is set, else the SQLite
@@ -83,6 +85,7 @@ impl App {
             embedder,
             pending: Notify::new(),
             metrics,
+            instance: std::sync::OnceLock::new(),
         }))
     }
 
@@ -102,6 +105,16 @@ impl App {
             .reset_vectors(embed::MODEL_NAME, embed::DIMENSION)
             .await?;
         self.backfill().await
+    }
+
+    /// Names this server (`[server] instance_id`, or `HOSTNAME:PORT`); the first call wins.
+    pub fn set_instance(&self, id: String) {
+        let _ = self.0.instance.set(id);
+    }
+
+    /// This server's name in a fleet; `local` for a process that serves no port.
+    pub fn instance(&self) -> &str {
+        self.0.instance.get().map(String::as_str).unwrap_or("local")
     }
 
     /// The settings this process runs with.

@@ -122,6 +122,8 @@ pub struct Metrics {
     database_bytes: IntGauge,
     wal_bytes: IntGauge,
     pool: IntGaugeVec,
+    instance: IntGaugeVec,
+    fleet: IntGauge,
     uptime: IntGauge,
     embedder: IntGaugeVec,
     /// Samples of the window and the last errors; a std mutex, held only to push or copy.
@@ -173,6 +175,10 @@ pub struct State {
     pub pool: [u64; 3],
     /// The embedder's state name (`ready`, `loading`, …).
     pub embedder: &'static str,
+    /// Which server this is.
+    pub instance: String,
+    /// Servers sharing the database (1 when the engine has no fleet).
+    pub fleet: u64,
 }
 
 /// Embedder states, one-hot in `memoryd_embedder_state`.
@@ -316,6 +322,19 @@ impl Metrics {
             &["state"],
         )
         .expect("valid metric");
+        let instance = IntGaugeVec::new(
+            Opts::new(
+                "instance_info",
+                "Always 1; the label names the server that answered.",
+            ),
+            &["id"],
+        )
+        .expect("valid metric");
+        let fleet = IntGauge::new(
+            "fleet_instances",
+            "Servers the database heard from in the last 15 s (1 on SQLite).",
+        )
+        .expect("valid metric");
         let uptime = IntGauge::new("uptime_seconds", "Seconds since the process started.")
             .expect("valid metric");
         let embedder = IntGaugeVec::new(
@@ -341,6 +360,8 @@ impl Metrics {
             Box::new(database_bytes.clone()),
             Box::new(wal_bytes.clone()),
             Box::new(pool.clone()),
+            Box::new(instance.clone()),
+            Box::new(fleet.clone()),
             Box::new(uptime.clone()),
             Box::new(embedder.clone()),
             Box::new(build),
@@ -363,6 +384,8 @@ impl Metrics {
             database_bytes,
             wal_bytes,
             pool,
+            instance,
+            fleet,
             uptime,
             embedder,
             recent: Mutex::new(Recent::default()),
@@ -582,6 +605,11 @@ impl Metrics {
         }
         self.database_bytes.set(clamp(state.database_bytes));
         self.wal_bytes.set(clamp(state.wal_bytes));
+        self.instance.reset();
+        self.instance
+            .with_label_values(&[state.instance.as_str()])
+            .set(1);
+        self.fleet.set(clamp(state.fleet));
         for (name, n) in ["open", "in_use", "waiting"].iter().zip(state.pool) {
             self.pool.with_label_values(&[name]).set(clamp(n));
         }
@@ -778,10 +806,14 @@ mod tests {
             wal_bytes: 8,
             pool: [5, 2, 1],
             embedder: "ready",
+            instance: "db-1:3000".into(),
+            fleet: 3,
         };
         let text = m.prometheus_text(&state);
         for line in [
             "memoryd_database_pool_connections{state=\"open\"} 5",
+            "memoryd_instance_info{id=\"db-1:3000\"} 1",
+            "memoryd_fleet_instances 3",
             "memoryd_database_pool_connections{state=\"in_use\"} 2",
             "memoryd_database_pool_connections{state=\"waiting\"} 1",
             "memoryd_memories{namespace=\"default\"} 7",

@@ -245,7 +245,13 @@ impl Server {
             .arg("-l")
             .arg(self.dir.path().join("log"))
             .args(["-w", "start"]);
-        run(cmd, "pg_ctl start");
+        let out = cmd.output().expect("run pg_ctl start");
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
     }
 
     /// The server's log, for failure messages.

@@ -299,3 +299,161 @@ fn both_engines_rank_the_same_memories_the_same() {
         }
     }
 }
+
+/// A stand-in for a TLS-only PostgreSQL (the embedded test server is built without TLS): it
+/// answers the client's SSLRequest with `S`, completes a TLS handshake with `cert`, and then
+/// refuses the login with a message that says the handshake worked. Serves `connections`
+/// clients.
+fn fake_tls_postgres(dir: &std::path::Path, connections: usize) -> u16 {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    let read_pem = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    let certs: Vec<_> = rustls_pemfile::certs(&mut read_pem("server.crt").as_slice())
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = rustls_pemfile::private_key(&mut read_pem("server.key").as_slice())
+        .unwrap()
+        .unwrap();
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(connections) {
+            let Ok(mut tcp) = stream else { continue };
+            let mut request = [0u8; 8];
+            if tcp.read_exact(&mut request).is_err() || request[4..] != [4, 210, 22, 47] {
+                continue; // not an SSLRequest (80877103)
+            }
+            tcp.write_all(b"S").unwrap();
+            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let mut len = [0u8; 4];
+            // A client that rejected the certificate ends the handshake here.
+            if tls.read_exact(&mut len).is_err() {
+                continue;
+            }
+            let mut startup = vec![0u8; u32::from_be_bytes(len) as usize - 4];
+            let _ = tls.read_exact(&mut startup);
+            let mut fields = Vec::new();
+            for (code, text) in [
+                (b'S', "FATAL"),
+                (b'V', "FATAL"),
+                (b'C', "28000"),
+                (b'M', "fake server: the TLS handshake completed"),
+            ] {
+                fields.push(code);
+                fields.extend_from_slice(text.as_bytes());
+                fields.push(0);
+            }
+            fields.push(0);
+            let mut message = vec![b'E'];
+            message.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
+            message.extend_from_slice(&fields);
+            let _ = tls.write_all(&message);
+            let _ = tls.flush();
+        }
+    });
+    port
+}
+
+/// TLS to the database as libpq's `sslmode` describes it: `require` encrypts without
+/// checking the certificate, `verify-ca` checks that a trusted root (`sslrootcert`, or the
+/// OS's) signed it, `verify-full` checks the host name too, and a refusal says what to do.
+#[test]
+fn tls_to_the_database_follows_sslmode() {
+    let dir = DataDir::sqlite();
+    let tls = tempfile::tempdir().unwrap();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .current_dir(tls.path())
+            .args(args)
+            .output()
+            .expect("openssl is installed (scripts/test installs it)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=memoryd test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=db.example",
+    ]);
+    std::fs::write(
+        tls.path().join("san.ext"),
+        "subjectAltName=DNS:db.example\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    let ca = tls.path().join("ca.pem");
+    let port = fake_tls_postgres(tls.path(), 4);
+    let url = |mode: &str, root: bool| {
+        let mut u = format!("postgres://memoryd:s3cret@127.0.0.1:{port}/memoryd?sslmode={mode}");
+        if root {
+            u.push_str(&format!("&sslrootcert={}", ca.display()));
+        }
+        u
+    };
+    let expect = |url: String, wanted: &str| {
+        let out = list_with(&dir, &url);
+        assert_eq!(out.code(), 2, "{}", out.describe());
+        assert!(out.stderr().contains(wanted), "{url}: {}", out.describe());
+        assert!(!out.stderr().contains("s3cret"), "{}", out.describe());
+    };
+    // Encrypted, not verified: the handshake completes with a certificate nobody vouches for.
+    expect(url("require", false), "the TLS handshake completed");
+    // Signed by the trusted root; the name (db.example, not 127.0.0.1) is not checked.
+    expect(url("verify-ca", true), "the TLS handshake completed");
+    // The name is checked: refused, and the message says what to look at.
+    expect(url("verify-full", true), "TLS to PostgreSQL at 127.0.0.1");
+    // No trusted root signed it.
+    expect(url("verify-full", false), "sslrootcert");
+}

@@ -69,6 +69,8 @@ pub fn sqlite_only(why: &str) -> bool {
 pub struct DataDir {
     dir: tempfile::TempDir,
     postgres: Option<crate::postgres::Server>,
+    /// Another data dir's database, for servers of one fleet.
+    shared_url: Option<String>,
 }
 
 impl DataDir {
@@ -76,6 +78,16 @@ impl DataDir {
         DataDir {
             dir: tempfile::tempdir().expect("temp dir"),
             postgres: (backend() == Backend::Postgres).then(crate::postgres::Server::start),
+            shared_url: None,
+        }
+    }
+
+    /// A data dir of its own on `other`'s database (PostgreSQL): another server of a fleet.
+    pub fn sharing(other: &DataDir) -> DataDir {
+        DataDir {
+            dir: tempfile::tempdir().expect("temp dir"),
+            postgres: None,
+            shared_url: Some(other.database_url().expect("a PostgreSQL data dir")),
         }
     }
 
@@ -84,12 +96,16 @@ impl DataDir {
         DataDir {
             dir: tempfile::tempdir().expect("temp dir"),
             postgres: None,
+            shared_url: None,
         }
     }
 
     /// The PostgreSQL URL of this data dir's database, on the PostgreSQL run.
     pub fn database_url(&self) -> Option<String> {
-        self.postgres.as_ref().map(|p| p.url("memoryd"))
+        match &self.postgres {
+            Some(p) => Some(p.url("memoryd")),
+            None => self.shared_url.clone(),
+        }
     }
 
     /// Runs one SQL statement on this data dir's database, whichever the engine.
@@ -520,6 +536,53 @@ pub fn messages(content_type: &str, body: &str) -> Vec<Value> {
         .filter(|d| !d.is_empty())
         .map(|d| serde_json::from_str(d).unwrap())
         .collect()
+}
+
+/// One MCP request of the stateless 2026-07-28 revision (no session, the protocol version
+/// and client capabilities in `_meta`), as a fleet behind a load balancer receives it.
+pub fn mcp_stateless(
+    http: &reqwest::blocking::Client,
+    base: &str,
+    id: u64,
+    method: &str,
+    mut params: Value,
+) -> Result<Result<Value, RpcError>, String> {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "memoryd-tests", "version": "1"},
+    });
+    let mut request = http
+        .post(format!("{base}/mcp"))
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2026-07-28")
+        // The revision's standard headers repeat the method and the tool's name.
+        .header("Mcp-Method", method);
+    if let Some(name) = params["name"].as_str() {
+        request = request.header("Mcp-Name", name);
+    }
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    let resp = request
+        .body(body.to_string())
+        .send()
+        .map_err(|e| format!("POST /mcp: {e}"))?;
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let text = resp.text().map_err(|e| format!("POST /mcp body: {e}"))?;
+    if status != 200 {
+        return Err(format!("POST /mcp: HTTP {status}: {text}"));
+    }
+    let answer = messages(&content_type, &text)
+        .into_iter()
+        .find(|m| m.get("id") == Some(&json!(id)))
+        .ok_or_else(|| format!("no answer to request {id} in: {text}"))?;
+    Ok(into_result(answer))
 }
 
 /// An MCP Streamable HTTP session.

@@ -25,6 +25,10 @@ pub enum Workload {
     Rehydrate,
     /// `search_memory` (hybrid) with varied queries
     Search,
+    /// `search_memory` in keyword mode (BM25 only, no embedding)
+    SearchKeyword,
+    /// `search_memory` in semantic mode (vectors only)
+    SearchSemantic,
     /// `store_memory` with unique contents
     Store,
     /// 40% search, 25% cached rehydrate, 20% uncached rehydrate, 15% store
@@ -38,8 +42,12 @@ pub enum Op {
     RehydrateCached,
     /// `rehydrate_memory` with a fresh task.
     Rehydrate,
-    /// `search_memory`.
+    /// `search_memory`, hybrid.
     Search,
+    /// `search_memory`, keyword mode.
+    SearchKeyword,
+    /// `search_memory`, semantic mode.
+    SearchSemantic,
     /// `store_memory`.
     Store,
 }
@@ -51,6 +59,8 @@ impl Op {
             Op::RehydrateCached => "rehydrate-cached",
             Op::Rehydrate => "rehydrate",
             Op::Search => "search",
+            Op::SearchKeyword => "search-keyword",
+            Op::SearchSemantic => "search-semantic",
             Op::Store => "store",
         }
     }
@@ -104,6 +114,8 @@ impl Generator {
             Workload::RehydrateCached => Op::RehydrateCached,
             Workload::Rehydrate => Op::Rehydrate,
             Workload::Search => Op::Search,
+            Workload::SearchKeyword => Op::SearchKeyword,
+            Workload::SearchSemantic => Op::SearchSemantic,
             Workload::Store => Op::Store,
             Workload::Mixed => match self.rng.below(100) {
                 0..40 => Op::Search,
@@ -125,9 +137,14 @@ impl Generator {
                 );
                 json!({"role": role, "task": task})
             }
-            Op::Search => {
+            Op::Search | Op::SearchKeyword | Op::SearchSemantic => {
                 let n = 3 + self.rng.below(5);
-                json!({"query": self.vocabulary.phrase(&mut self.rng, n), "limit": 10})
+                let mode = match op {
+                    Op::SearchKeyword => "keyword",
+                    Op::SearchSemantic => "semantic",
+                    _ => "hybrid",
+                };
+                json!({"query": self.vocabulary.phrase(&mut self.rng, n), "limit": 10, "mode": mode})
             }
             Op::Store => {
                 let n = 12 + self.rng.below(30);
@@ -146,7 +163,7 @@ impl Generator {
         }
         let tool = match op {
             Op::RehydrateCached | Op::Rehydrate => "rehydrate_memory",
-            Op::Search => "search_memory",
+            Op::Search | Op::SearchKeyword | Op::SearchSemantic => "search_memory",
             Op::Store => "store_memory",
         };
         Call {
@@ -163,7 +180,7 @@ pub fn check(op: Op, output: &Value) -> Result<(), String> {
         Op::RehydrateCached | Op::Rehydrate => {
             output["text"].is_string() && output["meta"].is_object()
         }
-        Op::Search => output["hits"].is_array(),
+        Op::Search | Op::SearchKeyword | Op::SearchSemantic => output["hits"].is_array(),
         Op::Store => output["id"].as_str().is_some_and(|id| !id.is_empty()),
     };
     if ok {

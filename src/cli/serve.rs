@@ -89,13 +89,24 @@ pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     println!("memoryd listening on {url}");
     std::io::stdout().flush()?;
     tracing::info!(%addr, data_dir = %data_dir.display(), "serving MCP over HTTP");
+    let instance = config
+        .server
+        .instance_id
+        .clone()
+        .unwrap_or_else(|| format!("{}:{}", hostname(), addr.port()));
+    app.set_instance(instance.clone());
     // Type=notify units wait for this; outside systemd it does nothing.
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     app.start_background();
+    let heartbeat = tokio::spawn(announce_forever(app.clone(), instance.clone()));
 
     let stop = shutdown::on_signal();
     let served = http::serve(app.clone(), listener, stop).await;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    heartbeat.abort();
+    if let Err(err) = app.store().retire(&instance).await {
+        tracing::warn!(%err, "could not remove this instance from the fleet view");
+    }
     match app.store().checkpoint().await {
         Ok(None) => {}
         Ok(Some(c)) if c.busy => tracing::warn!(
@@ -108,6 +119,41 @@ pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     served.context("HTTP server failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often a server tells the database it is serving (the fleet view counts those heard
+/// from within [`crate::http::FLEET_FRESH_SECONDS`]).
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Records this server in the database's fleet view now and every [`HEARTBEAT`]; a failure
+/// (the database restarting) is logged and retried on the next beat.
+async fn announce_forever(app: crate::app::App, instance: String) {
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    let mut failing = false;
+    loop {
+        beat.tick().await;
+        match app.store().announce(&instance).await {
+            Ok(()) => failing = false,
+            Err(err) if !failing => {
+                failing = true;
+                tracing::warn!(%err, "could not record this instance in the fleet view; retrying");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// This machine's host name (for the default instance id).
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it or
+    // truncates, and we stop at the first NUL either way.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 #[cfg(test)]

@@ -149,6 +149,14 @@ impl Config {
                 other => other,
             })?;
         }
+        if let Some(id) = &self.server.instance_id
+            && (id.is_empty() || id.len() > 128 || id.chars().any(char::is_control))
+        {
+            return bad(
+                "server.instance_id",
+                "must be 1 to 128 characters without control characters".into(),
+            );
+        }
         if let Some(token) = &self.server.token {
             check_token(token)
                 .map_err(|why| Error::invalid("config", format!("server.token: {why}")))?;
@@ -404,6 +412,25 @@ pub struct Server {
     pub allowed_origins: Vec<String>,
     /// Host names besides loopback ones that a server without a token answers to.
     pub allowed_hosts: Vec<String>,
+    /// Names this server in `/health`, `/metrics`, `/status` and the fleet view; default
+    /// `HOSTNAME:PORT`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// Whether MCP clients of the 2025-11-25 era get a session this process keeps.
+    pub mcp_sessions: McpSessions,
+}
+
+/// How `/mcp` serves clients that open a session (protocol revisions before 2026-07-28;
+/// 2026-07-28 requests are always served statelessly).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum McpSessions {
+    /// `initialize` opens a session (`Mcp-Session-Id`) held in this process: a fleet needs
+    /// sticky sessions for such clients.
+    #[default]
+    Stateful,
+    /// No session: every request is answered on its own (as JSON), by any instance.
+    Stateless,
 }
 
 impl Default for Server {
@@ -416,6 +443,8 @@ impl Default for Server {
             token_file: None,
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
+            instance_id: None,
+            mcp_sessions: McpSessions::Stateful,
         }
     }
 }

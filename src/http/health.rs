@@ -18,7 +18,7 @@ use crate::app::App;
 use crate::config::Health;
 use crate::embed::{self, State as EmbedderState};
 use crate::metrics::Snapshot;
-use crate::store::PoolStatus;
+use crate::store::{Member, PoolStatus};
 
 /// How long the database may take to answer a health read before it counts as unreachable.
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -98,6 +98,10 @@ pub struct Memories {
 
 /// Everything the health and metrics routes report, gathered once per request.
 pub struct Observation {
+    /// Which server answered.
+    pub instance: String,
+    /// The servers sharing this database, as it last heard of them (PostgreSQL only).
+    pub fleet: Option<Vec<Member>>,
     /// Counters.
     pub snapshot: Snapshot,
     /// The database.
@@ -132,8 +136,18 @@ pub async fn observe(app: &App) -> Observation {
             .unwrap_or_default(),
         Some(_) => Default::default(),
     };
+    let fleet = match error {
+        None => tokio::time::timeout(DATABASE_TIMEOUT, store.fleet(super::FLEET_FRESH_SECONDS))
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .flatten(),
+        Some(_) => None,
+    };
     let state = app.embedder().state();
     Observation {
+        instance: app.instance().to_string(),
+        fleet,
         snapshot: app.metrics().snapshot(),
         database: Database {
             backend: store.engine().name(),
@@ -251,6 +265,8 @@ pub async fn health(State(app): State<App>) -> Response {
         "status": status,
         "reasons": alerts.iter().map(|a| a.message.as_str()).collect::<Vec<_>>(),
         "version": env!("CARGO_PKG_VERSION"),
+        "instance": seen.instance,
+        "fleet": seen.fleet,
         "uptime_seconds": s.uptime_seconds,
         "error_rate_percent": s.error_rate_percent,
         "cache_hit_rate_percent": s.cache_hit_rate_percent,
@@ -304,6 +320,8 @@ mod tests {
 
     fn seen(metrics: &Metrics, state: EmbedderState, db_error: Option<&str>) -> Observation {
         Observation {
+            instance: "test:1".into(),
+            fleet: None,
             snapshot: metrics.snapshot(),
             database: Database {
                 backend: "sqlite",

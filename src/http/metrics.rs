@@ -53,6 +53,8 @@ pub async fn handle(
                 seen.database.pool.waiting,
             ],
             embedder: seen.embedder.state,
+            instance: seen.instance.clone(),
+            fleet: seen.fleet.as_ref().map_or(1, |f| f.len() as u64),
         };
         let text = app.metrics().prometheus_text(&state);
         return ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], text).into_response();
@@ -84,6 +86,8 @@ fn json_body(app: &App, seen: health::Observation) -> Value {
     let mut body = serde_json::to_value(&seen.snapshot).expect("a snapshot serialises");
     let extra = json!({
         "version": env!("CARGO_PKG_VERSION"),
+        "instance": seen.instance,
+        "fleet": seen.fleet,
         "status": status,
         "reasons": alerts.iter().map(|a| a.message.as_str()).collect::<Vec<_>>(),
         "alerts": alerts,

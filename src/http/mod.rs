@@ -25,8 +25,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
+use crate::config::McpSessions;
 use crate::metrics::Transport;
 use crate::tools::MemoryServer;
+
+/// Servers heard from within this many seconds count as the fleet (they announce every 5).
+pub const FLEET_FRESH_SECONDS: f64 = 15.0;
 
 /// The route table, behind [`guard`] (host, origin, token, rate and size checks).
 pub fn router(app: App, shutdown: &CancellationToken) -> Router {
@@ -43,6 +47,11 @@ pub fn router(app: App, shutdown: &CancellationToken) -> Router {
         hosts.extend(guard.extra_hosts().iter().cloned());
         mcp_config.with_allowed_hosts(hosts)
     };
+    if app.config().server.mcp_sessions == McpSessions::Stateless {
+        mcp_config = mcp_config
+            .with_legacy_session_mode(false)
+            .with_json_response(true);
+    }
     let server = MemoryServer::new(app.clone(), Transport::McpHttp);
     let mcp = StreamableHttpService::new(
         move || Ok(server.clone()),

@@ -46,6 +46,17 @@ pub struct PoolStatus {
     pub waiting: u64,
 }
 
+/// One server of a fleet, as the database last heard of it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Member {
+    /// Its `[server] instance_id`.
+    pub id: String,
+    /// Its memoryd version.
+    pub version: String,
+    /// Seconds since it last said it was serving.
+    pub seen_seconds_ago: f64,
+}
+
 /// Bytes the database takes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sizes {
@@ -192,6 +203,16 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The schema version the database is at.
     async fn schema_version(&self) -> Result<i64>;
+
+    /// Records that the server `instance` is serving now (the fleet view of engines shared
+    /// by several servers); engines without one do nothing.
+    async fn announce(&self, instance: &str) -> Result<()>;
+
+    /// Removes `instance` from the fleet view (it is stopping).
+    async fn retire(&self, instance: &str) -> Result<()>;
+
+    /// The servers heard from within `fresh` seconds; `None` when the engine has no fleet.
+    async fn fleet(&self, fresh: f64) -> Result<Option<Vec<Member>>>;
 
     /// Writes a consistent copy of the database to the file `dest` (SQLite only; other
     /// engines say which tool backs them up).

@@ -18,7 +18,7 @@ use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use backend::{Backend, Engine, PoolStatus, Sizes};
+pub use backend::{Backend, Engine, Member, PoolStatus, Sizes};
 pub use filter::Filter;
 pub use records::{Checkpoint, Imported, Page, Pending, Stored};
 pub use search::{Hit, Ranked, excerpt, query_terms};

@@ -1001,6 +1001,50 @@ impl Backend for PgStore {
         applied_version(&self.conn().await?).await
     }
 
+    async fn announce(&self, instance: &str) -> Result<()> {
+        let client = self.conn().await?;
+        let stmt = client
+            .prepare_cached(
+                "INSERT INTO instances (id, version) VALUES ($1, $2) \
+                 ON CONFLICT (id) DO UPDATE SET seen_at = now(), version = excluded.version",
+            )
+            .await?;
+        client
+            .execute(&stmt, &[&instance, &env!("CARGO_PKG_VERSION")])
+            .await?;
+        Ok(())
+    }
+
+    async fn retire(&self, instance: &str) -> Result<()> {
+        let client = self.conn().await?;
+        client
+            .execute("DELETE FROM instances WHERE id = $1", &[&instance])
+            .await?;
+        Ok(())
+    }
+
+    async fn fleet(&self, fresh: f64) -> Result<Option<Vec<crate::store::Member>>> {
+        let client = self.conn().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT id, version, extract(epoch FROM now() - seen_at)::float8 AS ago \
+                 FROM instances WHERE seen_at > now() - make_interval(secs => $1) ORDER BY id",
+            )
+            .await?;
+        Ok(Some(
+            client
+                .query(&stmt, &[&fresh])
+                .await?
+                .iter()
+                .map(|r| crate::store::Member {
+                    id: r.get(0),
+                    version: r.get(1),
+                    seen_seconds_ago: (r.get::<_, f64>(2) * 10.0).round() / 10.0,
+                })
+                .collect(),
+        ))
+    }
+
     async fn backup_to(&self, _dest: PathBuf) -> Result<()> {
         Err(Error::Setup(format!(
             "memoryd backup copies a SQLite file, and this store is PostgreSQL ({})\nback it up with pg_dump: pg_dump --format=custom --file=memoryd.dump 'postgres://USER@HOST/DATABASE' (or your provider's snapshots); memoryd export writes portable JSONL too",

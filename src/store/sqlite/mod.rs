@@ -641,6 +641,19 @@ impl Backend for SqliteStore {
     async fn backup_to(&self, dest: PathBuf) -> Result<()> {
         SqliteStore::backup_to(self, dest).await
     }
+
+    /// One file has one server (the runtime file says which): no fleet to record.
+    async fn announce(&self, _instance: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn retire(&self, _instance: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn fleet(&self, _fresh: f64) -> Result<Option<Vec<crate::store::Member>>> {
+        Ok(None)
+    }
 }
 
 /// Settings every connection needs, writer or reader.
