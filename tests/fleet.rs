@@ -89,6 +89,10 @@ fn rand_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed) as u64
 }
 
+/// What one client saw: its acknowledged writes `(id, content)`, its errors, and how many
+/// calls the killed instance lost.
+type ClientRun = (Vec<(String, String)>, Vec<String>, usize);
+
 /// Three instances, six clients spreading their calls round-robin over them (three on the
 /// plain JSON route, three speaking MCP 2026-07-28); each stores, then at once searches for
 /// what it stored on another instance and fetches it on the third. Midway one instance is
@@ -121,7 +125,7 @@ fn any_request_to_any_instance_and_a_killed_one_loses_nothing() {
     let progress = AtomicUsize::new(0);
     let victim = servers.remove(2);
     let victim_pid = victim.pid();
-    let results: Vec<(Vec<(String, String)>, Vec<String>, usize)> = std::thread::scope(|scope| {
+    let results: Vec<ClientRun> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..6)
             .map(|c| {
                 let (bases, killed, progress) = (&bases, &killed, &progress);
