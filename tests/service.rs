@@ -372,3 +372,39 @@ fn service_flags_are_checked() {
         );
     }
 }
+
+/// The fleet unit (`systemd/fleet/memoryd.service`) passes `systemd-analyze verify` with the
+/// binary where it says, and takes the URL and token from its EnvironmentFile only.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_fleet_unit_passes_systemd_analyze_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systemd/fleet/memoryd.service"
+    ))
+    .unwrap();
+    assert!(
+        text.contains("EnvironmentFile=/etc/memoryd/fleet.env"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .all(|l| l.starts_with('#') || !l.contains("postgres://")),
+        "no URL (and so no password) in the unit itself"
+    );
+    let binary = std::fs::canonicalize(crate::util::bin()).unwrap();
+    let unit = dir.path().join("memoryd.service");
+    std::fs::write(
+        &unit,
+        text.replace("/usr/local/bin/memoryd", &binary.display().to_string()),
+    )
+    .unwrap();
+    let complaints = systemd_verify(&unit, false, &dir.path().join("run"));
+    // The EnvironmentFile exists only on a fleet server.
+    let complaints: Vec<&str> = complaints
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.contains("fleet.env"))
+        .collect();
+    assert!(complaints.is_empty(), "fleet unit: {complaints:#?}");
+}
