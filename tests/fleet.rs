@@ -393,3 +393,48 @@ fn the_fleet_rides_out_a_database_restart() {
         assert_eq!(ready, 200, "{}", s.stderr());
     }
 }
+
+/// With `[server] mcp_sessions = "stateless"`, a client of the 2025-11-25 era needs no sticky
+/// session: it initializes on one server and calls tools on the others without a session id.
+#[test]
+fn stateless_mode_serves_session_era_clients_on_any_instance() {
+    if postgres_only() {
+        return;
+    }
+    let first = DataDir::new();
+    let second = DataDir::sharing(&first);
+    let env = [("MEMORYD_SERVER__MCP_SESSIONS", "stateless")];
+    let serve = |dir: &DataDir| {
+        let mut cmd = dir.bare_command(&["serve", "--port", "0", "--offline"]);
+        cmd.envs(env);
+        HttpServer::start_command(dir, cmd)
+    };
+    let (a, b) = (serve(&first), serve(&second));
+    let http = reqwest::blocking::Client::new();
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "memoryd-tests", "version": "0"}}});
+    let reply = crate::util::post(&http, &a.mcp_url(), None, &init);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(reply.session_id.is_none(), "no session to stick to");
+    let call = |s: &HttpServer, id: u64, tool: &str, args: Value| {
+        let reply = crate::util::post(
+            &http,
+            &s.mcp_url(),
+            None,
+            &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                    "params": {"name": tool, "arguments": args}}),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.messages[0]["result"]["structuredContent"].clone()
+    };
+    let stored = call(
+        &b,
+        1,
+        "store_memory",
+        json!({"content": "stored through B without a session"}),
+    );
+    let id = stored["id"].as_str().unwrap();
+    let got = call(&a, 2, "get_memory", json!({"id": id}));
+    assert_eq!(got["content"], "stored through B without a session");
+}
