@@ -83,6 +83,32 @@ pub struct NewMemory {
     pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
+impl NewMemory {
+    /// The memory as first stored: a new id, `now` as its times (and as `occurred_at` unless
+    /// given), and `content_hash`.
+    pub fn stamped(&self, content_hash: String) -> Memory {
+        let now = now();
+        Memory {
+            id: new_id(),
+            namespace: self.namespace.clone(),
+            content: self.content.clone(),
+            title: self.title.clone(),
+            kind: self.kind.clone(),
+            tags: self.tags.clone(),
+            source: self.source.clone(),
+            anchor: self.anchor.clone(),
+            context: self.context.clone(),
+            roles: self.roles.clone(),
+            priority: self.priority,
+            occurred_at: self.occurred_at.clone().unwrap_or_else(|| now.clone()),
+            created_at: now.clone(),
+            updated_at: now,
+            metadata: self.metadata.clone(),
+            content_hash,
+        }
+    }
+}
+
 /// A validated set of changes to one memory; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryPatch {

@@ -6,6 +6,30 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::index::Ranked;
 
+/// `hits` (by rowid, scores unset) in the order of `ranked`, each with its ranked score;
+/// candidates without a hit (deleted meanwhile) are skipped.
+pub fn in_ranked_order(
+    ranked: &[Ranked],
+    mut hits: std::collections::HashMap<i64, Hit>,
+) -> Vec<Hit> {
+    ranked
+        .iter()
+        .filter_map(|r| {
+            hits.remove(&r.rowid).map(|mut h| {
+                h.score = r.score;
+                h
+            })
+        })
+        .collect()
+}
+
+/// Rows of `(rowid, score)` as candidates.
+pub fn ranked_pairs(rows: impl IntoIterator<Item = (i64, f64)>) -> Vec<Ranked> {
+    rows.into_iter()
+        .map(|(rowid, score)| Ranked { rowid, score })
+        .collect()
+}
+
 /// Most query terms passed to FTS5; the rest of a very long query is ignored.
 const MAX_TERMS: usize = 64;
 

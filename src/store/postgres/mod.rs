@@ -34,6 +34,7 @@ use self::sql::Query;
 use crate::error::{Error, Result};
 use crate::index::keyword::KeywordIndex;
 use crate::memory::{self, Memory, MemoryPatch, NewMemory, embedding_text};
+use crate::store::search::{in_ranked_order, ranked_pairs};
 use crate::store::tokenizer::Tokenizer;
 use crate::store::{
     Backend, Checkpoint, Engine, Filter, Hit, Imported, KeywordRanking, Page, Pending, PoolStatus,
@@ -333,25 +334,7 @@ async fn insert_new(
             deduplicated: true,
         });
     }
-    let now = memory::now();
-    let row = Memory {
-        id: memory::new_id(),
-        namespace: m.namespace.clone(),
-        content: m.content.clone(),
-        title: m.title.clone(),
-        kind: m.kind.clone(),
-        tags: m.tags.clone(),
-        source: m.source.clone(),
-        anchor: m.anchor.clone(),
-        context: m.context.clone(),
-        roles: m.roles.clone(),
-        priority: m.priority,
-        occurred_at: m.occurred_at.clone().unwrap_or_else(|| now.clone()),
-        created_at: now.clone(),
-        updated_at: now,
-        metadata: m.metadata.clone(),
-        content_hash: hash.clone(),
-    };
+    let row = m.stamped(hash.clone());
     match insert_row(tx, &row, vector).await? {
         Some(rowid) => Ok(Stored {
             id: row.id,
@@ -607,13 +590,7 @@ impl Backend for PgStore {
         q.push(" ORDER BY score DESC, m.rowid DESC LIMIT ");
         q.bind(limit as i64);
         let rows = self.query(&q).await?;
-        Ok(rows
-            .iter()
-            .map(|r| Ranked {
-                rowid: r.get(0),
-                score: r.get(1),
-            })
-            .collect())
+        Ok(ranked_pairs(rows.iter().map(|r| (r.get(0), r.get(1)))))
     }
 
     async fn warm_keyword_index(&self) -> Result<Option<usize>> {
@@ -650,13 +627,7 @@ impl Backend for PgStore {
         q.push(" ORDER BY m.embedding <=> $1 LIMIT ");
         q.bind(k as i64);
         let rows = self.query(&q).await?;
-        Ok(rows
-            .iter()
-            .map(|r| Ranked {
-                rowid: r.get(0),
-                score: r.get(1),
-            })
-            .collect())
+        Ok(ranked_pairs(rows.iter().map(|r| (r.get(0), r.get(1)))))
     }
 
     async fn hits(&self, ranked: Vec<Ranked>, terms: Vec<String>) -> Result<Vec<Hit>> {
@@ -689,15 +660,7 @@ impl Backend for PgStore {
                 },
             );
         }
-        Ok(ranked
-            .iter()
-            .filter_map(|r| {
-                by_rowid.remove(&r.rowid).map(|mut h| {
-                    h.score = r.score;
-                    h
-                })
-            })
-            .collect())
+        Ok(in_ranked_order(&ranked, by_rowid))
     }
 
     async fn pending_vectors(&self, limit: usize) -> Result<Vec<Pending>> {

@@ -11,7 +11,7 @@ use rusqlite::{Connection, params, params_from_iter};
 use super::filter::{self, Filter, FilterSql};
 use super::memories::json_column;
 use crate::error::Result;
-use crate::store::search::{Hit, Ranked, excerpt};
+use crate::store::search::{Hit, Ranked, excerpt, in_ranked_order};
 
 /// The FTS5 expression matching any of `terms` (words from [`query_terms`]).
 pub(super) fn expression(terms: &[String]) -> String {
@@ -121,7 +121,7 @@ pub(super) fn hits(conn: &Connection, ranked: &[Ranked], terms: &[String]) -> Re
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rowids = ranked.iter().map(|r| r.rowid);
-    let mut by_rowid: std::collections::HashMap<i64, Hit> = stmt
+    let by_rowid: std::collections::HashMap<i64, Hit> = stmt
         .query_map(params_from_iter(rowids), |r| {
             Ok((
                 r.get(1)?,
@@ -129,15 +129,7 @@ pub(super) fn hits(conn: &Connection, ranked: &[Ranked], terms: &[String]) -> Re
             ))
         })?
         .collect::<rusqlite::Result<_>>()?;
-    Ok(ranked
-        .iter()
-        .filter_map(|r| {
-            by_rowid.remove(&r.rowid).map(|mut h| {
-                h.score = r.score;
-                h
-            })
-        })
-        .collect())
+    Ok(in_ranked_order(ranked, by_rowid))
 }
 
 /// The columns [`hit_from_row`] reads from index 2 on, for a table aliased `m` (index 0 is

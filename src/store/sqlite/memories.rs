@@ -80,25 +80,7 @@ pub(super) fn insert(conn: &Connection, m: &NewMemory) -> Result<Stored> {
             deduplicated: true,
         });
     }
-    let now = memory::now();
-    let row = Memory {
-        id: memory::new_id(),
-        namespace: m.namespace.clone(),
-        content: m.content.clone(),
-        title: m.title.clone(),
-        kind: m.kind.clone(),
-        tags: m.tags.clone(),
-        source: m.source.clone(),
-        anchor: m.anchor.clone(),
-        context: m.context.clone(),
-        roles: m.roles.clone(),
-        priority: m.priority,
-        occurred_at: m.occurred_at.clone().unwrap_or_else(|| now.clone()),
-        created_at: now.clone(),
-        updated_at: now,
-        metadata: m.metadata.clone(),
-        content_hash: hash,
-    };
+    let row = m.stamped(hash);
     let rowid = insert_row(conn, &row)?;
     Ok(Stored {
         id: row.id,
