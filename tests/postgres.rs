@@ -66,15 +66,21 @@ fn run(mut cmd: Command, what: &str) {
     );
 }
 
-/// An initdb'd data directory, made once per target dir (a file lock makes concurrent test
-/// processes wait for the first).
+/// An initdb'd data directory, made once per machine and PostgreSQL build (a file lock makes
+/// concurrent test processes wait for the first). It lives in the temp dir rather than under
+/// `target/`, which `nobody` may not be able to reach (a checkout under /root).
 fn template() -> PathBuf {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pg-template");
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    bin_dir().hash(&mut hasher);
+    let root = std::env::temp_dir().join(format!("memoryd-pg-template-{:016x}", hasher.finish()));
     std::fs::create_dir_all(&root).unwrap();
     let lock = std::fs::File::create(root.join(".lock")).unwrap();
     lock.lock().unwrap();
     let data = root.join("data");
-    if !data.join("PG_VERSION").exists() {
+    // Written once initdb succeeded: a run killed half-way is started again.
+    let ready = root.join("ready");
+    if !ready.exists() {
         let _ = std::fs::remove_dir_all(&data);
         std::fs::create_dir_all(&data).unwrap();
         chown_to_server_user(&root);
@@ -89,6 +95,7 @@ fn template() -> PathBuf {
             "UTF8",
         ]);
         run(initdb, "initdb");
+        std::fs::write(&ready, b"").unwrap();
     }
     data
 }
