@@ -457,3 +457,46 @@ fn tls_to_the_database_follows_sslmode() {
     // No trusted root signed it.
     expect(url("verify-full", false), "sslrootcert");
 }
+
+/// A database at an older schema is migrated forward when memoryd opens it, keeping its
+/// memories (the database is taken back to version 1 by hand, as an older memoryd left it).
+#[test]
+fn an_older_schema_is_migrated_on_open() {
+    if postgres_only() {
+        return;
+    }
+    let dir = DataDir::new();
+    let pg = dir.postgres().unwrap();
+    dir.run(&["--offline", "store", "kept across the upgrade"], "")
+        .ok();
+    pg.psql(
+        "memoryd",
+        "DROP TABLE instances; DROP TRIGGER memories_text_log ON memories; \
+         DROP FUNCTION memoryd_log_text(); DROP TABLE text_log; \
+         DELETE FROM refinery_schema_history WHERE version > 1",
+    );
+    let doctor = dir.run(&["--offline", "doctor"], "");
+    assert!(
+        doctor.stdout().contains("opens (schema version 3)"),
+        "{}",
+        doctor.describe()
+    );
+    assert_eq!(pg.psql("memoryd", "SELECT count(*) FROM text_log"), "0");
+    let found = dir
+        .run(
+            &[
+                "--offline",
+                "--json",
+                "search",
+                "--mode",
+                "keyword",
+                "upgrade",
+            ],
+            "",
+        )
+        .json();
+    assert_eq!(
+        found["hits"][0]["snippet"], "kept across the upgrade",
+        "{found:#}"
+    );
+}
