@@ -3,7 +3,8 @@
 //! bundle), and `store_memory` with inline embedding.
 //!
 //! Run with `cargo bench --bench retrieval` (set `MEMORYD_BENCH_MEMORIES` for another corpus
-//! size). The embedding model is installed into `target/bench-model` on first run. The corpus
+//! size, and `MEMORYD_BENCH_DATABASE_URL` to an empty PostgreSQL database to measure that
+//! engine instead of SQLite). The embedding model is installed into `target/bench-model` on first run. The corpus
 //! is `memoryd bench corpus`'s (`memoryd::bench::corpus`: the fixture project's vocabulary
 //! with Zipf-distributed word frequencies, deterministic), with random unit vectors
 //! (brute-force KNN costs the same whatever the vectors mean); query and task embeddings come
@@ -45,6 +46,7 @@ fn setup(rt: &tokio::runtime::Runtime) -> (tempfile::TempDir, App) {
             .expect("model install");
         let mut config = Config::new(dir.path().to_path_buf());
         config.model_dir = model_dir;
+        config.storage.database_url = std::env::var("MEMORYD_BENCH_DATABASE_URL").ok();
         let app = App::open(config).await.unwrap();
         app.load_model_if_installed().await;
         assert!(
