@@ -31,13 +31,14 @@ pub enum CatchUp {
 /// Entries committed while this runs may be included in the changes without being counted in
 /// the returned `seq`; re-reading a memory twice changes nothing, so that is harmless.
 pub fn catch_up(log: &mut dyn LogSource, seen: Option<i64>) -> Result<(CatchUp, i64)> {
-    let (newest, oldest) = log.bounds()?;
+    let newest = log.newest()?;
     let Some(seen) = seen else {
         return Ok((CatchUp::Reload, newest));
     };
     if newest == seen {
         return Ok((CatchUp::Current, newest));
     }
+    let oldest = log.oldest()?;
     // Pruned past what the index saw, too much to apply, or another database.
     if newest < seen || oldest > seen + 1 || newest - seen > MAX_APPLIED {
         return Ok((CatchUp::Reload, newest));
@@ -61,9 +62,12 @@ mod tests {
     struct Log(Vec<(i64, Option<i64>)>);
 
     impl LogSource for Log {
-        fn bounds(&mut self) -> Result<(i64, i64)> {
-            let seqs = self.0.iter().map(|e| e.0);
-            Ok((seqs.clone().max().unwrap_or(0), seqs.min().unwrap_or(0)))
+        fn newest(&mut self) -> Result<i64> {
+            Ok(self.0.iter().map(|e| e.0).max().unwrap_or(0))
+        }
+
+        fn oldest(&mut self) -> Result<i64> {
+            Ok(self.0.iter().map(|e| e.0).min().unwrap_or(0))
         }
 
         fn since(&mut self, seq: i64) -> Result<Vec<Option<i64>>> {

@@ -26,8 +26,11 @@ pub struct Ranked {
 /// A change log: `(seq, memory rowid)` entries appended by every writing transaction, the
 /// oldest pruned.
 pub trait LogSource {
-    /// The newest and oldest `seq` in the log (0 and 0 when empty).
-    fn bounds(&mut self) -> Result<(i64, i64)>;
+    /// The newest `seq` in the log (0 when empty); read before every search.
+    fn newest(&mut self) -> Result<i64>;
+
+    /// The oldest `seq` still in the log (0 when empty); read only when something changed.
+    fn oldest(&mut self) -> Result<i64>;
 
     /// The rowids of the entries after `seq`; `None` stands for every memory.
     fn since(&mut self, seq: i64) -> Result<Vec<Option<i64>>>;

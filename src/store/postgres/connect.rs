@@ -105,10 +105,13 @@ pub(super) fn parse_url(url: &str) -> Result<Target> {
         config.application_name("memoryd");
     }
     // Searches through the HNSW index keep scanning until enough rows pass the filter, and
-    // look wider than pgvector's default for near-exact results.
+    // look wider than pgvector's default for near-exact results. Statements are planned for
+    // their actual parameters: a generic plan does not know the LIMIT of a nearest-neighbour
+    // query and scans every vector instead of the index (36 ms against 5.5 ms at 10k).
     let options = config.get_options().unwrap_or_default().to_string();
     config.options(format!(
-        "{options} -c hnsw.ef_search=200 -c hnsw.iterative_scan=strict_order"
+        "{options} -c hnsw.ef_search=200 -c hnsw.iterative_scan=strict_order \
+         -c plan_cache_mode=force_custom_plan"
     ));
     Ok(Target {
         config,

@@ -26,6 +26,16 @@ pub(super) struct Source<'a> {
     pub(super) filter: &'a Filter,
 }
 
+impl Source<'_> {
+    /// The one value `sql` selects.
+    fn scalar(&mut self, sql: &str) -> Result<i64> {
+        self.handle.block_on(async {
+            let stmt = self.client.prepare_cached(sql).await?;
+            Ok(self.client.query_one(&stmt, &[]).await?.get(0))
+        })
+    }
+}
+
 fn document(r: &Row) -> Document {
     Document {
         rowid: r.get(0),
@@ -39,15 +49,12 @@ fn document(r: &Row) -> Document {
 const DOCUMENT: &str = "SELECT rowid, namespace, title, content, tags::text FROM memories";
 
 impl LogSource for Source<'_> {
-    fn bounds(&mut self) -> Result<(i64, i64)> {
-        self.handle.block_on(async {
-            let stmt = self
-                .client
-                .prepare_cached("SELECT coalesce(max(seq), 0), coalesce(min(seq), 0) FROM text_log")
-                .await?;
-            let row = self.client.query_one(&stmt, &[]).await?;
-            Ok((row.get(0), row.get(1)))
-        })
+    fn newest(&mut self) -> Result<i64> {
+        self.scalar("SELECT coalesce(max(seq), 0) FROM text_log")
+    }
+
+    fn oldest(&mut self) -> Result<i64> {
+        self.scalar("SELECT coalesce(min(seq), 0) FROM text_log")
     }
 
     fn since(&mut self, seq: i64) -> Result<Vec<Option<i64>>> {

@@ -9,20 +9,24 @@ use super::filter::{self, Filter};
 use crate::error::Result;
 use crate::index::{Document, LogSource, TextSource, VectorSource};
 
-/// The statements that read one log table.
+/// The statements that read one log table (each a lone min() or max(), which SQLite answers
+/// from the index; together in one SELECT they would scan the table).
 #[derive(Clone, Copy)]
 struct Log {
-    bounds: &'static str,
+    newest: &'static str,
+    oldest: &'static str,
     since: &'static str,
 }
 
 const TEXT_LOG: Log = Log {
-    bounds: "SELECT ifnull(max(seq), 0), ifnull(min(seq), 0) FROM text_log",
+    newest: "SELECT ifnull(max(seq), 0) FROM text_log",
+    oldest: "SELECT ifnull(min(seq), 0) FROM text_log",
     since: "SELECT memory_rowid FROM text_log WHERE seq > ?1",
 };
 
 const VECTOR_LOG: Log = Log {
-    bounds: "SELECT ifnull(max(seq), 0), ifnull(min(seq), 0) FROM vector_log",
+    newest: "SELECT ifnull(max(seq), 0) FROM vector_log",
+    oldest: "SELECT ifnull(min(seq), 0) FROM vector_log",
     since: "SELECT memory_rowid FROM vector_log WHERE seq > ?1",
 };
 
@@ -54,11 +58,18 @@ impl<'a> Source<'a> {
 }
 
 impl LogSource for Source<'_> {
-    fn bounds(&mut self) -> Result<(i64, i64)> {
+    fn newest(&mut self) -> Result<i64> {
         Ok(self
             .conn
-            .prepare_cached(self.log.bounds)?
-            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?)
+            .prepare_cached(self.log.newest)?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    fn oldest(&mut self) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached(self.log.oldest)?
+            .query_row([], |r| r.get(0))?)
     }
 
     fn since(&mut self, seq: i64) -> Result<Vec<Option<i64>>> {
