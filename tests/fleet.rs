@@ -438,3 +438,52 @@ fn stateless_mode_serves_session_era_clients_on_any_instance() {
     let got = call(&a, 2, "get_memory", json!({"id": id}));
     assert_eq!(got["content"], "stored through B without a session");
 }
+
+/// Two servers storing the same content at the same moment make one memory: both answer
+/// with its id, one of them as a duplicate.
+#[test]
+fn the_same_content_stored_through_two_instances_at_once_is_one_memory() {
+    if postgres_only() {
+        return;
+    }
+    let (dirs, servers) = fleet(2);
+    let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
+    for round in 0..20 {
+        let content = format!("stored twice at once, round {round}");
+        let barrier = std::sync::Barrier::new(2);
+        let answers: Vec<Value> = std::thread::scope(|scope| {
+            let handles: Vec<_> = bases
+                .iter()
+                .map(|base| {
+                    let (barrier, content) = (&barrier, &content);
+                    scope.spawn(move || {
+                        let http = reqwest::blocking::Client::new();
+                        barrier.wait();
+                        match call(
+                            &http,
+                            base,
+                            false,
+                            "store_memory",
+                            json!({"content": content}),
+                        ) {
+                            Outcome::Answer(out) => out,
+                            Outcome::Refused(e) | Outcome::Lost(e) => panic!("{e}"),
+                        }
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(
+            answers[0]["id"], answers[1]["id"],
+            "round {round}: {answers:?}"
+        );
+        let fresh = answers
+            .iter()
+            .filter(|a| a["deduplicated"] == json!(false))
+            .count();
+        assert_eq!(fresh, 1, "round {round}: exactly one wrote it: {answers:?}");
+    }
+    let export = dirs[0].run(&["export"], "").ok();
+    assert_eq!(export.lines().count(), 20);
+}

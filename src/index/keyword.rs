@@ -532,4 +532,83 @@ mod tests {
         );
         assert!(space.rank(&q, "other", None, &mut scores).is_empty());
     }
+
+    /// A source over a fixed set of documents and a log, that can be told to fail reads.
+    struct Docs {
+        docs: Vec<Document>,
+        log: Vec<(i64, i64)>,
+        fail: bool,
+    }
+
+    impl crate::index::LogSource for Docs {
+        fn newest(&mut self) -> Result<i64> {
+            Ok(self.log.iter().map(|e| e.0).max().unwrap_or(0))
+        }
+
+        fn oldest(&mut self) -> Result<i64> {
+            Ok(self.log.iter().map(|e| e.0).min().unwrap_or(0))
+        }
+
+        fn since(&mut self, seq: i64) -> Result<Vec<Option<i64>>> {
+            Ok(self
+                .log
+                .iter()
+                .filter(|e| e.0 > seq)
+                .map(|e| Some(e.1))
+                .collect())
+        }
+    }
+
+    impl TextSource for Docs {
+        fn document(&mut self, rowid: i64) -> Result<Option<Document>> {
+            if self.fail {
+                return Err(crate::error::Error::Unavailable(
+                    "the database went away".into(),
+                ));
+            }
+            Ok(self.docs.iter().find(|d| d.rowid == rowid).cloned())
+        }
+
+        fn documents(&mut self, each: &mut dyn FnMut(Document)) -> Result<()> {
+            self.docs.iter().cloned().for_each(each);
+            Ok(())
+        }
+
+        fn passing(&mut self, rowids: &[i64]) -> Result<std::collections::HashSet<i64>> {
+            Ok(rowids.iter().copied().collect())
+        }
+    }
+
+    #[test]
+    fn a_catch_up_that_fails_half_way_reloads_instead_of_serving_a_half_updated_index() {
+        let index = KeywordIndex::new(|| Ok(Box::new(Words)));
+        let mut source = Docs {
+            docs: vec![
+                fields(1, None, "ledger import"),
+                fields(2, None, "ledger export"),
+            ],
+            log: vec![(1, 1), (2, 2)],
+            fail: false,
+        };
+        let search = |index: &KeywordIndex, source: &mut Docs, word: &str| -> Result<Vec<i64>> {
+            let terms = vec![word.to_string()];
+            Ok(index
+                .ranked(source, &terms, "ns", false, 10)?
+                .iter()
+                .map(|r| r.rowid)
+                .collect())
+        };
+        assert_eq!(search(&index, &mut source, "import").unwrap(), [1]);
+        // Two changes arrive; reading the second fails.
+        source.docs[0] = fields(1, None, "ledger reconcile");
+        source.docs.push(fields(3, None, "import of bank feeds"));
+        source.log.extend([(3, 1), (4, 3)]);
+        source.fail = true;
+        assert!(search(&index, &mut source, "import").is_err());
+        // Once reads work, the index is current: not stuck at the half-applied state (where
+        // memory 1 was removed but 3 never added, with the log position past both).
+        source.fail = false;
+        assert_eq!(search(&index, &mut source, "import").unwrap(), [3]);
+        assert_eq!(search(&index, &mut source, "reconcile").unwrap(), [1]);
+    }
 }
