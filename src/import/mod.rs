@@ -305,6 +305,10 @@ pub async fn store(
     if summary.inserted > summary.embedded {
         app.vector_missing();
     }
+    if summary.inserted > 0 {
+        // Fresh statistics, so the next searches are planned for the table as it is now.
+        app.store().refresh_statistics().await?;
+    }
     Ok(summary)
 }
 

@@ -204,6 +204,10 @@ pub trait Backend: Send + Sync + 'static {
     /// The schema version the database is at.
     async fn schema_version(&self) -> Result<i64>;
 
+    /// Updates the planner's statistics after a bulk load (PostgreSQL's `ANALYZE`: until
+    /// autovacuum gets to it, a freshly imported table is planned as if it were empty).
+    async fn refresh_statistics(&self) -> Result<()>;
+
     /// Records that the server `instance` is serving now (the fleet view of engines shared
     /// by several servers); engines without one do nothing.
     async fn announce(&self, instance: &str) -> Result<()>;

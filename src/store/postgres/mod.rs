@@ -964,6 +964,11 @@ impl Backend for PgStore {
         applied_version(&self.conn().await?).await
     }
 
+    async fn refresh_statistics(&self) -> Result<()> {
+        self.conn().await?.batch_execute("ANALYZE memories").await?;
+        Ok(())
+    }
+
     async fn announce(&self, instance: &str) -> Result<()> {
         let client = self.conn().await?;
         let stmt = client

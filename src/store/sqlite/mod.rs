@@ -642,6 +642,11 @@ impl Backend for SqliteStore {
         SqliteStore::backup_to(self, dest).await
     }
 
+    /// SQLite plans without table statistics here (no `sqlite_stat1`): nothing to refresh.
+    async fn refresh_statistics(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// One file has one server (the runtime file says which): no fleet to record.
     async fn announce(&self, _instance: &str) -> Result<()> {
         Ok(())
