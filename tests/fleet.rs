@@ -162,10 +162,9 @@ fn any_request_to_any_instance_and_a_killed_one_loses_nothing() {
                                 Outcome::Answer(out) => {
                                     break out["id"].as_str().unwrap().to_string();
                                 }
-                                Outcome::Lost(e) if killed.load(Ordering::SeqCst) && at == 2 => {
+                                Outcome::Lost(_) if killed.load(Ordering::SeqCst) && at == 2 => {
                                     lost += 1;
                                     dead.insert(at);
-                                    let _ = e;
                                 }
                                 Outcome::Lost(e) | Outcome::Refused(e) => {
                                     errors.push(format!("store on {at}: {e}"));

@@ -165,7 +165,14 @@ impl Server {
 
     /// Creates an empty database.
     pub fn create_database(&self, name: &str) {
-        let mut cmd = Command::new(bin_dir().join("createdb"));
+        let mut cmd = self.client("createdb");
+        cmd.arg(name);
+        run(cmd, "createdb");
+    }
+
+    /// One of PostgreSQL's client programs, pointed at this server as the superuser.
+    fn client(&self, program: &str) -> Command {
+        let mut cmd = Command::new(bin_dir().join(program));
         cmd.args([
             "-h",
             "127.0.0.1",
@@ -173,22 +180,14 @@ impl Server {
             &self.port.to_string(),
             "-U",
             "postgres",
-            name,
         ]);
-        run(cmd, "createdb");
+        cmd
     }
 
     /// Runs SQL as the superuser in database `db` and returns psql's unaligned output.
     pub fn psql(&self, db: &str, sql: &str) -> String {
-        let out = Command::new(bin_dir().join("psql"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-            ])
+        let out = self
+            .client("psql")
             .args(["-d", db, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
             .output()
             .expect("run psql");
@@ -202,15 +201,8 @@ impl Server {
 
     /// `pg_amcheck` of every table and index of `db`: "ok", or what it reported.
     pub fn amcheck(&self, db: &str) -> String {
-        let out = Command::new(bin_dir().join("pg_amcheck"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-            ])
+        let out = self
+            .client("pg_amcheck")
             .args(["--install-missing", "--heapallindexed", "-d", db])
             .output()
             .expect("run pg_amcheck");
