@@ -31,6 +31,15 @@ pub enum Error {
         namespace: String,
     },
 
+    /// A resource URI names nothing that exists (an unknown memory or role).
+    #[error("{reason}")]
+    ResourceNotFound {
+        /// The URI asked for.
+        uri: String,
+        /// What does not exist, and what does.
+        reason: String,
+    },
+
     /// An update would give a memory the same content as another in its namespace.
     #[error(
         "content duplicates memory '{existing_id}' in namespace '{namespace}'\nupdate or delete that memory instead"
@@ -128,7 +137,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::InvalidArgument { .. } | Error::DuplicateContent { .. } => "invalid_argument",
-            Error::NotFound { .. } => "not_found",
+            Error::NotFound { .. } | Error::ResourceNotFound { .. } => "not_found",
             Error::UnknownTool { .. } => "unknown_tool",
             Error::Timeout { .. } => "timeout",
             Error::Unavailable(_) => "unavailable",
@@ -148,6 +157,9 @@ impl From<Error> for ErrorData {
                 message,
                 Some(json!({ "id": id, "namespace": namespace })),
             ),
+            Error::ResourceNotFound { uri, .. } => {
+                ErrorData::resource_not_found(message, Some(json!({ "uri": uri })))
+            }
             Error::DuplicateContent {
                 existing_id,
                 namespace,

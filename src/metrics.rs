@@ -22,17 +22,6 @@ use prometheus::{
 };
 use serde::Serialize;
 
-/// The tool names used as labels; anything else is recorded as `unknown`.
-pub(crate) const TOOLS: [&str; 7] = [
-    "delete_memory",
-    "get_memory",
-    "list_memories",
-    "rehydrate_memory",
-    "search_memory",
-    "store_memory",
-    "update_memory",
-];
-
 /// Recent errors kept for `/status`.
 const RECENT_ERRORS: usize = 20;
 
@@ -83,8 +72,9 @@ impl Cache {
 /// One finished tool call.
 #[derive(Debug, Clone)]
 pub struct Call {
-    /// Tool name as the caller sent it.
-    pub tool: String,
+    /// The tool's label: its name when it exists (the caller checks against the tool
+    /// table), `unknown` otherwise, so labels stay bounded.
+    pub tool: &'static str,
     /// `role` argument of `rehydrate_memory`, if any.
     pub role: Option<String>,
     /// How it arrived.
@@ -392,15 +382,6 @@ impl Metrics {
         }
     }
 
-    /// The tool label for `name`.
-    fn tool_label(name: &str) -> &'static str {
-        TOOLS
-            .iter()
-            .find(|t| **t == name)
-            .copied()
-            .unwrap_or("unknown")
-    }
-
     /// The role label for `role`.
     fn role_label(&self, role: Option<&str>) -> String {
         match role {
@@ -411,7 +392,7 @@ impl Metrics {
 
     /// Counts one finished tool call.
     pub fn record_call(&self, call: &Call) {
-        let tool = Self::tool_label(&call.tool);
+        let tool = call.tool;
         let ok = call.outcome == "ok";
         self.calls
             .with_label_values(&[tool, call.transport.name(), call.outcome])
@@ -482,8 +463,9 @@ impl Metrics {
         self.started.elapsed().as_secs()
     }
 
-    /// The numbers now.
-    pub fn snapshot(&self) -> Snapshot {
+    /// The numbers now, with a row for each of `tools` (called or not).
+    pub fn snapshot(&self, tools: &[&'static str]) -> Snapshot {
+        let known = tools;
         let now = Instant::now();
         let (window_calls, window_lookups, recent_errors) = {
             let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
@@ -498,7 +480,7 @@ impl Metrics {
         };
 
         let mut tools: BTreeMap<&'static str, ToolStats> =
-            TOOLS.iter().map(|t| (*t, ToolStats::default())).collect();
+            known.iter().map(|t| (*t, ToolStats::default())).collect();
         let mut transports: BTreeMap<&'static str, u64> =
             [Transport::Stdio, Transport::McpHttp, Transport::ToolsCall]
                 .iter()
@@ -516,7 +498,11 @@ impl Metrics {
             if let Some(t) = transports.get_mut(transport.as_str()) {
                 *t += n;
             }
-            let label = Self::tool_label(tool);
+            let label = known
+                .iter()
+                .find(|t| **t == tool.as_str())
+                .copied()
+                .unwrap_or("unknown");
             let stats = tools.entry(label).or_default();
             stats.calls += n;
             if failed {
@@ -699,9 +685,12 @@ mod tests {
         )
     }
 
-    fn call(tool: &str, role: Option<&str>, outcome: &'static str, ms: u64) -> Call {
+    /// The tool list the snapshots below report on.
+    const TOOLS: [&str; 3] = ["get_memory", "rehydrate_memory", "search_memory"];
+
+    fn call(tool: &'static str, role: Option<&str>, outcome: &'static str, ms: u64) -> Call {
         Call {
-            tool: tool.into(),
+            tool,
             role: role.map(String::from),
             transport: Transport::ToolsCall,
             outcome,
@@ -723,7 +712,7 @@ mod tests {
             "invalid_argument",
             1,
         ));
-        let s = m.snapshot();
+        let s = m.snapshot(&TOOLS);
         assert_eq!(s.requests_total, 102);
         assert_eq!(s.errors_total, 1);
         assert_eq!(s.error_rate_percent, round2(100.0 / 102.0));
@@ -762,7 +751,7 @@ mod tests {
         m.record_lookup(Cache::Bundle, true);
         m.record_lookup(Cache::Bundle, true);
         m.record_lookup(Cache::QueryEmbedding, false);
-        let s = m.snapshot();
+        let s = m.snapshot(&TOOLS);
         assert_eq!(s.caches["rehydrate_bundle"].hit_rate_percent, 66.67);
         assert_eq!(
             (
@@ -780,21 +769,27 @@ mod tests {
         let m = Metrics::new(vec![], Duration::ZERO);
         m.record_call(&call("get_memory", None, "not_found", 3));
         std::thread::sleep(Duration::from_millis(2));
-        let s = m.snapshot();
+        let s = m.snapshot(&TOOLS);
         assert_eq!((s.requests_total, s.errors_total), (1, 1));
         assert_eq!((s.window_requests, s.error_rate_percent), (0, 0.0));
     }
 
     #[test]
-    fn unknown_tools_get_one_label() {
+    fn every_listed_tool_has_a_row_and_unknown_calls_have_their_own() {
         let m = metrics();
-        m.record_call(&call("drop_tables", None, "unknown_tool", 0));
-        m.record_call(&call("rm_rf", None, "unknown_tool", 0));
+        m.record_call(&call("unknown", None, "unknown_tool", 0));
+        m.record_call(&call("unknown", None, "unknown_tool", 0));
         let text = m.prometheus_text(&State::default());
         assert!(text.contains(
             "memoryd_tool_calls_total{outcome=\"unknown_tool\",tool=\"unknown\",transport=\"tools_call\"} 2"
         ), "{text}");
-        assert!(!text.contains("drop_tables"));
+        let s = m.snapshot(&TOOLS);
+        let rows: Vec<&str> = s.tools.keys().copied().collect();
+        assert_eq!(
+            rows,
+            ["get_memory", "rehydrate_memory", "search_memory", "unknown"]
+        );
+        assert_eq!(s.tools["unknown"].errors, 2);
     }
 
     #[test]

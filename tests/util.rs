@@ -290,11 +290,15 @@ fn initialize_request(id: u64) -> Value {
     })
 }
 
-/// An MCP client over a child's stdin/stdout, one request at a time.
+/// An MCP client over a child's stdin/stdout, one request at a time; notifications the
+/// server sends meanwhile are kept for [`StdioClient::notification`].
 pub struct StdioClient {
     child: Child,
     stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
+    /// Messages from stdout, read by a thread so a wait can time out.
+    lines: std::sync::mpsc::Receiver<Value>,
+    /// Notifications that arrived while waiting for a response.
+    pub notifications: Vec<Value>,
     next_id: u64,
     /// The `initialize` result.
     pub init: Value,
@@ -315,11 +319,26 @@ impl StdioClient {
             .spawn()
             .expect("spawn memoryd stdio");
         let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            loop {
+                let mut line = String::new();
+                if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                let msg: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("stdout carried a non-JSON line ({e}): {line}"));
+                if tx.send(msg).is_err() {
+                    return;
+                }
+            }
+        });
         let mut client = StdioClient {
             child,
             stdin: Some(stdin),
-            stdout,
+            lines,
+            notifications: Vec::new(),
             next_id: 1,
             init: Value::Null,
         };
@@ -327,6 +346,40 @@ impl StdioClient {
         client.init = into_result(init).expect("initialize");
         client.notify("notifications/initialized");
         client
+    }
+
+    /// The next message from the server within `timeout`.
+    fn next_message(&mut self, timeout: std::time::Duration) -> Option<Value> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(msg) => Some(msg),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                panic!("memoryd closed stdout")
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for a notification with `method` that `matches`, taking it from
+    /// those already received first; `None` when none came.
+    pub fn notification(
+        &mut self,
+        method: &str,
+        timeout: std::time::Duration,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let wanted = |m: &Value| m["method"] == method && matches(m);
+        if let Some(i) = self.notifications.iter().position(wanted) {
+            return Some(self.notifications.remove(i));
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let msg = self.next_message(left)?;
+            if wanted(&msg) {
+                return Some(msg);
+            }
+            self.notifications.push(msg);
+        }
     }
 
     fn write(&mut self, message: &Value) {
@@ -337,23 +390,24 @@ impl StdioClient {
         stdin.flush().unwrap();
     }
 
-    /// Sends a request and returns the response with its id (skipping notifications).
+    /// Sends a request and returns the response with its id (keeping notifications).
     pub fn send(&mut self, request: Value) -> Value {
         let id = request["id"].clone();
         self.write(&request);
         loop {
-            let mut line = String::new();
-            let n = self.stdout.read_line(&mut line).unwrap();
-            assert!(
-                n > 0,
-                "memoryd closed stdout while we waited for response {id}"
-            );
-            let msg: Value = serde_json::from_str(&line)
-                .unwrap_or_else(|e| panic!("stdout carried a non-JSON line ({e}): {line}"));
+            let msg = self
+                .next_message(std::time::Duration::from_secs(120))
+                .unwrap_or_else(|| panic!("no response {id} within 120 s"));
             if msg.get("id") == Some(&id) {
                 return msg;
             }
+            self.notifications.push(msg);
         }
+    }
+
+    /// Sends a notification with params (no response).
+    pub fn notify_with(&mut self, method: &str, params: Value) {
+        self.write(&json!({"jsonrpc": "2.0", "method": method, "params": params}));
     }
 
     /// Sends a notification (no response).

@@ -148,7 +148,7 @@ pub async fn observe(app: &App) -> Observation {
     Observation {
         instance: app.instance().to_string(),
         fleet,
-        snapshot: app.metrics().snapshot(),
+        snapshot: app.metrics().snapshot(&crate::tools::NAMES),
         database: Database {
             backend: store.engine().name(),
             location: store.location(),
@@ -322,7 +322,7 @@ mod tests {
         Observation {
             instance: "test:1".into(),
             fleet: None,
-            snapshot: metrics.snapshot(),
+            snapshot: metrics.snapshot(&crate::tools::NAMES),
             database: Database {
                 backend: "sqlite",
                 location: "memoryd.db".into(),
@@ -350,7 +350,7 @@ mod tests {
     fn calls(metrics: &Metrics, n: usize, outcome: &'static str, ms: u64) {
         for _ in 0..n {
             metrics.record_call(&Call {
-                tool: "search_memory".into(),
+                tool: "search_memory",
                 role: None,
                 transport: Transport::McpHttp,
                 outcome,

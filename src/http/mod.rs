@@ -54,7 +54,7 @@ pub fn router(app: App, shutdown: &CancellationToken) -> Router {
     }
     let server = MemoryServer::new(app.clone(), Transport::McpHttp);
     let mcp = StreamableHttpService::new(
-        move || Ok(server.clone()),
+        move || Ok(server.for_session()),
         Arc::new(LocalSessionManager::default()),
         mcp_config,
     );

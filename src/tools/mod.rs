@@ -5,38 +5,57 @@
 //! calls too, so a tool behaves the same on every transport. Tools validate and translate;
 //! the work happens in `store/` and `retrieve/`.
 
+pub mod completion;
 pub mod delete_memory;
 pub mod get_memory;
 pub mod list_memories;
 pub mod params;
+pub mod prompts;
 pub mod rehydrate_memory;
+pub mod resources;
+pub mod schema;
 pub mod search_memory;
+pub mod session;
 pub mod store_memory;
+pub mod table;
 pub mod update_memory;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
+#[allow(deprecated)]
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult, ErrorCode,
+    GetPromptRequestParams, GetPromptResponse, Implementation, JsonObject, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, LoggingLevel,
+    LoggingMessageNotificationParam, PaginatedRequestParams, ReadResourceRequestParams,
+    ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestParams,
+    SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
-use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
-
-use std::time::Instant;
-
-use rmcp::model::{ErrorCode, JsonObject};
+use rmcp::service::{RequestContext, SubscriptionContext};
+use rmcp::{ErrorData, Peer, RoleServer, ServerHandler, tool_handler};
+use serde_json::{Value, json};
 
 use crate::app::App;
 use crate::error::Error;
 use crate::metrics::{Call, Transport};
+use session::{Changes, Notice, Session};
+
+pub use table::NAMES;
 
 const INSTRUCTIONS: &str = "memoryd keeps memories (notes, decisions, facts, document chunks) \
 for this project. Use search_memory before starting work to find what is already known, \
 store_memory to keep a decision or fact for later sessions, and get_memory for the full text of \
 a search hit. Every call takes an optional namespace (default 'default') that scopes it to one \
-project.";
+project. Each memory is also a resource, memory://{namespace}/{id}, and a role's pinned \
+memories are memory://{namespace}/pins/{role}. The prompts rehydrate (role, task), recall \
+(query) and remember start a task with context, bring memories into the conversation, and \
+store what a session decided.";
 
-/// The MCP server: the shared [`App`] plus the routes of every tool.
+/// The MCP server: the shared [`App`] plus the routes of every tool, and one session's state.
 #[derive(Clone)]
 pub struct MemoryServer {
     /// Shared state.
@@ -45,6 +64,10 @@ pub struct MemoryServer {
     tool_router: ToolRouter<MemoryServer>,
     /// How calls reach this server, for metrics and logs.
     transport: Transport,
+    /// The store's generation as it moves, shared by every session of this server.
+    changes: Arc<Changes>,
+    /// This session's log level and followed resources (see [`MemoryServer::for_session`]).
+    session: Arc<Session>,
 }
 
 impl MemoryServer {
@@ -54,30 +77,104 @@ impl MemoryServer {
             app,
             tool_router: Self::router(),
             transport,
+            changes: Arc::new(Changes::new()),
+            session: Arc::new(Session::new()),
         }
     }
 
-    /// The routes of all tools.
+    /// A copy for a new session: the same app, routes and change feed, its own session state
+    /// (log level, subscriptions), so one client's choices never reach another.
+    pub fn for_session(&self) -> Self {
+        MemoryServer {
+            session: Arc::new(Session::new()),
+            ..self.clone()
+        }
+    }
+
+    /// The routes of all tools (from [`table::TOOLS`]), with schemas every client can read.
     pub fn router() -> ToolRouter<MemoryServer> {
-        Self::rehydrate_memory_router()
-            + Self::store_memory_router()
-            + Self::search_memory_router()
-            + Self::get_memory_router()
-            + Self::update_memory_router()
-            + Self::delete_memory_router()
-            + Self::list_memories_router()
+        let mut router = ToolRouter::new();
+        for entry in &table::TOOLS {
+            router.merge((entry.route)());
+        }
+        for route in router.map.values_mut() {
+            let tool = &mut route.attr;
+            let mut input = (*tool.input_schema).clone();
+            schema::portable(&mut input, schema::Side::Input);
+            tool.input_schema = Arc::new(input);
+            if let Some(output) = &tool.output_schema {
+                let mut output = (**output).clone();
+                schema::portable(&mut output, schema::Side::Output);
+                tool.output_schema = Some(Arc::new(output));
+            }
+        }
+        router
     }
 
     /// Every tool's definition (name, description, schemas, annotations), sorted by name.
     pub fn tools() -> Vec<Tool> {
         Self::router().list_all()
     }
+
+    /// Sends a log message about this session's own call, if it asked for that level.
+    #[allow(deprecated)]
+    async fn log(&self, peer: &Peer<RoleServer>, level: LoggingLevel, data: Value) {
+        if self.session.wants(level) {
+            let message = LoggingMessageNotificationParam::new(level, data).with_logger("memoryd");
+            // A client that went away cannot be told; its call has been answered already.
+            let _ = peer.notify_logging_message(message).await;
+        }
+    }
+
+    /// Starts telling this session's client about changes to what it follows.
+    fn start_following(&self, peer: &Peer<RoleServer>) {
+        let peer = peer.clone();
+        self.session
+            .start_following(&self.app, &self.changes, move |notice| {
+                let peer = peer.clone();
+                async move {
+                    let sent = match notice {
+                        Notice::Updated(uri) => {
+                            peer.notify_resource_updated(
+                                rmcp::model::ResourceUpdatedNotificationParam::new(uri),
+                            )
+                            .await
+                        }
+                        Notice::ListChanged => peer.notify_resource_list_changed().await,
+                    };
+                    sent.is_ok()
+                }
+            });
+    }
 }
 
+/// The namespace a list request asks for: `_meta["memoryd/namespace"]`, else `default`.
+fn requested_namespace(meta: Option<&JsonObject>) -> Result<String, Error> {
+    match meta.and_then(|m| m.get(resources::NAMESPACE_META)) {
+        None | Some(Value::Null) => crate::memory::namespace(None),
+        Some(Value::String(namespace)) => crate::memory::namespace(Some(namespace)),
+        Some(other) => Err(Error::invalid(
+            resources::NAMESPACE_META,
+            format!("must be a namespace name (a string), got {other}"),
+        )),
+    }
+}
+
+// Logging is deprecated by the 2026-07-28 revision (SEP-2577), but 2025-11-25 clients use it.
+#[allow(deprecated)]
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for MemoryServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let capabilities = ServerCapabilities::builder()
+            .enable_logging()
+            .enable_completions()
+            .enable_prompts()
+            .enable_resources()
+            .enable_tools()
+            .enable_resources_subscribe()
+            .enable_resources_list_changed()
+            .build();
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("memoryd", env!("CARGO_PKG_VERSION")))
             .with_instructions(INSTRUCTIONS)
     }
@@ -87,41 +184,274 @@ impl ServerHandler for MemoryServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let started = Instant::now();
-        let tool = request.name.to_string();
+        let name = request.name.to_string();
         let role = role_argument(request.arguments.as_ref());
+        let peer = context.peer.clone();
         // rmcp's own answer to an unknown name is a bare "tool not found"; name the tool and
         // the ones that exist so the caller can correct itself.
-        let (result, outcome) = if self.tool_router.has_route(&request.name) {
-            let call = ToolCallContext::new(self, request, context);
-            match within_timeout(&self.app, self.tool_router.call(call)).await {
-                Ok(result) => {
-                    let outcome = match &result {
-                        Ok(_) => "ok",
-                        Err(e) if e.code == ErrorCode::INVALID_PARAMS => "invalid_argument",
-                        Err(e) if e.code == ErrorCode::RESOURCE_NOT_FOUND => "not_found",
-                        Err(_) => "internal",
-                    };
-                    (result, outcome)
-                }
-                Err(timeout) => (Err(timeout.into()), "timeout"),
+        let call = async {
+            if self.tool_router.has_route(&request.name) {
+                let call = ToolCallContext::new(self, request, context);
+                self.tool_router.call(call).await
+            } else {
+                Err(unknown_tool(&name).into())
             }
-        } else {
-            (Err(unknown_tool(&tool).into()), "unknown_tool")
         };
-        observe(
-            &self.app,
-            Call {
-                tool,
-                role,
-                transport: self.transport,
-                outcome,
-                error: result.as_ref().err().map(|e| e.message.to_string()),
-                elapsed: started.elapsed(),
-            },
-        );
+        let (request_id, result, outcome, elapsed) =
+            observed(&self.app, self.transport, &name, role, call).await;
+        let ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3;
+        let mut line = json!({"event": "tool call", "request_id": request_id, "tool": name,
+            "outcome": outcome, "ms": ms});
+        let level = match &result {
+            Ok(_) => LoggingLevel::Info,
+            Err(error) => {
+                line["error"] = json!(error.message);
+                if matches!(outcome, "internal" | "timeout") {
+                    LoggingLevel::Error
+                } else {
+                    LoggingLevel::Warning
+                }
+            }
+        };
+        self.log(&peer, level, line).await;
         result
     }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let (meta, cursor) = match &request {
+            Some(r) => (r.meta.as_ref().map(|m| &m.0.0), r.cursor.clone()),
+            None => (None, None),
+        };
+        let namespace = requested_namespace(meta)?;
+        let result = resources::list(&self.app, namespace.clone(), cursor).await?;
+        // A client that lists is told when the list changes.
+        self.session
+            .followed
+            .lock()
+            .await
+            .follow_list(&self.app, &namespace)
+            .await?;
+        self.start_following(&context.peer);
+        Ok(result)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(resources::templates())
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let result = resources::read(&self.app, &request.uri).await;
+        self.log(
+            &context.peer,
+            LoggingLevel::Debug,
+            json!({"event": "resource read", "uri": request.uri, "ok": result.is_ok()}),
+        )
+        .await;
+        Ok(result?.into())
+    }
+
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.session
+            .followed
+            .lock()
+            .await
+            .follow_resource(&self.app, &request.uri)
+            .await?;
+        self.start_following(&context.peer);
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        resources::Target::parse(&request.uri)?;
+        self.session
+            .followed
+            .lock()
+            .await
+            .unfollow_resource(&request.uri);
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let mut accepted = SubscriptionFilter::new();
+        accepted.resources_list_changed = requested.resources_list_changed.filter(|on| *on);
+        accepted.resource_subscriptions = requested.resource_subscriptions.as_ref().map(|uris| {
+            uris.iter()
+                .filter(|uri| resources::Target::parse(uri).is_ok())
+                .cloned()
+                .collect()
+        });
+        Some(accepted)
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let mut followed = session::Followed::default();
+        for uri in context.accepted().resource_subscriptions.iter().flatten() {
+            followed.follow_resource_as_is(&self.app, uri).await?;
+        }
+        if context.accepted().resources_list_changed == Some(true) {
+            let meta = &context.request_context().meta.0.0;
+            let namespace = requested_namespace(Some(meta))?;
+            followed.follow_list(&self.app, &namespace).await?;
+        }
+        let mut generations = self.changes.watch(self.app.store());
+        loop {
+            tokio::select! {
+                _ = context.cancelled() => return Ok(()),
+                moved = generations.changed() => if moved.is_err() { return Ok(()) },
+            }
+            // A failed read (database restarting) is tried again at the next change.
+            for notice in followed.changes(&self.app).await.unwrap_or_default() {
+                let sent = match notice {
+                    Notice::Updated(uri) => context.sink().notify_resource_updated(uri).await,
+                    Notice::ListChanged => context.sink().notify_resource_list_changed().await,
+                };
+                if sent.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(prompts::list())
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let result = prompts::get(&self.app, &request.name, request.arguments).await;
+        self.log(
+            &context.peer,
+            LoggingLevel::Info,
+            json!({"event": "prompt", "prompt": request.name, "ok": result.is_ok()}),
+        )
+        .await;
+        Ok(result?.into())
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        Ok(completion::complete(&self.app, &request).await?)
+    }
+
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.session.set_level(request.level);
+        Ok(())
+    }
+}
+
+/// How a finished call went, for metrics and logs: the MCP path and the plain JSON path
+/// finish with different types.
+trait Finished {
+    /// `ok`, or the failure's code.
+    fn outcome(&self) -> &'static str;
+    /// The failure's message.
+    fn error(&self) -> Option<String>;
+    /// A failure made from `error`.
+    fn failed(error: Error) -> Self;
+}
+
+impl Finished for Result<CallToolResponse, ErrorData> {
+    fn outcome(&self) -> &'static str {
+        match self {
+            Ok(_) => "ok",
+            Err(e) if e.code == ErrorCode::INVALID_PARAMS => "invalid_argument",
+            Err(e) if e.code == ErrorCode::RESOURCE_NOT_FOUND => "not_found",
+            Err(_) => "internal",
+        }
+    }
+    fn error(&self) -> Option<String> {
+        self.as_ref().err().map(|e| e.message.to_string())
+    }
+    fn failed(error: Error) -> Self {
+        Err(error.into())
+    }
+}
+
+impl Finished for Result<Value, Error> {
+    fn outcome(&self) -> &'static str {
+        self.as_ref().map_or_else(Error::code, |_| "ok")
+    }
+    fn error(&self) -> Option<String> {
+        self.as_ref().err().map(Error::to_string)
+    }
+    fn failed(error: Error) -> Self {
+        Err(error)
+    }
+}
+
+/// The one path of every tool call, whatever the transport: runs `call` within the time
+/// limit, counts it and writes its log line. Returns the request id, the result, its outcome
+/// and the time taken.
+async fn observed<R: Finished>(
+    app: &App,
+    transport: Transport,
+    name: &str,
+    role: Option<String>,
+    call: impl Future<Output = R>,
+) -> (String, R, &'static str, std::time::Duration) {
+    let started = Instant::now();
+    let (result, outcome) = match within_timeout(app, call).await {
+        Ok(result) if table::find(name).is_none() => (result, "unknown_tool"),
+        Ok(result) => {
+            let outcome = result.outcome();
+            (result, outcome)
+        }
+        Err(timeout) => (R::failed(timeout), "timeout"),
+    };
+    let elapsed = started.elapsed();
+    let request_id = observe(
+        app,
+        name,
+        Call {
+            tool: table::label(name),
+            role,
+            transport,
+            outcome,
+            error: result.error(),
+            elapsed,
+        },
+    );
+    (request_id, result, outcome, elapsed)
 }
 
 /// Runs `call` within `limits.request_timeout_seconds`. Dropping a call at the limit is
@@ -138,14 +468,15 @@ fn role_argument(arguments: Option<&JsonObject>) -> Option<String> {
     arguments?.get("role")?.as_str().map(String::from)
 }
 
-/// Counts a finished call and writes its log line; returns the request id the line carries.
-fn observe(app: &App, call: Call) -> String {
+/// Counts a finished call to `name` and writes its log line; returns the request id the line
+/// carries.
+fn observe(app: &App, name: &str, call: Call) -> String {
     let request_id = uuid::Uuid::now_v7().simple().to_string();
     app.metrics().record_call(&call);
     let ms = (call.elapsed.as_secs_f64() * 1e6).round() / 1e3;
     let role = call.role.as_deref().unwrap_or("");
     let transport = call.transport.name();
-    let tool = call.tool.as_str();
+    let tool = name;
     let outcome = call.outcome;
     if matches!(outcome, "internal" | "timeout") {
         let error = call.error.as_deref().unwrap_or("");
@@ -169,59 +500,31 @@ fn observe(app: &App, call: Call) -> String {
 fn unknown_tool(name: &str) -> Error {
     Error::UnknownTool {
         name: name.to_string(),
-        known: MemoryServer::tools()
-            .into_iter()
-            .map(|t| t.name.to_string())
-            .collect(),
+        known: NAMES.iter().map(|n| n.to_string()).collect(),
     }
 }
 
 /// Runs tool `name` with `arguments` for `POST /mcp/tools/call`, counted and logged like an
 /// MCP call; returns the request id and the tool's structured output.
-pub async fn call(
-    app: &App,
-    name: &str,
-    arguments: JsonObject,
-) -> (String, Result<serde_json::Value, Error>) {
-    let started = Instant::now();
+pub async fn call(app: &App, name: &str, arguments: JsonObject) -> (String, Result<Value, Error>) {
     let role = role_argument(Some(&arguments));
-    let result = within_timeout(app, dispatch(app, name, arguments))
-        .await
-        .and_then(|r| r);
-    let request_id = observe(
+    let (request_id, result, _, _) = observed(
         app,
-        Call {
-            tool: name.to_string(),
-            role,
-            transport: Transport::ToolsCall,
-            outcome: result.as_ref().map_or_else(Error::code, |_| "ok"),
-            error: result.as_ref().err().map(Error::to_string),
-            elapsed: started.elapsed(),
-        },
-    );
+        Transport::ToolsCall,
+        name,
+        role,
+        dispatch(app, name, arguments),
+    )
+    .await;
     (request_id, result)
 }
 
 /// Runs tool `name` with `arguments` and returns its structured output, through the same
 /// `run` functions and argument checks as MCP.
-async fn dispatch(
-    app: &App,
-    name: &str,
-    arguments: JsonObject,
-) -> Result<serde_json::Value, Error> {
-    fn json<T: serde::Serialize>(value: T) -> Result<serde_json::Value, Error> {
-        serde_json::to_value(value)
-            .map_err(|e| Error::Internal(format!("output did not serialise: {e}")))
-    }
-    match name {
-        "rehydrate_memory" => json(rehydrate_memory::run(app, params::parse(arguments)?).await?),
-        "store_memory" => json(store_memory::run(app, params::parse(arguments)?).await?),
-        "search_memory" => json(search_memory::run(app, params::parse(arguments)?).await?),
-        "get_memory" => json(get_memory::run(app, params::parse(arguments)?).await?),
-        "update_memory" => json(update_memory::run(app, params::parse(arguments)?).await?),
-        "delete_memory" => json(delete_memory::run(app, params::parse(arguments)?).await?),
-        "list_memories" => json(list_memories::run(app, params::parse(arguments)?).await?),
-        other => Err(unknown_tool(other)),
+async fn dispatch(app: &App, name: &str, arguments: JsonObject) -> Result<Value, Error> {
+    match table::find(name) {
+        Some(entry) => (entry.run)(app, arguments).await,
+        None => Err(unknown_tool(name)),
     }
 }
 
@@ -397,24 +700,11 @@ mod tests {
     }
 
     #[test]
-    fn seven_tools_with_annotations() {
-        let tools = MemoryServer::tools();
-        let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-        assert_eq!(
-            names,
-            crate::metrics::TOOLS,
-            "metrics label every tool by name"
-        );
-        for tool in &tools {
-            let ann = tool.annotations.as_ref().expect("annotated");
-            let read_only = matches!(
-                tool.name.as_ref(),
-                "get_memory" | "list_memories" | "search_memory" | "rehydrate_memory"
-            );
-            assert_eq!(ann.read_only_hint, Some(read_only), "{}", tool.name);
-            if tool.name == "delete_memory" {
-                assert_eq!(ann.destructive_hint, Some(true));
-            }
-        }
+    fn the_router_lists_exactly_the_table() {
+        let names: Vec<String> = MemoryServer::tools()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        assert_eq!(names, NAMES);
     }
 }
