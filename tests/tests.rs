@@ -12,6 +12,7 @@ mod config;
 mod daemon;
 mod fleet;
 mod http;
+mod mcp_surface;
 mod ops;
 mod rehydrate;
 mod reliability;

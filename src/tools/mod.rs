@@ -222,11 +222,9 @@ impl ServerHandler for MemoryServer {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let (meta, cursor) = match &request {
-            Some(r) => (r.meta.as_ref().map(|m| &m.0.0), r.cursor.clone()),
-            None => (None, None),
-        };
-        let namespace = requested_namespace(meta)?;
+        // rmcp moves the request's `_meta` into the context.
+        let cursor = request.and_then(|r| r.cursor);
+        let namespace = requested_namespace(Some(&context.meta.0.0))?;
         let result = resources::list(&self.app, namespace.clone(), cursor).await?;
         // A client that lists is told when the list changes.
         self.session
