@@ -7,8 +7,9 @@
 //! configured), and every message in the reply, plain JSON or an SSE stream, is written to
 //! stdout as one line. Requests run concurrently, as they do in a standalone `memoryd stdio`.
 //! stdout carries the protocol only; problems are logged on stderr and, for a request, answered
-//! with a JSON-RPC error so the client is not left waiting. This module owns no tools and no
-//! database.
+//! with a JSON-RPC error so the client is not left waiting. Once the session exists, a `GET
+//! /mcp` stream carries what the daemon sends on its own (log messages, resource updates) to
+//! stdout too. This module owns no tools and no database.
 
 use std::sync::{Arc, Mutex};
 
@@ -82,6 +83,8 @@ pub async fn run(url: String, token: Option<String>, stop: CancellationToken) ->
 
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut in_flight = JoinSet::new();
+    let listening = stop.child_token();
+    let mut listener = None;
     loop {
         let line = tokio::select! {
             line = stdin.next_line() => line,
@@ -108,6 +111,9 @@ pub async fn run(url: String, token: Option<String>, stop: CancellationToken) ->
         if message.get("method").and_then(Value::as_str) == Some("initialize") {
             // Everything after `initialize` needs the session id it returns.
             shim.forward(message).await;
+            if listener.is_none() {
+                listener = Some(tokio::spawn(shim.clone().listen(listening.clone())));
+            }
         } else {
             let shim = shim.clone();
             in_flight.spawn(async move { shim.forward(message).await });
@@ -117,6 +123,10 @@ pub async fn run(url: String, token: Option<String>, stop: CancellationToken) ->
     }
     // stdin closed: let the calls already sent finish, then end the session.
     while in_flight.join_next().await.is_some() {}
+    listening.cancel();
+    if let Some(listener) = listener {
+        let _ = listener.await;
+    }
     shim.end_session().await;
     drop(shim);
     let _ = writer.await;
@@ -186,6 +196,61 @@ impl Shim {
                     self.url
                 ),
             );
+        }
+    }
+
+    /// Copies the session's `GET /mcp` stream (what the daemon sends unasked: log messages,
+    /// resource updates) to stdout until `stop`, reopening it when it drops.
+    async fn listen(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            let session = self
+                .session
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let Some(session) = session else {
+                return;
+            };
+            let request = self
+                .http
+                .get(&self.url)
+                .header(ACCEPT, "text/event-stream")
+                .header(SESSION_HEADER, session);
+            let response = tokio::select! {
+                response = request.send() => response,
+                _ = stop.cancelled() => return,
+            };
+            match response {
+                Ok(mut response) if response.status().is_success() => {
+                    let mut events = SseDecoder::default();
+                    loop {
+                        let chunk = tokio::select! {
+                            chunk = response.chunk() => chunk,
+                            _ = stop.cancelled() => return,
+                        };
+                        match chunk {
+                            Ok(Some(chunk)) => {
+                                for data in events.push(&chunk) {
+                                    self.emit(&data);
+                                }
+                            }
+                            _ => break,
+                        }
+                    }
+                }
+                // A stateless daemon has no stream to offer: nothing will come unasked.
+                Ok(response) if response.status() == reqwest::StatusCode::METHOD_NOT_ALLOWED => {
+                    return;
+                }
+                Ok(response) => {
+                    tracing::debug!(status = %response.status(), "the daemon refused the event stream");
+                }
+                Err(err) => tracing::debug!(%err, "the daemon's event stream failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = stop.cancelled() => return,
+            }
         }
     }
 

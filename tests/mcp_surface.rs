@@ -462,16 +462,18 @@ struct EventStream {
 
 impl EventStream {
     fn open(url: &str, session_id: &str) -> EventStream {
-        let response = reqwest::blocking::Client::builder()
-            .timeout(None)
-            .build()
-            .unwrap()
-            .get(url)
-            .header("Accept", "text/event-stream")
-            .header("Mcp-Session-Id", session_id)
-            .send()
-            .unwrap();
-        assert_eq!(response.status(), 200, "GET /mcp");
+        EventStream::read(
+            client()
+                .get(url)
+                .header("Accept", "text/event-stream")
+                .header("Mcp-Session-Id", session_id),
+        )
+    }
+
+    /// Sends `request` and reads its SSE reply as it streams.
+    fn read(request: reqwest::blocking::RequestBuilder) -> EventStream {
+        let response = request.send().unwrap();
+        assert_eq!(response.status(), 200, "{response:?}");
         let (tx, messages) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(response).lines() {
@@ -506,6 +508,62 @@ impl EventStream {
             }
         }
     }
+}
+
+/// An HTTP client that waits on a stream as long as it lasts.
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(None)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_2026_subscription_stream_reports_changes_by_other_processes() {
+    let dir = DataDir::new();
+    let server = dir.serve();
+    let mut session = server.session();
+    let id = store(
+        &mut session,
+        json!({"content": "Watched on the new revision."}),
+    );
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "subscriptions/listen", "params": {
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "memoryd-tests", "version": "1"}
+        },
+        "notifications": {"resourcesListChanged": true,
+                          "resourceSubscriptions": [uri(&id), "file:///not/ours"]}
+    }});
+    let stream = EventStream::read(
+        client()
+            .post(server.mcp_url())
+            .header("Accept", "application/json, text/event-stream")
+            .header("Content-Type", "application/json")
+            .header("MCP-Protocol-Version", "2026-07-28")
+            .header("Mcp-Method", "subscriptions/listen")
+            .body(body.to_string()),
+    );
+    let ack = stream.until(NOTICE, |m| {
+        m["method"] == "notifications/subscriptions/acknowledged"
+    });
+    let accepted = &ack.last().unwrap()["params"]["notifications"];
+    assert_eq!(
+        accepted["resourceSubscriptions"],
+        json!([uri(&id)]),
+        "{ack:?}"
+    );
+    assert_eq!(accepted["resourcesListChanged"], true);
+    dir.run(&["update", &id, "--title", "Changed by the CLI"], "")
+        .ok();
+    let heard = stream.until(NOTICE, |m| m["method"] == "notifications/resources/updated");
+    assert_eq!(heard.last().unwrap()["params"]["uri"], uri(&id));
+    dir.run(&["store", "Another memory, another process."], "")
+        .ok();
+    stream.until(NOTICE, |m| {
+        m["method"] == "notifications/resources/list_changed"
+    });
 }
 
 /// The folder `scripts/test` installs the npm MCP clients into (Node 22, the conformance
@@ -643,4 +701,38 @@ fn the_inspector_lists_everything_without_a_warning_over_stdio_and_http() {
             );
         }
     }
+}
+
+#[test]
+fn stdio_forwarding_to_the_daemon_carries_log_messages_and_resource_updates() {
+    let dir = DataDir::new();
+    let _server = dir.serve();
+    let mut shim = StdioClient::start_command({
+        let mut command = dir.command(&["stdio"]);
+        command.stderr(std::process::Stdio::null());
+        command
+    });
+    let id = store(
+        &mut shim,
+        json!({"content": "Forwarded sessions hear updates."}),
+    );
+    shim.request("logging/setLevel", json!({"level": "info"}))
+        .unwrap();
+    shim.request("resources/subscribe", json!({"uri": uri(&id)}))
+        .unwrap();
+    shim.call("get_memory", json!({"id": id})).unwrap();
+    let logged = shim.notification("notifications/message", NOTICE, |n| {
+        n["params"]["data"]["tool"] == "get_memory"
+    });
+    assert!(logged.is_some(), "no log message: {:?}", shim.notifications);
+    dir.run(&["update", &id, "--title", "Updated elsewhere"], "")
+        .ok();
+    let updated = shim.notification("notifications/resources/updated", NOTICE, |n| {
+        n["params"]["uri"] == uri(&id)
+    });
+    assert!(
+        updated.is_some(),
+        "no update notice: {:?}",
+        shim.notifications
+    );
 }
