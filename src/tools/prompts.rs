@@ -210,13 +210,10 @@ async fn recall(app: &App, mut arguments: Arguments) -> Result<GetPromptResult> 
     let namespace = crate::memory::namespace(namespace.as_deref())?;
     let mut messages = vec![PromptMessage::new_text(
         Role::User,
-        if found.hits.is_empty() {
-            format!("memoryd has no memories matching \"{query}\" in namespace '{namespace}'.")
-        } else {
-            format!(
-                "Here are the {} memories that best match \"{query}\", best first:",
-                found.hits.len()
-            )
+        match found.hits.len() {
+            0 => format!("memoryd has no memories matching \"{query}\" in namespace '{namespace}'."),
+            1 => format!("Here is the memory that best matches \"{query}\":"),
+            n => format!("Here are the {n} memories that best match \"{query}\", best first:"),
         },
     )];
     for hit in &found.hits {

@@ -193,7 +193,11 @@ pub async fn list(
                 };
                 resources.push(
                     Resource::new(target.uri(), format!("pins/{role}"))
-                        .with_title(format!("Pinned for {role} ({} memories)", pinned.len()))
+                        .with_title(format!(
+                            "Pinned for {role} ({} {})",
+                            pinned.len(),
+                            if pinned.len() == 1 { "memory" } else { "memories" }
+                        ))
                         .with_mime_type("text/markdown"),
                 );
             }
