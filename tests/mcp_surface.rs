@@ -736,3 +736,55 @@ fn stdio_forwarding_to_the_daemon_carries_log_messages_and_resource_updates() {
         shim.notifications
     );
 }
+
+#[test]
+fn both_revisions_advertise_exactly_what_works() {
+    let dir = DataDir::new();
+    let server = dir.serve();
+    let want = json!({"logging": {}, "completions": {}, "prompts": {},
+                      "resources": {"subscribe": true, "listChanged": true}, "tools": {}});
+    let session = server.session();
+    assert_eq!(session.init["capabilities"], want);
+    let instructions = session.init["instructions"].as_str().unwrap();
+    for word in [
+        "memory://{namespace}/{id}",
+        "rehydrate",
+        "recall",
+        "remember",
+    ] {
+        assert!(instructions.contains(word), "{instructions}");
+    }
+    let discovered = crate::util::mcp_stateless(
+        &reqwest::blocking::Client::new(),
+        &server.base,
+        1,
+        "server/discover",
+        json!({}),
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(discovered["capabilities"], want, "{discovered}");
+    assert!(
+        discovered["supportedVersions"]
+            .to_string()
+            .contains("2026-07-28"),
+        "{discovered}"
+    );
+    // Every advertised list answers on the stateless revision too.
+    for method in [
+        "resources/list",
+        "resources/templates/list",
+        "prompts/list",
+        "tools/list",
+    ] {
+        let listed = crate::util::mcp_stateless(
+            &reqwest::blocking::Client::new(),
+            &server.base,
+            2,
+            method,
+            json!({}),
+        )
+        .unwrap();
+        assert!(listed.is_ok(), "{method}: {listed:?}");
+    }
+}

@@ -211,7 +211,9 @@ async fn recall(app: &App, mut arguments: Arguments) -> Result<GetPromptResult> 
     let mut messages = vec![PromptMessage::new_text(
         Role::User,
         match found.hits.len() {
-            0 => format!("memoryd has no memories matching \"{query}\" in namespace '{namespace}'."),
+            0 => {
+                format!("memoryd has no memories matching \"{query}\" in namespace '{namespace}'.")
+            }
             1 => format!("Here is the memory that best matches \"{query}\":"),
             n => format!("Here are the {n} memories that best match \"{query}\", best first:"),
         },

@@ -196,7 +196,11 @@ pub async fn list(
                         .with_title(format!(
                             "Pinned for {role} ({} {})",
                             pinned.len(),
-                            if pinned.len() == 1 { "memory" } else { "memories" }
+                            if pinned.len() == 1 {
+                                "memory"
+                            } else {
+                                "memories"
+                            }
                         ))
                         .with_mime_type("text/markdown"),
                 );
