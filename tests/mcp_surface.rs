@@ -645,6 +645,7 @@ fn the_inspector_lists_everything_without_a_warning_over_stdio_and_http() {
         json!({"content": "Pinned for reviewers.", "roles": ["reviewer"]}),
     );
     drop(client);
+    let pins = "memory://default/pins/reviewer";
     let server = dir.serve();
     let url = server.mcp_url();
     let mut stdio: Vec<String> = vec![
@@ -683,12 +684,9 @@ fn the_inspector_lists_everything_without_a_warning_over_stdio_and_http() {
         over_stdio.extend(["--method".into(), method.into()]);
         for args in [over_http, over_stdio] {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let out = node_tool("mcp-inspector", &args)
-                .output()
-                .expect("run the MCP Inspector");
+            let out = inspector(&args);
             let stdout = String::from_utf8_lossy(&out.stdout);
             let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(out.status.success(), "{args:?}\n{stdout}\n{stderr}");
             let listed: Value = serde_json::from_str(&stdout)
                 .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {stdout}"));
             assert!(
@@ -701,6 +699,54 @@ fn the_inspector_lists_everything_without_a_warning_over_stdio_and_http() {
             );
         }
     }
+    // The Inspector also reads a resource and gets a prompt: the role's pin in both.
+    let read = inspector(&["--cli", &url, "--method", "resources/read", "--uri", pins]);
+    let read: Value = serde_json::from_slice(&read.stdout).unwrap();
+    assert!(
+        read["contents"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Pinned for reviewers."),
+        "{read}"
+    );
+    let mut args = vec!["--cli".to_string()];
+    args.extend(stdio.iter().cloned());
+    args.extend(
+        [
+            "--method",
+            "prompts/get",
+            "--prompt-name",
+            "rehydrate",
+            "--prompt-args",
+            "role=reviewer",
+            "task=review the next change",
+        ]
+        .map(String::from),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let got = inspector(&args);
+    let got: Value = serde_json::from_slice(&got.stdout).unwrap();
+    assert!(
+        got["messages"][0]["content"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Pinned for reviewers."),
+        "{got}"
+    );
+}
+
+/// Runs the MCP Inspector CLI and checks that it succeeded.
+fn inspector(args: &[&str]) -> std::process::Output {
+    let out = node_tool("mcp-inspector", args)
+        .output()
+        .expect("run the MCP Inspector");
+    assert!(
+        out.status.success(),
+        "{args:?}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 #[test]
