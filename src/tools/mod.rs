@@ -698,6 +698,43 @@ mod tests {
     }
 
     #[test]
+    fn no_tool_schema_has_a_type_array_or_a_format_validators_do_not_know() {
+        fn walk(value: &serde_json::Value, path: &str, problems: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if let Some(serde_json::Value::Array(_)) = map.get("type") {
+                        problems.push(format!("{path}: type array"));
+                    }
+                    if let Some(format) = map.get("format").and_then(|f| f.as_str())
+                        && !["date-time", "date", "uri", "email", "uuid"].contains(&format)
+                    {
+                        problems.push(format!("{path}: format {format}"));
+                    }
+                    for (key, child) in map {
+                        walk(child, &format!("{path}.{key}"), problems);
+                    }
+                }
+                serde_json::Value::Array(items) => {
+                    for (i, child) in items.iter().enumerate() {
+                        walk(child, &format!("{path}[{i}]"), problems);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut problems = Vec::new();
+        for tool in MemoryServer::tools() {
+            let input = serde_json::Value::Object((*tool.input_schema).clone());
+            walk(&input, &format!("{}.input", tool.name), &mut problems);
+            if let Some(output) = &tool.output_schema {
+                let output = serde_json::Value::Object((**output).clone());
+                walk(&output, &format!("{}.output", tool.name), &mut problems);
+            }
+        }
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+
+    #[test]
     fn the_router_lists_exactly_the_table() {
         let names: Vec<String> = MemoryServer::tools()
             .into_iter()
