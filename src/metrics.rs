@@ -627,6 +627,41 @@ impl Metrics {
     }
 }
 
+/// The calls and cache lookups of one stretch of time, for the history on `/status`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Interval {
+    /// Tool calls that finished in the stretch.
+    pub calls: u64,
+    /// Those that failed.
+    pub errors: u64,
+    /// Their latency percentiles, ms.
+    pub latency_ms: Latency,
+    /// Cache lookups, every cache.
+    pub lookups: u64,
+    /// Those that hit.
+    pub hits: u64,
+}
+
+impl Metrics {
+    /// The calls and lookups recorded after `since` and up to `until`. Reads the window's
+    /// samples, so a stretch longer than `[health] window_seconds` is cut to the window.
+    pub fn interval(&self, since: Instant, until: Instant) -> Interval {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        self.prune(&mut recent, Instant::now());
+        let within = |at: Instant| at > since && at <= until;
+        let calls: Vec<&Sample> = recent.calls.iter().filter(|s| within(s.at)).collect();
+        let lookups = recent.lookups.iter().filter(|l| within(l.0));
+        let (lookups, hits) = lookups.fold((0, 0), |(n, h), l| (n + 1, h + u64::from(l.2)));
+        Interval {
+            calls: calls.len() as u64,
+            errors: calls.iter().filter(|s| !s.ok).count() as u64,
+            latency_ms: percentiles(calls.iter().map(|s| s.micros).collect()),
+            lookups,
+            hits,
+        }
+    }
+}
+
 /// Every sample of `counters` as (labels, value); collects that one family only, not the
 /// whole registry with its histograms.
 fn counter_values(counters: &IntCounterVec) -> Vec<(BTreeMap<String, String>, u64)> {
