@@ -84,6 +84,9 @@ async function main() {
     await page.click("#save");
     await page.waitForFunction(tag => [...document.querySelectorAll('#d-fields dd[data-field="tags"] .chip')].some(c => c.textContent === tag), plan.tag);
     out.edited_tags = await page.$$eval('#d-fields dd[data-field="tags"] .chip', cs => cs.map(c => c.textContent));
+    if (plan.screenshots) {
+      await page.screenshot({ path: plan.screenshots + "/browser.png" });
+    }
     // A bad value gets the server's own message, and nothing is written.
     await page.fill("#edit-priority", "high");
     await page.click("#save");
@@ -91,9 +94,6 @@ async function main() {
     out.bad_priority_message = await page.textContent("#message");
     await page.click("#revert");
     step("edited");
-    if (plan.screenshots) {
-      await page.screenshot({ path: plan.screenshots + "/browser.png" });
-    }
 
     // ---- stored markup is shown as text, never run ----
     await page.fill("#query", "");
@@ -152,7 +152,7 @@ async function main() {
     await page.click("#view-recent");
     step("charts");
     if (plan.screenshots) {
-      await page.screenshot({ path: plan.screenshots + "/status.png", fullPage: true });
+      await page.locator("#history").screenshot({ path: plan.screenshots + "/charts.png" });
     }
     out.outside_requests = seen.filter(u => !u.startsWith(base + "/"));
     out.page_errors = errors;

@@ -245,7 +245,7 @@ fn browser_finds_reads_curates_and_previews_in_chromium() {
 
     if let Some(shots) = &screenshots {
         let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
-        for name in ["browser.png", "bundle.png", "status.png"] {
+        for name in ["browser.png", "bundle.png", "charts.png"] {
             let png = std::fs::read(shots.join(name)).unwrap();
             assert!(png.starts_with(b"\x89PNG"), "{name} is a PNG");
             std::fs::write(docs.join(name), png).unwrap();
