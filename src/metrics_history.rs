@@ -27,8 +27,7 @@ pub const OVERVIEW_POINTS: usize = 360;
 pub const HISTORY_BYTES: usize = 32 * 1024;
 
 // Both views and the overview point being filled fit in the budget.
-const _: () =
-    assert!((RECENT_POINTS + OVERVIEW_POINTS + 1) * size_of::<Point>() <= HISTORY_BYTES);
+const _: () = assert!((RECENT_POINTS + OVERVIEW_POINTS + 1) * size_of::<Point>() <= HISTORY_BYTES);
 
 /// What happened in one stretch of time. Counts, not rates, so that merging two neighbours
 /// is exact for everything but the percentiles.
@@ -270,7 +269,10 @@ mod tests {
         }
         let v = h.views();
         assert_eq!(v.recent.len(), RECENT_POINTS);
-        assert_eq!(v.recent.first().unwrap().at, (400 - RECENT_POINTS as i64 + 1) * 10);
+        assert_eq!(
+            v.recent.first().unwrap().at,
+            (400 - RECENT_POINTS as i64 + 1) * 10
+        );
         assert_eq!(v.recent.last().unwrap().at, 4000);
     }
 
@@ -283,14 +285,22 @@ mod tests {
         }
         let v = h.views();
         assert!(v.since_start.len() <= OVERVIEW_POINTS + 1);
-        assert!(v.since_start.len() > OVERVIEW_POINTS / 2, "{}", v.since_start.len());
+        assert!(
+            v.since_start.len() > OVERVIEW_POINTS / 2,
+            "{}",
+            v.since_start.len()
+        );
         // Nothing is lost: every call and every second since start is in some point.
         let calls: u64 = v.since_start.iter().map(|p| u64::from(p.calls)).sum();
         let seconds: u64 = v.since_start.iter().map(|p| u64::from(p.seconds)).sum();
         assert_eq!(calls, 2 * n as u64);
         assert_eq!(seconds, 10 * n as u64);
         assert_eq!(v.since_start.last().unwrap().at, n * 10);
-        assert_eq!(v.since_start_step_seconds, 10 * 32, "10,000 samples in 360 points");
+        assert_eq!(
+            v.since_start_step_seconds,
+            10 * 32,
+            "10,000 samples in 360 points"
+        );
         assert!(v.since_start.windows(2).all(|w| w[0].at < w[1].at));
     }
 

@@ -75,8 +75,14 @@ fn browser_finds_reads_curates_and_previews_in_chromium() {
         std::fs::create_dir_all(shots).unwrap();
         // The charts need a little history to be worth a picture: a minute of mixed calls.
         for i in 0..60 {
-            let _ = mcp.call("search_memory", json!({"query": format!("staging {}", i % 7)}));
-            let _ = mcp.call("rehydrate_memory", json!({"role": "planner", "task": format!("plan {}", i % 3)}));
+            let _ = mcp.call(
+                "search_memory",
+                json!({"query": format!("staging {}", i % 7)}),
+            );
+            let _ = mcp.call(
+                "rehydrate_memory",
+                json!({"role": "planner", "task": format!("plan {}", i % 3)}),
+            );
             if i % 9 == 0 {
                 let _ = mcp.call("get_memory", json!({"id": "nope"}));
             }
@@ -94,7 +100,14 @@ fn browser_finds_reads_curates_and_previews_in_chromium() {
         "screenshots": screenshots,
     });
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser.cjs");
-    let run = Command::new("node")
+    // scripts/test puts Node 22 beside playwright-core when the system's is too old.
+    let local_node = modules.join("node/bin/node");
+    let node = if local_node.exists() {
+        local_node
+    } else {
+        PathBuf::from("node")
+    };
+    let run = Command::new(node)
         .arg(&script)
         .arg(&server.base)
         .arg(plan.to_string())
@@ -122,9 +135,7 @@ fn browser_finds_reads_curates_and_previews_in_chromium() {
     );
 
     // Paging walked the whole namespace, newest first, as list_memories does.
-    let listed = mcp
-        .call("list_memories", json!({"limit": 200}))
-        .unwrap();
+    let listed = mcp.call("list_memories", json!({"limit": 200})).unwrap();
     let listed_now: Vec<&str> = listed["memories"]
         .as_array()
         .unwrap()
@@ -180,7 +191,10 @@ fn browser_finds_reads_curates_and_previews_in_chromium() {
     assert_eq!(memory["priority"], 0, "the refused priority wrote nothing");
     let message = seen["bad_priority_message"].as_str().unwrap();
     assert!(message.starts_with("save: "), "{message}");
-    assert!(message.contains("priority"), "the server's message names the field: {message}");
+    assert!(
+        message.contains("priority"),
+        "the server's message names the field: {message}"
+    );
 
     // Stored markup stayed text.
     let xss = mcp.call("get_memory", json!({"id": xss_id})).unwrap();
@@ -196,19 +210,33 @@ fn browser_finds_reads_curates_and_previews_in_chromium() {
         "{confirm}"
     );
     assert!(seen.get("native_dialog").is_none(), "no native dialog");
-    let gone = mcp.call("get_memory", json!({"id": delete_id})).unwrap_err();
+    let gone = mcp
+        .call("get_memory", json!({"id": delete_id}))
+        .unwrap_err();
     assert!(gone.message.contains("not found"), "{}", gone.message);
 
     // The bundle preview is what rehydrate_memory hands an implementer.
     let bundle = mcp
-        .call("rehydrate_memory", json!({"role": "implementer", "task": task}))
+        .call(
+            "rehydrate_memory",
+            json!({"role": "implementer", "task": task}),
+        )
         .unwrap();
     assert_eq!(seen["bundle"]["text"], bundle["text"]);
-    assert!(bundle["text"].as_str().unwrap().contains("cargo fmt"), "the pin");
+    assert!(
+        bundle["text"].as_str().unwrap().contains("cargo fmt"),
+        "the pin"
+    );
     let meta = &seen["bundle"]["meta"];
     assert_eq!(meta["role"], "implementer");
-    assert_eq!(meta["tokens.total"], bundle["meta"]["tokens"]["total"].to_string());
-    assert_eq!(meta["items.included"], bundle["meta"]["items"]["included"].to_string());
+    assert_eq!(
+        meta["tokens.total"],
+        bundle["meta"]["tokens"]["total"].to_string()
+    );
+    assert_eq!(
+        meta["items.included"],
+        bundle["meta"]["items"]["included"].to_string()
+    );
     let dropped = bundle["meta"]["items"]["dropped"].as_array().unwrap();
     let shown_dropped = seen["bundle"]["dropped"].as_array().unwrap();
     if dropped.is_empty() {
@@ -238,7 +266,10 @@ fn browser_finds_reads_curates_and_previews_in_chromium() {
     // Forged requests from other origins (another site, another port here) changed nothing.
     for forged in seen["forged"].as_array().unwrap() {
         let statuses = forged["statuses"].as_array().unwrap();
-        assert!(!statuses.is_empty(), "the forged requests reached the server: {forged}");
+        assert!(
+            !statuses.is_empty(),
+            "the forged requests reached the server: {forged}"
+        );
         assert!(statuses.iter().all(|s| s == 403), "{forged}");
     }
     assert!(mcp.call("get_memory", json!({"id": open_id})).is_ok());
@@ -288,35 +319,82 @@ fn browser_api_refuses_forged_requests() {
     let own = server.base.clone();
     let (cookie, token) = session(&server);
     let (_, other_token) = session(&server);
-    assert_ne!(token, other_token, "every page load without a cookie is a new session");
+    assert_ne!(
+        token, other_token,
+        "every page load without a cookie is a new session"
+    );
 
     let refusals = [
         // Another site: the guard refuses it before anything else.
-        (vec![("Origin", "http://evil.example"), ("Cookie", cookie.as_str()), ("x-memoryd-csrf", token.as_str())], "forbidden_origin"),
+        (
+            vec![
+                ("Origin", "http://evil.example"),
+                ("Cookie", cookie.as_str()),
+                ("x-memoryd-csrf", token.as_str()),
+            ],
+            "forbidden_origin",
+        ),
         // Another page on this machine: loopback passes the guard, not the browser API.
-        (vec![("Origin", "http://127.0.0.1:9"), ("Cookie", cookie.as_str()), ("x-memoryd-csrf", token.as_str())], "forbidden_origin"),
+        (
+            vec![
+                ("Origin", "http://127.0.0.1:9"),
+                ("Cookie", cookie.as_str()),
+                ("x-memoryd-csrf", token.as_str()),
+            ],
+            "forbidden_origin",
+        ),
         // No Origin at all: not a page.
-        (vec![("Cookie", cookie.as_str()), ("x-memoryd-csrf", token.as_str())], "forbidden_origin"),
+        (
+            vec![
+                ("Cookie", cookie.as_str()),
+                ("x-memoryd-csrf", token.as_str()),
+            ],
+            "forbidden_origin",
+        ),
         // This origin, but no session, no token, or another session's token.
-        (vec![("Origin", own.as_str()), ("x-memoryd-csrf", token.as_str())], "csrf"),
-        (vec![("Origin", own.as_str()), ("Cookie", cookie.as_str())], "csrf"),
-        (vec![("Origin", own.as_str()), ("Cookie", cookie.as_str()), ("x-memoryd-csrf", other_token.as_str())], "csrf"),
+        (
+            vec![("Origin", own.as_str()), ("x-memoryd-csrf", token.as_str())],
+            "csrf",
+        ),
+        (
+            vec![("Origin", own.as_str()), ("Cookie", cookie.as_str())],
+            "csrf",
+        ),
+        (
+            vec![
+                ("Origin", own.as_str()),
+                ("Cookie", cookie.as_str()),
+                ("x-memoryd-csrf", other_token.as_str()),
+            ],
+            "csrf",
+        ),
     ];
     for (headers, code) in &refusals {
         let (status, body) = post_api(&server, headers, &delete);
         assert_eq!(status, 403, "{headers:?}: {body}");
         assert_eq!(body["error"]["code"], *code, "{headers:?}: {body}");
     }
-    assert_eq!(mcp.call("get_memory", json!({"id": id})).unwrap()["title"], "Keep");
+    assert_eq!(
+        mcp.call("get_memory", json!({"id": id})).unwrap()["title"],
+        "Keep"
+    );
 
-    let page = [("Origin", own.as_str()), ("Cookie", cookie.as_str()), ("x-memoryd-csrf", token.as_str())];
+    let page = [
+        ("Origin", own.as_str()),
+        ("Cookie", cookie.as_str()),
+        ("x-memoryd-csrf", token.as_str()),
+    ];
     // The page stores nothing: that stays with the agents.
     let (status, body) = post_api(
         &server,
         &page,
         &json!({"name": "store_memory", "arguments": {"content": "x"}}),
     );
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("unknown_tool")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("unknown_tool")),
+        "{body}"
+    );
     // Bad arguments get the tool's own message.
     let (status, body) = post_api(
         &server,
@@ -330,7 +408,10 @@ fn browser_api_refuses_forged_requests() {
     assert_eq!((status, &body), (200, &json!({"id": id, "deleted": true})));
     assert!(mcp.call("get_memory", json!({"id": id})).is_err());
     let (_, m) = server.get_json("/metrics");
-    assert_eq!(m["tools"]["delete_memory"]["calls"], 1, "refusals never reached a tool");
+    assert_eq!(
+        m["tools"]["delete_memory"]["calls"], 1,
+        "refusals never reached a tool"
+    );
     assert_eq!(m["tools"]["update_memory"]["errors"], 1);
 }
 
@@ -369,10 +450,11 @@ fn status_history_counts_every_call() {
     assert_eq!(status, 200);
     let (_, m) = server.get_json("/metrics");
     let recent = h["recent"].as_array().unwrap();
-    assert!(recent.len() >= 1, "a point a second: {h}");
+    assert!(!recent.is_empty(), "a point a second: {h}");
     assert_eq!(h["step_seconds"], 1);
     let sum = |key: &str| {
-        recent.iter().map(|p| p[key].as_u64().unwrap()).sum::<u64>() + h["current"][key].as_u64().unwrap()
+        recent.iter().map(|p| p[key].as_u64().unwrap()).sum::<u64>()
+            + h["current"][key].as_u64().unwrap()
     };
     // Every call lands in exactly one point (the history is younger than an hour).
     assert_eq!(sum("calls"), m["requests_total"].as_u64().unwrap(), "{h}");
@@ -384,8 +466,14 @@ fn status_history_counts_every_call() {
         .iter()
         .map(|p| p["calls"].as_u64().unwrap())
         .sum();
-    assert_eq!(since_start + h["current"]["calls"].as_u64().unwrap(), sum("calls"));
-    assert!(h["current"]["rss_kib"].as_u64().unwrap() > 10_000, "RSS is read: {h}");
+    assert_eq!(
+        since_start + h["current"]["calls"].as_u64().unwrap(),
+        sum("calls")
+    );
+    assert!(
+        h["current"]["rss_kib"].as_u64().unwrap() > 10_000,
+        "RSS is read: {h}"
+    );
     assert_eq!(h["thresholds"]["max_error_rate_percent"], 10.0);
     for pair in recent.windows(2) {
         assert!(pair[0]["at"].as_i64() <= pair[1]["at"].as_i64());

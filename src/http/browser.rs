@@ -129,11 +129,10 @@ struct Call {
 
 /// `POST /memories/api/call`: one tool call from the page.
 async fn call(State(browser): State<Arc<Browser>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(refusal) = same_origin(&headers) {
-        return refusal;
-    }
-    if let Err(refusal) = check_token(&browser.secret, &headers) {
-        return refusal;
+    if let Err((code, message)) =
+        same_origin(&headers).and_then(|()| check_token(&browser.secret, &headers))
+    {
+        return refuse(StatusCode::FORBIDDEN, code, message);
     }
     let Ok(call) = serde_json::from_slice::<Call>(&body) else {
         // The dispatcher explains what a body must look like.
@@ -153,33 +152,43 @@ async fn call(State(browser): State<Arc<Browser>>, headers: HeaderMap, body: Byt
     tools_call::handle(State(browser.app.clone()), body).await
 }
 
+/// Why a request is refused: an error code and the message for it.
+type Refusal = (&'static str, String);
+
 /// The session cookie and the token header match.
-fn check_token(secret: &[u8; 32], headers: &HeaderMap) -> Result<(), Response> {
-        let stale = |why: &str| {
-            refuse(
-                StatusCode::FORBIDDEN,
-                "csrf",
-                format!("{why}\nreload /memories (the page carries the token; a restart of memoryd renews it)"),
-            )
-        };
-        let Some(session) = cookie(headers).filter(|s| valid_session_id(s)) else {
-            return Err(stale("the request has no browser session cookie"));
-        };
-        let Some(given) = headers.get(TOKEN_HEADER).and_then(|v| v.to_str().ok()) else {
-            return Err(stale("the request has no x-memoryd-csrf header"));
-        };
-        let want = hex(&hmac_sha256(secret, session.as_bytes()));
-        if bool::from(given.as_bytes().ct_eq(want.as_bytes())) {
-            Ok(())
-        } else {
-            Err(stale("the x-memoryd-csrf token does not match this session"))
-        }
+fn check_token(secret: &[u8; 32], headers: &HeaderMap) -> Result<(), Refusal> {
+    let stale = |why: &str| {
+        (
+            "csrf",
+            format!(
+                "{why}\nreload /memories (the page carries the token; a restart of memoryd renews it)"
+            ),
+        )
+    };
+    let Some(session) = cookie(headers).filter(|s| valid_session_id(s)) else {
+        return Err(stale("the request has no browser session cookie"));
+    };
+    let Some(given) = headers.get(TOKEN_HEADER).and_then(|v| v.to_str().ok()) else {
+        return Err(stale("the request has no x-memoryd-csrf header"));
+    };
+    let want = hex(&hmac_sha256(secret, session.as_bytes()));
+    if bool::from(given.as_bytes().ct_eq(want.as_bytes())) {
+        Ok(())
+    } else {
+        Err(stale(
+            "the x-memoryd-csrf token does not match this session",
+        ))
+    }
 }
 
 /// The request's `Origin` is this server (as named by `Host`): stricter than the guard,
 /// which lets any loopback origin through.
-fn same_origin(headers: &HeaderMap) -> Result<(), Response> {
-    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+fn same_origin(headers: &HeaderMap) -> Result<(), Refusal> {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
     let origin = text(header::ORIGIN).unwrap_or("");
     let host = text(header::HOST).unwrap_or("");
     let authority = ["http://", "https://"]
@@ -189,8 +198,7 @@ fn same_origin(headers: &HeaderMap) -> Result<(), Response> {
         return Ok(());
     }
     let shown = if origin.is_empty() { "none" } else { origin };
-    Err(refuse(
-        StatusCode::FORBIDDEN,
+    Err((
         "forbidden_origin",
         format!(
             "origin '{shown}' is not this server's page\nthe browser API answers only the /memories page it serves; scripts use /mcp or /mcp/tools/call"
@@ -293,7 +301,10 @@ mod tests {
                 "{bad}"
             );
         }
-        assert!(same_origin(&headers(&[host])).is_err(), "no Origin: no page");
+        assert!(
+            same_origin(&headers(&[host])).is_err(),
+            "no Origin: no page"
+        );
     }
 
     #[test]
@@ -305,8 +316,9 @@ mod tests {
         assert!(
             check_token(
                 &secret,
-                &headers(&[("cookie", &cookie), (TOKEN_HEADER, &token)]))
-                .is_ok()
+                &headers(&[("cookie", &cookie), (TOKEN_HEADER, &token)])
+            )
+            .is_ok()
         );
         let other = format!("{COOKIE}=ffffffffffffffffffffffffffffffff");
         for bad in [

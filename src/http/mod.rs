@@ -87,7 +87,10 @@ pub async fn serve(
     let sessions = CancellationToken::new();
     let router = router(app.clone(), &sessions);
     // The charts' sampler lives as long as the server accepts requests.
-    let sampler = tokio::spawn(crate::metrics_history::sample_forever(app, shutdown.clone()));
+    let sampler = tokio::spawn(crate::metrics_history::sample_forever(
+        app,
+        shutdown.clone(),
+    ));
     // Without TCP_NODELAY, Nagle's algorithm holds back the last small write of an SSE answer
     // on `/mcp` until the client's delayed ACK: about 40 ms added to every MCP call on Linux.
     let listener = listener.tap_io(|tcp| {

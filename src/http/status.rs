@@ -46,9 +46,5 @@ pub async fn history(State(app): State<App>) -> Response {
     let mut body = json!(views);
     body["current"] = json!(current);
     body["thresholds"] = json!(app.config().health);
-    (
-        [(header::CACHE_CONTROL, "no-store")],
-        Json(body),
-    )
-        .into_response()
+    ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
