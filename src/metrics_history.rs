@@ -304,6 +304,41 @@ mod tests {
         assert!(v.since_start.windows(2).all(|w| w[0].at < w[1].at));
     }
 
+    /// The sampler closes a point per step from the calls in between, and stops with the
+    /// token.
+    #[tokio::test(start_paused = true)]
+    async fn the_sampler_closes_a_point_per_step_and_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::config::Config::new(dir.path().to_path_buf());
+        config.health.history_step_seconds = 10;
+        let app = App::open(config).await.unwrap();
+        let stop = CancellationToken::new();
+        let sampler = tokio::spawn(sample_forever(app.clone(), stop.clone()));
+        let call = |outcome| crate::metrics::Call {
+            tool: "search_memory".into(),
+            role: None,
+            transport: crate::metrics::Transport::ToolsCall,
+            outcome,
+            error: None,
+            elapsed: Duration::from_millis(4),
+        };
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        for outcome in ["ok", "ok", "not_found"] {
+            app.metrics().record_call(&call(outcome));
+        }
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        app.metrics().record_call(&call("ok"));
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let views = app.history().views();
+        let points: Vec<(u32, u32)> = views.recent.iter().map(|p| (p.calls, p.errors)).collect();
+        assert_eq!(points, [(3, 1), (1, 0)]);
+        assert_eq!(views.recent[0].p50_ms, 4.0);
+        stop.cancel();
+        sampler.await.unwrap();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(app.history().views().recent.len(), 2, "no samples after the stop");
+    }
+
     #[test]
     fn stays_within_its_byte_budget() {
         let h = History::new(1);

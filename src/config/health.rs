@@ -78,3 +78,22 @@ impl Health {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_step_within_bounds_and_the_window() {
+        assert!(Health::default().validate().is_ok());
+        for (step, window) in [(0, 300), (601, 3600), (60, 30)] {
+            let health = Health {
+                history_step_seconds: step,
+                window_seconds: window,
+                ..Health::default()
+            };
+            let err = health.validate().unwrap_err().to_string();
+            assert!(err.contains("health.history_step_seconds"), "{err}");
+        }
+    }
+}
