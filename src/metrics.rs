@@ -646,16 +646,22 @@ impl Metrics {
     /// The calls and lookups recorded after `since` and up to `until`. Reads the window's
     /// samples, so a stretch longer than `[health] window_seconds` is cut to the window.
     pub fn interval(&self, since: Instant, until: Instant) -> Interval {
-        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        self.prune(&mut recent, Instant::now());
         let within = |at: Instant| at > since && at <= until;
-        let calls: Vec<&Sample> = recent.calls.iter().filter(|s| within(s.at)).collect();
-        let lookups = recent.lookups.iter().filter(|l| within(l.0));
-        let (lookups, hits) = lookups.fold((0, 0), |(n, h), l| (n + 1, h + u64::from(l.2)));
+        let (micros, errors, lookups, hits) = {
+            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            self.prune(&mut recent, Instant::now());
+            let calls = recent.calls.iter().filter(|s| within(s.at));
+            let micros: Vec<u64> = calls.clone().map(|s| s.micros).collect();
+            let errors = calls.filter(|s| !s.ok).count() as u64;
+            let lookups = recent.lookups.iter().filter(|l| within(l.0));
+            let (lookups, hits) = lookups.fold((0, 0), |(n, h), l| (n + 1, h + u64::from(l.2)));
+            (micros, errors, lookups, hits)
+        };
+        // Sorted outside the lock, so calls finishing meanwhile do not wait.
         Interval {
-            calls: calls.len() as u64,
-            errors: calls.iter().filter(|s| !s.ok).count() as u64,
-            latency_ms: percentiles(calls.iter().map(|s| s.micros).collect()),
+            calls: micros.len() as u64,
+            errors,
+            latency_ms: percentiles(micros),
             lookups,
             hits,
         }

@@ -336,7 +336,11 @@ mod tests {
         stop.cancel();
         sampler.await.unwrap();
         tokio::time::sleep(Duration::from_secs(60)).await;
-        assert_eq!(app.history().views().recent.len(), 2, "no samples after the stop");
+        assert_eq!(
+            app.history().views().recent.len(),
+            2,
+            "no samples after the stop"
+        );
     }
 
     #[test]
