@@ -46,12 +46,19 @@ pub struct Point {
     /// Those that hit.
     pub hits: u32,
     /// Median latency, ms (merged points: the mean of the medians, weighted by calls).
+    #[serde(serialize_with = "two_decimals")]
     pub p50_ms: f32,
     /// 95th percentile latency, ms (merged points: the worst of the two).
+    #[serde(serialize_with = "two_decimals")]
     pub p95_ms: f32,
     /// Resident memory of the process at the end of the stretch, KiB (merged points: the
     /// larger); 0 where the system does not say.
     pub rss_kib: u32,
+}
+
+/// An `f32` as JSON with two decimals (`62.62`, not `62.619998931884766`).
+fn two_decimals<S: serde::Serializer>(value: &f32, out: S) -> Result<S::Ok, S::Error> {
+    out.serialize_f64((f64::from(*value) * 100.0).round() / 100.0)
 }
 
 impl Point {

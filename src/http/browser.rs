@@ -129,8 +129,9 @@ struct Call {
 
 /// `POST /memories/api/call`: one tool call from the page.
 async fn call(State(browser): State<Arc<Browser>>, headers: HeaderMap, body: Bytes) -> Response {
+    let allowed = &browser.app.config().server.allowed_origins;
     if let Err((code, message)) =
-        same_origin(&headers).and_then(|()| check_token(&browser.secret, &headers))
+        same_origin(&headers, allowed).and_then(|()| check_token(&browser.secret, &headers))
     {
         return refuse(StatusCode::FORBIDDEN, code, message);
     }
@@ -181,9 +182,10 @@ fn check_token(secret: &[u8; 32], headers: &HeaderMap) -> Result<(), Refusal> {
     }
 }
 
-/// The request's `Origin` is this server (as named by `Host`): stricter than the guard,
-/// which lets any loopback origin through.
-fn same_origin(headers: &HeaderMap) -> Result<(), Refusal> {
+/// The request's `Origin` is this server (as named by `Host`), or one of `[server]
+/// allowed_origins` (a reverse proxy that rewrites `Host`): stricter than the guard, which
+/// lets any loopback origin through.
+fn same_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), Refusal> {
     let text = |name| {
         headers
             .get(name)
@@ -195,6 +197,14 @@ fn same_origin(headers: &HeaderMap) -> Result<(), Refusal> {
         .iter()
         .find_map(|scheme| origin.strip_prefix(scheme));
     if !host.is_empty() && authority.is_some_and(|a| a.eq_ignore_ascii_case(host)) {
+        return Ok(());
+    }
+    let trimmed = origin.trim_end_matches('/');
+    if !trimmed.is_empty()
+        && allowed
+            .iter()
+            .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(trimmed))
+    {
         return Ok(());
     }
     let shown = if origin.is_empty() { "none" } else { origin };
@@ -287,8 +297,14 @@ mod tests {
     #[test]
     fn only_this_servers_origin() {
         let host = ("host", "127.0.0.1:8377");
-        assert!(same_origin(&headers(&[host, ("origin", "http://127.0.0.1:8377")])).is_ok());
-        assert!(same_origin(&headers(&[host, ("origin", "https://127.0.0.1:8377")])).is_ok());
+        let none: &[String] = &[];
+        let ok = |origin| same_origin(&headers(&[host, ("origin", origin)]), none).is_ok();
+        assert!(ok("http://127.0.0.1:8377"));
+        assert!(ok("https://127.0.0.1:8377"));
+        let proxy = ["https://memory.example.com/".to_string()];
+        let behind = headers(&[host, ("origin", "https://memory.example.com")]);
+        assert!(same_origin(&behind, &proxy).is_ok(), "a configured origin");
+        assert!(same_origin(&behind, none).is_err());
         for bad in [
             "http://127.0.0.1:3000",
             "http://localhost:8377",
@@ -296,13 +312,10 @@ mod tests {
             "http://evil.example",
             "http://127.0.0.1:8377.evil.example",
         ] {
-            assert!(
-                same_origin(&headers(&[host, ("origin", bad)])).is_err(),
-                "{bad}"
-            );
+            assert!(!ok(bad), "{bad}");
         }
         assert!(
-            same_origin(&headers(&[host])).is_err(),
+            same_origin(&headers(&[host]), none).is_err(),
             "no Origin: no page"
         );
     }
