@@ -5,7 +5,7 @@
 //
 // usage: node tests/browser.cjs BASE_URL PLAN_JSON
 //   PLAN_JSON: {"query", "open_id", "tag", "delete_id", "xss_id", "role", "task",
-//               "screenshots": DIR or null}
+//               "other_namespace", "other_id", "screenshots": DIR or null}
 // playwright-core comes from NODE_PATH (scripts/test installs it under target/); no browser
 // is downloaded: Chromium is /usr/bin/chromium.
 "use strict";
@@ -119,6 +119,28 @@ async function main() {
     await page.waitForSelector(`#results li[data-id="${plan.delete_id}"]`, { state: "detached" });
     out.delete_message = await page.textContent("#message");
     step("deleted");
+
+    // ---- filters: pinned for a role (list), then another namespace ----
+    await page.fill("#query", "");
+    await page.selectOption("#role", plan.role);
+    await page.click("#search");
+    await page.waitForFunction(() => !document.querySelector("#results li[data-id] .chip.pin") ? false :
+      [...document.querySelectorAll("#results li[data-id]")].every(li => li.querySelector(".chip.pin")));
+    out.pinned = await page.$$eval("#results li[data-id]", lis => lis.map(li => li.dataset.id));
+    // A search with a role keeps the hits pinned for it.
+    await page.fill("#query", plan.query);
+    await page.click("#search");
+    await page.waitForFunction(role => document.getElementById("summary").textContent.includes("pinned for " + role), plan.role);
+    out.pinned_search = await page.$$eval("#results li[data-id]", lis => lis.map(li => li.dataset.id));
+    await page.fill("#query", "");
+    await page.selectOption("#role", "");
+    out.namespaces = await page.$$eval("#namespace option", os => os.map(o => [o.value, o.dataset.memories]));
+    await page.selectOption("#namespace", plan.other_namespace);
+    await page.waitForSelector(`#results li[data-id="${plan.other_id}"]`);
+    out.other_namespace = await page.$$eval("#results li[data-id]", lis => lis.map(li => li.dataset.id));
+    await page.selectOption("#namespace", "default");
+    await page.waitForSelector(`#results li[data-id="${plan.open_id}"]`);
+    step("filtered");
 
     // ---- preview a bundle ----
     await page.click("#tab-bundle");

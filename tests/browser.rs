@@ -67,6 +67,10 @@ fn browser_finds_reads_curates_and_previews_in_chromium() {
         json!({"title": "Release train", "kind": "decision",
                "content": "We release every second Tuesday; hotfixes go out the same day."}),
     );
+    let other_id = store(
+        &mut mcp,
+        json!({"namespace": "ops", "title": "Pager rota", "content": "The on-call rota lives in the ops wiki."}),
+    );
     let task = "change the staging database migrations";
 
     let screenshots = std::env::var_os("UPDATE_SCREENSHOT")
@@ -97,6 +101,8 @@ fn browser_finds_reads_curates_and_previews_in_chromium() {
         "xss_id": xss_id,
         "role": "implementer",
         "task": task,
+        "other_namespace": "ops",
+        "other_id": other_id,
         "screenshots": screenshots,
     });
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser.cjs");
@@ -214,6 +220,36 @@ fn browser_finds_reads_curates_and_previews_in_chromium() {
         .call("get_memory", json!({"id": delete_id}))
         .unwrap_err();
     assert!(gone.message.contains("not found"), "{}", gone.message);
+
+    // The filters: pinned for a role, and another namespace, as list_memories has them.
+    let ids = |v: &Value, key: &str| -> Vec<String> {
+        v[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let pinned = mcp
+        .call("list_memories", json!({"role": "implementer"}))
+        .unwrap();
+    assert_eq!(ids(&pinned, "memories"), [pin_id.clone()]);
+    assert_eq!(seen["pinned"], json!([pin_id]));
+    let pinned_hits: Vec<&str> = hits["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap())
+        .filter(|id| *id == pin_id)
+        .collect();
+    assert_eq!(pinned_hits, [pin_id.as_str()], "semantic search reaches every memory");
+    assert_eq!(seen["pinned_search"], json!(pinned_hits), "search ∩ pinned");
+    assert_eq!(seen["namespaces"], json!([["default", "5"], ["ops", "1"]]));
+    let ops = mcp
+        .call("list_memories", json!({"namespace": "ops"}))
+        .unwrap();
+    assert_eq!(json!(ids(&ops, "memories")), seen["other_namespace"]);
+    assert_eq!(seen["other_namespace"], json!([other_id]));
 
     // The bundle preview is what rehydrate_memory hands an implementer.
     let bundle = mcp
