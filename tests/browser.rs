@@ -233,7 +233,7 @@ fn browser_finds_reads_curates_and_previews_in_chromium() {
     let pinned = mcp
         .call("list_memories", json!({"role": "implementer"}))
         .unwrap();
-    assert_eq!(ids(&pinned, "memories"), [pin_id.clone()]);
+    assert_eq!(ids(&pinned, "memories"), std::slice::from_ref(&pin_id));
     assert_eq!(seen["pinned"], json!([pin_id]));
     let pinned_hits: Vec<&str> = hits["hits"]
         .as_array()
@@ -242,7 +242,11 @@ fn browser_finds_reads_curates_and_previews_in_chromium() {
         .map(|h| h["id"].as_str().unwrap())
         .filter(|id| *id == pin_id)
         .collect();
-    assert_eq!(pinned_hits, [pin_id.as_str()], "semantic search reaches every memory");
+    assert_eq!(
+        pinned_hits,
+        [pin_id.as_str()],
+        "semantic search reaches every memory"
+    );
     assert_eq!(seen["pinned_search"], json!(pinned_hits), "search ∩ pinned");
     assert_eq!(seen["namespaces"], json!([["default", "5"], ["ops", "1"]]));
     let ops = mcp
