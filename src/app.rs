@@ -13,6 +13,7 @@ use crate::config::{Config, Limits, ensure_data_dir};
 use crate::embed::{self, Embedder, Layout};
 use crate::error::Result;
 use crate::metrics::Metrics;
+use crate::metrics_history::History;
 use crate::rehydrate::Rehydrator;
 use crate::retrieve::Searcher;
 use crate::store::{KeywordRanking, Location, Store};
@@ -37,6 +38,8 @@ struct Inner {
     rehydrator: Rehydrator,
     /// Tool-call and cache counters, for `/metrics` and `/health`.
     metrics: Arc<Metrics>,
+    /// The points behind the charts on `/status`, filled while `serve` runs.
+    history: History,
     /// This server's name in a fleet, set once `serve` knows its port.
     instance: std::sync::OnceLock<String>,
 }
@@ -78,12 +81,14 @@ impl App {
             Duration::from_secs(config.health.window_seconds),
         ));
         let embedder = Embedder::counting(Layout::new(&config.model_dir), Some(metrics.clone()));
+        let history = History::new(config.health.history_step_seconds);
         App(Arc::new(Inner {
             rehydrator: Rehydrator::new(config.rehydrate.cache_entries),
             config,
             store,
             embedder,
             pending: Notify::new(),
+            history,
             metrics,
             instance: std::sync::OnceLock::new(),
         }))
@@ -140,6 +145,11 @@ impl App {
     /// Tool-call and cache counters.
     pub fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    /// The history of the counters, for the charts on `/status`.
+    pub fn history(&self) -> &History {
+        &self.0.history
     }
 
     /// The `rehydrate_memory` engine.

@@ -17,7 +17,8 @@
 //!
 //! Beside them: [`app`] (the shared state handle), [`config`] (settings and limits),
 //! [`memory`] (the data model and its field rules), [`error`] (the one error type),
-//! [`metrics`] (call and cache counters), [`shutdown`] (signals, drain, the order a server
+//! [`metrics`] (call and cache counters), [`metrics_history`] (the bounded history behind the
+//! charts on `/status`), [`shutdown`] (signals, drain, the order a server
 //! stops in).
 //!
 //! Running as a daemon: [`runtime`] (the runtime file saying which process serves a data dir
@@ -38,6 +39,7 @@ pub mod import;
 pub mod index;
 pub mod memory;
 pub mod metrics;
+pub mod metrics_history;
 pub mod proxy;
 pub mod rehydrate;
 pub mod retrieve;

@@ -613,6 +613,47 @@ impl Metrics {
     }
 }
 
+/// The calls and cache lookups of one stretch of time, for the history on `/status`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Interval {
+    /// Tool calls that finished in the stretch.
+    pub calls: u64,
+    /// Those that failed.
+    pub errors: u64,
+    /// Their latency percentiles, ms.
+    pub latency_ms: Latency,
+    /// Cache lookups, every cache.
+    pub lookups: u64,
+    /// Those that hit.
+    pub hits: u64,
+}
+
+impl Metrics {
+    /// The calls and lookups recorded after `since` and up to `until`. Reads the window's
+    /// samples, so a stretch longer than `[health] window_seconds` is cut to the window.
+    pub fn interval(&self, since: Instant, until: Instant) -> Interval {
+        let within = |at: Instant| at > since && at <= until;
+        let (micros, errors, lookups, hits) = {
+            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            self.prune(&mut recent, Instant::now());
+            let calls = recent.calls.iter().filter(|s| within(s.at));
+            let micros: Vec<u64> = calls.clone().map(|s| s.micros).collect();
+            let errors = calls.filter(|s| !s.ok).count() as u64;
+            let lookups = recent.lookups.iter().filter(|l| within(l.0));
+            let (lookups, hits) = lookups.fold((0, 0), |(n, h), l| (n + 1, h + u64::from(l.2)));
+            (micros, errors, lookups, hits)
+        };
+        // Sorted outside the lock, so calls finishing meanwhile do not wait.
+        Interval {
+            calls: micros.len() as u64,
+            errors,
+            latency_ms: percentiles(micros),
+            lookups,
+            hits,
+        }
+    }
+}
+
 /// Every sample of `counters` as (labels, value); collects that one family only, not the
 /// whole registry with its histograms.
 fn counter_values(counters: &IntCounterVec) -> Vec<(BTreeMap<String, String>, u64)> {

@@ -6,6 +6,7 @@ mod util;
 
 mod bad_input;
 mod bench;
+mod browser;
 mod cli;
 mod concurrency;
 mod config;

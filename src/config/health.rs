@@ -22,6 +22,8 @@ pub struct Health {
     pub min_cache_lookups: u64,
     /// Degraded when one round trip to the database takes longer than this many ms.
     pub max_database_round_trip_ms: f64,
+    /// The charts on `/status` get one point per this many seconds (360 points: an hour at 10).
+    pub history_step_seconds: u64,
 }
 
 impl Default for Health {
@@ -34,6 +36,7 @@ impl Default for Health {
             min_cache_hit_rate_percent: 30.0,
             min_cache_lookups: 20,
             max_database_round_trip_ms: 50.0,
+            history_step_seconds: 10,
         }
     }
 }
@@ -63,6 +66,34 @@ impl Health {
         if self.max_database_round_trip_ms.is_nan() || self.max_database_round_trip_ms <= 0.0 {
             return bad("max_database_round_trip_ms", "must be more than 0");
         }
+        if !(1..=600).contains(&self.history_step_seconds) {
+            return bad("history_step_seconds", "must be from 1 to 600");
+        }
+        if self.history_step_seconds > self.window_seconds {
+            return bad(
+                "history_step_seconds",
+                "must not be more than window_seconds (a point is made from the window's calls)",
+            );
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_step_within_bounds_and_the_window() {
+        assert!(Health::default().validate().is_ok());
+        for (step, window) in [(0, 300), (601, 3600), (60, 30)] {
+            let health = Health {
+                history_step_seconds: step,
+                window_seconds: window,
+                ..Health::default()
+            };
+            let err = health.validate().unwrap_err().to_string();
+            assert!(err.contains("health.history_step_seconds"), "{err}");
+        }
     }
 }

@@ -201,8 +201,8 @@ pub async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next
             "unauthorized",
             "this server needs its token\nsend 'Authorization: Bearer <token>' (the token memoryd serve was started with)".into(),
         );
-        // A browser asks for Basic credentials (the token as password) on the dashboard.
-        let challenge = if path == "/status" {
+        // A browser asks for Basic credentials (the token as password) on the pages.
+        let challenge = if path == "/status" || path == "/memories" {
             "Basic realm=\"memoryd\", charset=\"UTF-8\""
         } else {
             "Bearer realm=\"memoryd\""

@@ -1,10 +1,12 @@
 //! The HTTP surface: MCP Streamable HTTP at `/mcp`, plain JSON at `/mcp/tools/call`, and the
-//! operator's view: `/health` (+ `/live`, `/ready`), `/metrics` and the `/status` page.
+//! operator's view: `/health` (+ `/live`, `/ready`), `/metrics`, the `/status` page with its
+//! charts (`/status/history`), and the memory browser at `/memories`.
 //!
 //! [`serve`] takes a listener that is already bound and a cancellation token, and never binds
 //! or installs signal handlers itself, so tests can hand it a port-0 listener. Routes reach
 //! memories only through the MCP tools, never through `store/` directly.
 
+mod browser;
 mod guard;
 mod health;
 mod metrics;
@@ -66,7 +68,9 @@ pub fn router(app: App, shutdown: &CancellationToken) -> Router {
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(metrics::handle))
         .route("/status", get(status::page))
-        .with_state(app)
+        .route("/status/history", get(status::history))
+        .with_state(app.clone())
+        .merge(browser::router(app))
         .nest_service("/mcp", mcp)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))
@@ -81,7 +85,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     // Sessions outlive the stop signal so in-flight calls finish (see `shutdown`).
     let sessions = CancellationToken::new();
-    let router = router(app, &sessions);
+    let router = router(app.clone(), &sessions);
+    // The charts' sampler lives as long as the server accepts requests.
+    let sampler = tokio::spawn(crate::metrics_history::sample_forever(
+        app,
+        shutdown.clone(),
+    ));
     // Without TCP_NODELAY, Nagle's algorithm holds back the last small write of an SSE answer
     // on `/mcp` until the client's delayed ACK: about 40 ms added to every MCP call on Linux.
     let listener = listener.tap_io(|tcp| {
@@ -93,5 +102,8 @@ pub async fn serve(
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
     let server =
         axum::serve(listener, service).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    crate::shutdown::drain(server.into_future(), &shutdown, &sessions).await
+    let served = crate::shutdown::drain(server.into_future(), &shutdown, &sessions).await;
+    // Cancelled with `shutdown`; it ends at its next await.
+    let _ = sampler.await;
+    served
 }

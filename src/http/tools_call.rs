@@ -49,7 +49,8 @@ pub async fn handle(State(app): State<App>, body: Bytes) -> Response {
     response
 }
 
-fn error_reply(err: &Error) -> Response {
+/// The JSON error answer for `err`, with the status its code maps to.
+pub(super) fn error_reply(err: &Error) -> Response {
     let code = err.code();
     let status = match code {
         "invalid_argument" => StatusCode::BAD_REQUEST,
