@@ -68,6 +68,12 @@ pub struct CommonArgs {
     /// Override the semantic candidates fused
     #[arg(long)]
     pub semantic_candidates: Option<usize>,
+    /// Override the share of a neighbour's score a candidate gains (0 turns it off)
+    #[arg(long)]
+    pub neighbour_weight: Option<f32>,
+    /// Override the bonus for happening in the period a query names (0 turns it off)
+    #[arg(long)]
+    pub time_boost: Option<f32>,
     /// Write each query's keyword and semantic candidates with their scores here (JSONL), to
     /// study fusion offline
     #[arg(long, value_name = "FILE")]
@@ -355,6 +361,13 @@ async fn open(
     if let Some(n) = common.semantic_candidates {
         config.retrieval.semantic_candidates = n;
     }
+    if let Some(w) = common.neighbour_weight {
+        config.retrieval.neighbour_weight = w;
+    }
+    if let Some(b) = common.time_boost {
+        config.retrieval.time_boost = b;
+    }
+    config.validate()?;
     let app = App::open(config).await?;
     app.load_model_if_installed().await;
     if let Some(reason) = app.embedder().state().reason_off()
