@@ -171,7 +171,10 @@ mod tests {
         ];
         let may = named_period("What did Maria do with her mom in May 2023?");
         let out = situate(items, &places, how(0.0, may, 0.2));
-        // 3 in May and 2 five days after it overtake 1 (March)
-        assert_eq!(order(&out), [3, 2, 1]);
+        // 2 (five days after May) and 3 (in May) overtake 1 (March)
+        assert_eq!(order(&out), [2, 3, 1]);
+        let places_after = [place(2, "2023-06-09T10:00:00.000Z", None, None)];
+        let out = situate(ranked(&[(2, 0.5)]), &places_after, how(0.0, may, 0.2));
+        assert_eq!(out[0].score, 0.5, "more than a week after the period");
     }
 }
