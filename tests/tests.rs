@@ -21,4 +21,5 @@ mod semantic;
 mod service;
 mod stdio;
 mod storage;
+mod time_ranking;
 mod transfer;

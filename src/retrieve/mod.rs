@@ -142,8 +142,12 @@ impl Searcher<'_> {
                 let (keyword, semantic) = tokio::try_join!(keyword, semantic)?;
                 let (mut items, mode, note) = match semantic {
                     Some(semantic) => (
-                        self.situated(query, fuse(keyword, semantic, self.tuning.keyword_weight))
-                            .await?,
+                        self.situated(
+                            query,
+                            fuse(keyword, semantic, self.tuning.keyword_weight),
+                            limit,
+                        )
+                        .await?,
                         SearchMode::Hybrid,
                         None,
                     ),
@@ -155,18 +159,40 @@ impl Searcher<'_> {
         }
     }
 
-    /// Fused candidates reranked by their place in time (see [`situate`]); one read of the
-    /// store, skipped when neither signal is on.
-    async fn situated(&self, query: &str, fused: Vec<Ranked>) -> Result<Vec<Ranked>> {
+    /// Fused candidates reranked by their place in time (see [`situate`]), exact for the best
+    /// `limit`; one read of the store, skipped when neither signal is on.
+    ///
+    /// Situating only raises a score, by at most `neighbour_weight × the best fused score +
+    /// time_boost`. A candidate whose fused score plus that gain stays below the `limit`-th
+    /// fused score can never reach the best `limit`, so only the others are looked up.
+    async fn situated(
+        &self,
+        query: &str,
+        fused: Vec<Ranked>,
+        limit: usize,
+    ) -> Result<Vec<Ranked>> {
         let t = self.tuning;
         let period = named_period(query).filter(|_| t.time_boost > 0.0);
         if fused.is_empty() || (t.neighbour_weight <= 0.0 && period.is_none()) {
             return Ok(fused);
         }
-        let places = self
-            .store
-            .situate(fused.iter().map(|r| r.rowid).collect())
-            .await?;
+        let best = fused.first().map_or(0.0, |r| r.score);
+        let gain = f64::from(t.neighbour_weight) * best
+            + if period.is_some() {
+                f64::from(t.time_boost)
+            } else {
+                0.0
+            };
+        let bar = match fused.get(limit.max(1) - 1) {
+            Some(r) if fused.len() > limit => r.score - gain,
+            _ => f64::NEG_INFINITY,
+        };
+        let rowids = fused
+            .iter()
+            .take_while(|r| r.score >= bar)
+            .map(|r| r.rowid)
+            .collect();
+        let places = self.store.situate(rowids).await?;
         let how = Situating {
             neighbour_weight: f64::from(t.neighbour_weight),
             window: i64::try_from(t.neighbour_window_seconds)
