@@ -165,12 +165,7 @@ impl Searcher<'_> {
     /// Situating only raises a score, by at most `neighbour_weight × the best fused score +
     /// time_boost`. A candidate whose fused score plus that gain stays below the `limit`-th
     /// fused score can never reach the best `limit`, so only the others are looked up.
-    async fn situated(
-        &self,
-        query: &str,
-        fused: Vec<Ranked>,
-        limit: usize,
-    ) -> Result<Vec<Ranked>> {
+    async fn situated(&self, query: &str, fused: Vec<Ranked>, limit: usize) -> Result<Vec<Ranked>> {
         let t = self.tuning;
         let period = named_period(query).filter(|_| t.time_boost > 0.0);
         if fused.is_empty() || (t.neighbour_weight <= 0.0 && period.is_none()) {
