@@ -10,6 +10,7 @@ mod cli;
 mod concurrency;
 mod config;
 mod daemon;
+mod eval;
 mod fleet;
 mod http;
 mod ops;

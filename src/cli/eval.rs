@@ -432,6 +432,22 @@ async fn load_project(app: &App, args: &ProjectArgs) -> anyhow::Result<Loaded> {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         anyhow::anyhow!("{}", lines.join("\n"))
     })?;
+    // Every relevant title must name a memory of the file: checked before anything is stored.
+    let titles: std::collections::HashSet<&str> = records
+        .iter()
+        .filter_map(|(m, _)| m.title.as_deref())
+        .collect();
+    let queries: Vec<Query> = read_jsonl(&args.queries)?;
+    for q in &queries {
+        if let Some(missing) = q.relevant_ids.iter().find(|r| !titles.contains(r.as_str())) {
+            bail!(
+                "{}: query {} names '{missing}', which no memory of {} has as its title\nuse the exact title of a memory in that file",
+                args.queries.display(),
+                q.qid,
+                args.memories.display()
+            );
+        }
+    }
     let total = records.len();
     let summary = import::store(app, records, |_| {}).await?;
     if summary.inserted > 0 {
@@ -441,18 +457,6 @@ async fn load_project(app: &App, args: &ProjectArgs) -> anyhow::Result<Loaded> {
         );
     }
     let labels = labels(app, PROJECT_NAMESPACE, |m| m.title.clone()).await?;
-    let queries: Vec<Query> = read_jsonl(&args.queries)?;
-    let known: std::collections::HashSet<&String> = labels.values().collect();
-    for q in &queries {
-        if let Some(missing) = q.relevant_ids.iter().find(|r| !known.contains(r)) {
-            bail!(
-                "{}: query {} names '{missing}', which no memory of {} has as its title",
-                args.queries.display(),
-                q.qid,
-                args.memories.display()
-            );
-        }
-    }
     Ok(Loaded {
         set: "project".into(),
         ingest: "-",
