@@ -51,7 +51,7 @@ pub fn situate(items: Vec<Ranked>, places: &[Situated], how: Situating) -> Vec<R
         .iter()
         .map(|r| {
             let Some(place) = places.get(&r.rowid) else {
-                return r.clone();
+                return *r;
             };
             let at = time(&place.occurred_at);
             let close = |other: &str| match (at, time(other)) {

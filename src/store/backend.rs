@@ -169,7 +169,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn memories_by_rowid(&self, rowids: Vec<i64>) -> Result<Vec<(i64, Memory)>>;
 
     /// Where each of these memories sits in its namespace's timeline (missing ones are
-    /// skipped), for ranking a memory by its neighbours and by when it happened.
+    /// skipped; neighbours from another source are left out), for ranking a memory by its
+    /// neighbours and by when it happened.
     async fn situate(&self, rowids: Vec<i64>) -> Result<Vec<Situated>>;
 
     /// A number that changes whenever any memory is written, by any process.

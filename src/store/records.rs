@@ -23,7 +23,8 @@ pub struct Page {
 }
 
 /// Where a memory sits in its namespace's timeline: when it happened and the memories just
-/// before and after it (by `occurred_at`, then storing order), with when those happened.
+/// before and after it (by `occurred_at`, then storing order), with when those happened; one
+/// from another `source` (none and some differ; none and none do not) is left out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Situated {
     /// The memory.

@@ -898,19 +898,21 @@ impl Backend for PgStore {
         }
         let client = self.conn().await?;
         // As on SQLite: one step either way along the (namespace, occurred_at) index, the rowid
-        // breaking ties.
+        // breaking ties; a step that lands on another source is no neighbour.
         let stmt = client
             .prepare_cached(
                 "SELECT m.rowid, m.occurred_at, b.rowid, b.occurred_at, a.rowid, a.occurred_at \
                  FROM memories m \
-                 LEFT JOIN LATERAL (SELECT x.rowid, x.occurred_at FROM memories x \
+                 LEFT JOIN LATERAL (SELECT x.rowid, x.occurred_at, x.source FROM memories x \
                      WHERE x.namespace = m.namespace \
                      AND (x.occurred_at, x.rowid) < (m.occurred_at, m.rowid) \
-                     ORDER BY x.occurred_at DESC, x.rowid DESC LIMIT 1) b ON true \
-                 LEFT JOIN LATERAL (SELECT x.rowid, x.occurred_at FROM memories x \
+                     ORDER BY x.occurred_at DESC, x.rowid DESC LIMIT 1) b \
+                     ON b.source IS NOT DISTINCT FROM m.source \
+                 LEFT JOIN LATERAL (SELECT x.rowid, x.occurred_at, x.source FROM memories x \
                      WHERE x.namespace = m.namespace \
                      AND (x.occurred_at, x.rowid) > (m.occurred_at, m.rowid) \
-                     ORDER BY x.occurred_at, x.rowid LIMIT 1) a ON true \
+                     ORDER BY x.occurred_at, x.rowid LIMIT 1) a \
+                     ON a.source IS NOT DISTINCT FROM m.source \
                  WHERE m.rowid = ANY($1)",
             )
             .await?;

@@ -280,15 +280,16 @@ pub(super) fn situate(conn: &Connection, rowids: &[i64]) -> Result<Vec<Situated>
 }
 
 /// One memory's place in its timeline. The row-value comparisons walk the
-/// `(namespace, occurred_at)` index (which ends in the rowid) one step either way.
+/// `(namespace, occurred_at)` index (which ends in the rowid) one step either way; a step that
+/// lands on another source is no neighbour.
 const SITUATE: &str = "SELECT m.occurred_at, b.rowid, b.occurred_at, a.rowid, a.occurred_at \
      FROM memories m \
      LEFT JOIN memories b ON b.rowid = (SELECT x.rowid FROM memories x \
          WHERE x.namespace = m.namespace AND (x.occurred_at, x.rowid) < (m.occurred_at, m.rowid) \
-         ORDER BY x.occurred_at DESC, x.rowid DESC LIMIT 1) \
+         ORDER BY x.occurred_at DESC, x.rowid DESC LIMIT 1) AND b.source IS m.source \
      LEFT JOIN memories a ON a.rowid = (SELECT x.rowid FROM memories x \
          WHERE x.namespace = m.namespace AND (x.occurred_at, x.rowid) > (m.occurred_at, m.rowid) \
-         ORDER BY x.occurred_at, x.rowid LIMIT 1) \
+         ORDER BY x.occurred_at, x.rowid LIMIT 1) AND a.source IS m.source \
      WHERE m.rowid = ?1";
 
 /// Number of memories in a namespace.
