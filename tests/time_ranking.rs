@@ -73,6 +73,45 @@ fn a_turn_stored_alone_rises_with_the_question_before_it() {
     );
 }
 
+/// Memories from different sources are not neighbours, however close in time: an ADR section
+/// stored the same day as an unrelated runbook gains nothing from it.
+#[test]
+fn a_neighbour_from_another_source_does_not_count() {
+    let dir = DataDir::new();
+    let mut c = server(&dir, &[]);
+    for (content, at, source) in [
+        (
+            "Did you go to the pottery class on Saturday?",
+            "2023-05-06T10:00:00Z",
+            "chat-1",
+        ),
+        (ANSWER_POTTERY, "2023-05-06T10:01:00Z", "chat-2"),
+        (
+            "Did you watch the football final?",
+            "2023-06-20T18:00:00Z",
+            "chat-3",
+        ),
+        (ANSWER_MATCH, "2023-06-20T18:01:00Z", "chat-3"),
+    ] {
+        c.call(
+            "store_memory",
+            json!({"content": content, "occurred_at": at, "source": source}),
+        )
+        .unwrap();
+    }
+    let found = c
+        .call(
+            "search_memory",
+            json!({"query": "How was the pottery class?"}),
+        )
+        .unwrap();
+    let gap = score_of(&found, ANSWER_POTTERY) - score_of(&found, ANSWER_MATCH);
+    assert!(
+        gap.abs() < 0.1,
+        "another source's question lifts nothing: {found}"
+    );
+}
+
 /// A query naming a month lifts what happened in it (or the week after); a filter still
 /// decides what can be found, and other months gain nothing.
 #[test]
