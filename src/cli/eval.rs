@@ -511,7 +511,7 @@ async fn score(app: &App, loaded: &Loaded, mode: SearchMode) -> anyhow::Result<V
         .to_string();
     let row = |group: &str, s: &Scores, p50: Option<f64>| {
         let n = s.queries.max(1) as f64;
-        println!(
+        let line = format!(
             "{:<8} {:<8} {:<9} {:<8} {:>7} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>7.3} {:>7}",
             loaded.set,
             loaded.ingest,
@@ -525,6 +525,7 @@ async fn score(app: &App, loaded: &Loaded, mode: SearchMode) -> anyhow::Result<V
             s.mrr / n,
             p50.map_or_else(|| "".to_string(), |p| format!("{p:.2}")),
         );
+        println!("{}", line.trim_end());
     };
     if groups.len() > 1 {
         for (group, s) in &groups {
