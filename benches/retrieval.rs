@@ -16,10 +16,10 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use memoryd::App;
 use memoryd::bench::corpus::{Corpus, DEFAULT_SEED, Rng};
-use memoryd::config::Config;
+use memoryd::config::{Config, Retrieval};
 use memoryd::embed::{Layout, install};
 use memoryd::memory::NewMemory;
-use memoryd::retrieve::SearchMode;
+use memoryd::retrieve::{SearchMode, Searcher};
 use memoryd::store::Filter;
 use memoryd::tools::rehydrate_memory::{self, RehydrateArgs};
 use memoryd::tools::store_memory::{self, StoreArgs};
@@ -119,6 +119,48 @@ fn benches(c: &mut Criterion) {
                 .search(&q, filter(), 10, SearchMode::Hybrid)
                 .await
                 .unwrap()
+        })
+    });
+    // A query naming a month: the time bonus applies too (same one read of the store).
+    g.bench_function("hybrid_uncached_named_period", |b| {
+        b.to_async(&rt).iter(|| async {
+            let q = fresh(&format!("{query} in May 2026"));
+            app.searcher()
+                .search(&q, filter(), 10, SearchMode::Hybrid)
+                .await
+                .unwrap()
+        })
+    });
+    // The same search without ranking by time (neighbours and named periods off), to see
+    // what that step costs.
+    let plain = Retrieval {
+        neighbour_weight: 0.0,
+        time_boost: 0.0,
+        ..app.config().retrieval.clone()
+    };
+    g.bench_function("hybrid_cached_embedding_unsituated", |b| {
+        b.to_async(&rt).iter(|| async {
+            Searcher {
+                store: app.store(),
+                embedder: app.embedder(),
+                tuning: &plain,
+            }
+            .search(query, filter(), 10, SearchMode::Hybrid)
+            .await
+            .unwrap()
+        })
+    });
+    g.bench_function("hybrid_uncached_unsituated", |b| {
+        b.to_async(&rt).iter(|| async {
+            let q = fresh(query);
+            Searcher {
+                store: app.store(),
+                embedder: app.embedder(),
+                tuning: &plain,
+            }
+            .search(&q, filter(), 10, SearchMode::Hybrid)
+            .await
+            .unwrap()
         })
     });
     g.finish();

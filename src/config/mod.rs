@@ -171,12 +171,15 @@ impl Config {
                 );
             }
         }
-        let w = self.retrieval.keyword_weight;
-        if !(0.0..=1.0).contains(&w) {
-            return bad(
-                "retrieval.keyword_weight",
-                format!("must be from 0 to 1, got {w}"),
-            );
+        let t = &self.retrieval;
+        for (key, w) in [
+            ("retrieval.keyword_weight", t.keyword_weight),
+            ("retrieval.neighbour_weight", t.neighbour_weight),
+            ("retrieval.time_boost", t.time_boost),
+        ] {
+            if !(0.0..=1.0).contains(&w) {
+                return bad(key, format!("must be from 0 to 1, got {w}"));
+            }
         }
         let r = &self.rehydrate;
         if !["o200k_base", "cl100k_base"].contains(&r.tokenizer.as_str()) {
@@ -285,6 +288,14 @@ pub struct Retrieval {
     /// Rank keywords with an in-memory BM25 index of each namespace searched (fast at any
     /// size); `false` ranks with FTS5's `bm25()` instead (no memory, slower past ~10k).
     pub in_memory_keyword_index: bool,
+    /// Share of its best timeline neighbour's fused score a hybrid candidate gains (0 = off).
+    pub neighbour_weight: f32,
+    /// Two memories of a namespace are neighbours only if they happened at most this far
+    /// apart.
+    pub neighbour_window_seconds: u64,
+    /// Score added to a hybrid candidate that happened in the period a query names, e.g.
+    /// "in May 2023" (0 = off).
+    pub time_boost: f32,
 }
 
 /// Defaults measured on the LoCoMo dev split (see the README's retrieval table): a shorter
@@ -297,6 +308,9 @@ impl Default for Retrieval {
             semantic_candidates: 100,
             keyword_weight: 0.6,
             in_memory_keyword_index: true,
+            neighbour_weight: 0.3,
+            neighbour_window_seconds: 3600,
+            time_boost: 0.2,
         }
     }
 }

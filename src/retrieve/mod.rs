@@ -2,11 +2,15 @@
 //!
 //! Keyword ranking is BM25 over FTS5; semantic ranking is cosine similarity over the store's
 //! vectors (an in-memory copy of the sqlite-vec table);
-//! hybrid fuses the two candidate lists (see [`fuse`]). When the embedding model is not ready,
+//! hybrid fuses the two candidate lists (see [`fuse`]) and then ranks each candidate by where
+//! it sits in time: beside a strong neighbour, or in a period the query names (see
+//! [`situate`]). When the embedding model is not ready,
 //! hybrid degrades to keyword and says why. This module ranks; it does not count tokens or
 //! render bundles.
 
 mod fuse;
+mod situate;
+mod when;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -17,6 +21,8 @@ use crate::error::{Error, Result};
 pub use crate::store::Hit;
 use crate::store::{Filter, Ranked, Store, query_terms};
 pub use fuse::fuse;
+pub use situate::{Situating, situate};
+pub use when::{Period, named_period};
 
 /// How `search_memory` ranks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
@@ -136,7 +142,12 @@ impl Searcher<'_> {
                 let (keyword, semantic) = tokio::try_join!(keyword, semantic)?;
                 let (mut items, mode, note) = match semantic {
                     Some(semantic) => (
-                        fuse(keyword, semantic, self.tuning.keyword_weight),
+                        self.situated(
+                            query,
+                            fuse(keyword, semantic, self.tuning.keyword_weight),
+                            limit,
+                        )
+                        .await?,
                         SearchMode::Hybrid,
                         None,
                     ),
@@ -146,6 +157,47 @@ impl Searcher<'_> {
                 Ok(Ranking { items, mode, note })
             }
         }
+    }
+
+    /// Fused candidates reranked by their place in time (see [`situate`]), exact for the best
+    /// `limit`; one read of the store, skipped when neither signal is on.
+    ///
+    /// Situating only raises a score, by at most `neighbour_weight × the best fused score +
+    /// time_boost`. A candidate whose fused score plus that gain stays below the `limit`-th
+    /// fused score can never reach the best `limit`, so only the others are looked up.
+    async fn situated(&self, query: &str, fused: Vec<Ranked>, limit: usize) -> Result<Vec<Ranked>> {
+        let t = self.tuning;
+        let period = named_period(query).filter(|_| t.time_boost > 0.0);
+        if fused.is_empty() || (t.neighbour_weight <= 0.0 && period.is_none()) {
+            return Ok(fused);
+        }
+        let best = fused.first().map_or(0.0, |r| r.score);
+        let gain = f64::from(t.neighbour_weight) * best
+            + if period.is_some() {
+                f64::from(t.time_boost)
+            } else {
+                0.0
+            };
+        let bar = match fused.get(limit.max(1) - 1) {
+            Some(r) if fused.len() > limit => r.score - gain,
+            _ => f64::NEG_INFINITY,
+        };
+        let rowids = fused
+            .iter()
+            .take_while(|r| r.score >= bar)
+            .map(|r| r.rowid)
+            .collect();
+        let places = self.store.situate(rowids).await?;
+        let how = Situating {
+            neighbour_weight: f64::from(t.neighbour_weight),
+            window: i64::try_from(t.neighbour_window_seconds)
+                .ok()
+                .and_then(chrono::Duration::try_seconds)
+                .unwrap_or(chrono::Duration::MAX),
+            period,
+            time_boost: f64::from(t.time_boost),
+        };
+        Ok(situate(fused, &places, how))
     }
 
     async fn keyword(&self, query: &str, filter: Filter, limit: usize) -> Result<Vec<Ranked>> {

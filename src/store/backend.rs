@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::filter::Filter;
-use super::records::{Checkpoint, Imported, Page, Pending, Stored};
+use super::records::{Checkpoint, Imported, Page, Pending, Situated, Stored};
 use super::search::{Hit, Ranked};
 use crate::error::Result;
 use crate::memory::{Memory, MemoryPatch, NewMemory};
@@ -167,6 +167,11 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The memories with these rowids, in their order (missing ones are skipped).
     async fn memories_by_rowid(&self, rowids: Vec<i64>) -> Result<Vec<(i64, Memory)>>;
+
+    /// Where each of these memories sits in its namespace's timeline (missing ones are
+    /// skipped; neighbours from another source are left out), for ranking a memory by its
+    /// neighbours and by when it happened.
+    async fn situate(&self, rowids: Vec<i64>) -> Result<Vec<Situated>>;
 
     /// A number that changes whenever any memory is written, by any process.
     async fn generation(&self) -> Result<i64>;

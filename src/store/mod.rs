@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 pub use backend::{Backend, Engine, Member, PoolStatus, Sizes};
 pub use filter::Filter;
-pub use records::{Checkpoint, Imported, Page, Pending, Stored};
+pub use records::{Checkpoint, Imported, Page, Pending, Situated, Stored};
 pub use search::{Hit, Ranked, excerpt, query_terms};
 pub use sqlite::verify_copy;
 

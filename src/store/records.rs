@@ -22,6 +22,21 @@ pub struct Page {
     pub next_after: Option<i64>,
 }
 
+/// Where a memory sits in its namespace's timeline: when it happened and the memories just
+/// before and after it (by `occurred_at`, then storing order), with when those happened; one
+/// from another `source` (none and some differ; none and none do not) is left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Situated {
+    /// The memory.
+    pub rowid: i64,
+    /// Its `occurred_at` (RFC 3339).
+    pub occurred_at: String,
+    /// The memory just before it, and its `occurred_at`.
+    pub before: Option<(i64, String)>,
+    /// The memory just after it, and its `occurred_at`.
+    pub after: Option<(i64, String)>,
+}
+
 /// A memory whose vector is missing, and what to embed for it.
 #[derive(Debug, Clone)]
 pub struct Pending {

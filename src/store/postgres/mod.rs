@@ -38,7 +38,7 @@ use crate::store::search::{in_ranked_order, ranked_pairs};
 use crate::store::tokenizer::Tokenizer;
 use crate::store::{
     Backend, Checkpoint, Engine, Filter, Hit, Imported, KeywordRanking, Page, Pending, PoolStatus,
-    Ranked, Sizes, Stored, excerpt,
+    Ranked, Situated, Sizes, Stored, excerpt,
 };
 
 use connect::parse_url;
@@ -890,6 +890,47 @@ impl Backend for PgStore {
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    async fn situate(&self, rowids: Vec<i64>) -> Result<Vec<Situated>> {
+        if rowids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.conn().await?;
+        // As on SQLite: one step either way along the (namespace, occurred_at) index, the rowid
+        // breaking ties; a step that lands on another source is no neighbour.
+        let stmt = client
+            .prepare_cached(
+                "SELECT m.rowid, m.occurred_at, b.rowid, b.occurred_at, a.rowid, a.occurred_at \
+                 FROM memories m \
+                 LEFT JOIN LATERAL (SELECT x.rowid, x.occurred_at, x.source FROM memories x \
+                     WHERE x.namespace = m.namespace \
+                     AND (x.occurred_at, x.rowid) < (m.occurred_at, m.rowid) \
+                     ORDER BY x.occurred_at DESC, x.rowid DESC LIMIT 1) b \
+                     ON b.source IS NOT DISTINCT FROM m.source \
+                 LEFT JOIN LATERAL (SELECT x.rowid, x.occurred_at, x.source FROM memories x \
+                     WHERE x.namespace = m.namespace \
+                     AND (x.occurred_at, x.rowid) > (m.occurred_at, m.rowid) \
+                     ORDER BY x.occurred_at, x.rowid LIMIT 1) a \
+                     ON a.source IS NOT DISTINCT FROM m.source \
+                 WHERE m.rowid = ANY($1)",
+            )
+            .await?;
+        let mut found: HashMap<i64, Situated> = HashMap::new();
+        for r in client.query(&stmt, &[&rowids]).await? {
+            let side = |i: usize| r.get::<_, Option<i64>>(i).map(|row| (row, r.get(i + 1)));
+            let rowid: i64 = r.get(0);
+            found.insert(
+                rowid,
+                Situated {
+                    rowid,
+                    occurred_at: r.get(1),
+                    before: side(2),
+                    after: side(4),
+                },
+            );
+        }
+        Ok(rowids.iter().filter_map(|r| found.remove(r)).collect())
     }
 
     async fn vectors_by_rowid(&self, rowids: Vec<i64>) -> Result<Vec<(i64, Vec<f32>)>> {

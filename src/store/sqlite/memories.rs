@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use super::filter::{Filter, FilterSql};
 use crate::error::{Error, Result};
 use crate::memory::{self, Memory, MemoryPatch, NewMemory};
-use crate::store::{Page, Stored};
+use crate::store::{Page, Situated, Stored};
 
 /// The columns [`from_row`] reads, in its order, for a table aliased `m`.
 pub(super) const COLUMNS: &str = "m.id, m.namespace, m.content, m.title, m.kind, m.tags, \
@@ -252,6 +252,45 @@ pub(super) fn by_rowid(conn: &Connection, rowids: &[i64]) -> Result<Vec<(i64, Me
     }
     Ok(out)
 }
+
+/// Where each memory sits in its namespace's timeline; see `Backend::situate`.
+pub(super) fn situate(conn: &Connection, rowids: &[i64]) -> Result<Vec<Situated>> {
+    let mut stmt = conn.prepare_cached(SITUATE)?;
+    let mut out = Vec::with_capacity(rowids.len());
+    for &rowid in rowids {
+        let found = stmt
+            .query_row(params![rowid], |r| {
+                let side = |i: usize| -> rusqlite::Result<Option<(i64, String)>> {
+                    Ok(match r.get::<_, Option<i64>>(i)? {
+                        Some(row) => Some((row, r.get(i + 1)?)),
+                        None => None,
+                    })
+                };
+                Ok(Situated {
+                    rowid,
+                    occurred_at: r.get(0)?,
+                    before: side(1)?,
+                    after: side(3)?,
+                })
+            })
+            .optional()?;
+        out.extend(found);
+    }
+    Ok(out)
+}
+
+/// One memory's place in its timeline. The row-value comparisons walk the
+/// `(namespace, occurred_at)` index (which ends in the rowid) one step either way; a step that
+/// lands on another source is no neighbour.
+const SITUATE: &str = "SELECT m.occurred_at, b.rowid, b.occurred_at, a.rowid, a.occurred_at \
+     FROM memories m \
+     LEFT JOIN memories b ON b.rowid = (SELECT x.rowid FROM memories x \
+         WHERE x.namespace = m.namespace AND (x.occurred_at, x.rowid) < (m.occurred_at, m.rowid) \
+         ORDER BY x.occurred_at DESC, x.rowid DESC LIMIT 1) AND b.source IS m.source \
+     LEFT JOIN memories a ON a.rowid = (SELECT x.rowid FROM memories x \
+         WHERE x.namespace = m.namespace AND (x.occurred_at, x.rowid) > (m.occurred_at, m.rowid) \
+         ORDER BY x.occurred_at, x.rowid LIMIT 1) AND a.source IS m.source \
+     WHERE m.rowid = ?1";
 
 /// Number of memories in a namespace.
 pub(super) fn count(conn: &Connection, namespace: &str) -> Result<u64> {

@@ -36,7 +36,7 @@ use crate::memory::{self, Memory, MemoryPatch, NewMemory};
 use crate::store::tokenizer::Tokenizer;
 use crate::store::{
     Backend, Checkpoint, Engine, Filter, Hit, Imported, KeywordRanking, Page, Pending, PoolStatus,
-    Ranked, Sizes, Stored,
+    Ranked, Situated, Sizes, Stored,
 };
 
 pub use maintenance::verify_copy;
@@ -591,6 +591,10 @@ impl Backend for SqliteStore {
 
     async fn memories_by_rowid(&self, rowids: Vec<i64>) -> Result<Vec<(i64, Memory)>> {
         SqliteStore::memories_by_rowid(self, rowids).await
+    }
+
+    async fn situate(&self, rowids: Vec<i64>) -> Result<Vec<Situated>> {
+        self.read(move |c| memories::situate(c, &rowids)).await
     }
 
     async fn generation(&self) -> Result<i64> {
