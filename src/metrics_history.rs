@@ -322,7 +322,7 @@ mod tests {
         let stop = CancellationToken::new();
         let sampler = tokio::spawn(sample_forever(app.clone(), stop.clone()));
         let call = |outcome| crate::metrics::Call {
-            tool: "search_memory".into(),
+            tool: "search_memory",
             role: None,
             transport: crate::metrics::Transport::ToolsCall,
             outcome,
