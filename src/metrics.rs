@@ -477,6 +477,12 @@ impl Metrics {
         }
     }
 
+    /// Calls and cache lookups held for the window (each at most `MAX_SAMPLES`).
+    pub fn window_samples(&self) -> u64 {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        (recent.calls.len() + recent.lookups.len()) as u64
+    }
+
     /// Seconds since start.
     pub fn uptime_seconds(&self) -> u64 {
         self.started.elapsed().as_secs()
