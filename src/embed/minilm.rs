@@ -411,17 +411,20 @@ mod tests {
     }
 
     /// The prepared copy and this pipeline give fastembed's vectors on the original model.
-    /// Needs the model the integration tests install into `target/tmp/model`.
+    /// Uses the model the integration tests share (`target/tmp/model`), installing it under
+    /// their lock when it is missing.
     #[test]
     fn prepared_model_matches_fastembed() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tmp/model");
+        std::fs::create_dir_all(&root).unwrap();
+        let lock = std::fs::File::create(root.join(".install.lock")).unwrap();
+        lock.lock().unwrap();
         let layout = Layout::new(&root);
-        if layout.missing().ok().flatten().is_some() {
-            panic!(
-                "the model is not installed in {}\nrun 'cargo run -- --model-dir {} model install' (the integration tests do it)",
-                root.display(),
-                root.display()
-            );
+        if layout.missing().unwrap().is_some() {
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(super::super::install::install(&layout))
+                .unwrap();
         }
         let texts = [
             "how do we reconcile bank feed imports with the ledger",
@@ -430,6 +433,7 @@ mod tests {
         ];
         let environment = init_runtime(&layout).unwrap();
         let graph = prepare(&layout).unwrap();
+        drop(lock);
         let ours = MiniLm::open(&environment, &layout, &graph)
             .unwrap()
             .embed(&texts)
@@ -445,12 +449,14 @@ mod tests {
         let model = fastembed::UserDefinedEmbeddingModel::new(read("model.onnx"), files)
             .with_pooling(fastembed::Pooling::Mean);
         let options = fastembed::InitOptionsUserDefined::new()
+            .with_environment(environment.clone())
             .with_max_length(MAX_TOKENS)
             .with_intra_threads(1);
         let theirs = fastembed::TextEmbedding::try_new_from_user_defined(model, options)
             .unwrap()
             .embed(texts, None)
             .unwrap();
+        assert_eq!((ours.len(), theirs.len()), (texts.len(), texts.len()));
         for (a, b) in ours.iter().zip(&theirs) {
             let cosine: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
             assert!(cosine > 0.9999, "cosine {cosine}");
