@@ -332,7 +332,7 @@ fn soak_30s() {
 /// thousands of client addresses (a new one every 3 calls) against a rate-limited server.
 /// Fails when a bounded structure in /metrics' footprint is over its bound (the rate limiter's
 /// client states grew by one per address before they were pruned) or RSS grew more than 50%
-/// after warm-up. A short run still fills its caches (bounded at 24 MiB together), hence the
+/// after warm-up. A short run still fills its caches (bounded at 12 MiB together), hence the
 /// loose RSS bound; `scripts/soak --calls 200000` is the full run (README, Performance).
 #[test]
 fn r16_compressed_soak_keeps_maps_bounded() {

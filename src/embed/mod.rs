@@ -18,9 +18,9 @@ pub use install::Layout;
 pub const MODEL_NAME: &str = "all-MiniLM-L6-v2-int8";
 /// Dimension of its vectors.
 pub const DIMENSION: usize = 384;
-/// Bytes of query vectors (and their texts) kept in the cache: about 5,000 short queries.
+/// Bytes of query vectors (and their texts) kept in the cache: about 2,500 short queries.
 /// Bounded in bytes, not entries, so long queries cannot make it grow past this.
-const QUERY_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+const QUERY_CACHE_BYTES: u64 = 4 * 1024 * 1024;
 /// What one cached query costs beyond its text and vector (map entry, `Arc`, `String`).
 const QUERY_CACHE_OVERHEAD: usize = 96;
 

@@ -233,7 +233,7 @@ pub struct Rehydrator {
 
 /// Most bytes of bundles the cache holds, whatever `cache_entries` allows: bundles of large
 /// budgets are tens of KB each, so an entry count alone did not bound the memory.
-const BUNDLE_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+const BUNDLE_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// What a cached bundle costs, approximately: its text, the items' text again in `sections`,
 /// the key's task, and fixed overhead per item and entry.
