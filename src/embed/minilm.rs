@@ -167,6 +167,11 @@ pub fn prepare(layout: &Layout) -> Result<PathBuf> {
         .map_err(|e| Error::Model(format!("cannot optimise the embedding model: {e}")))?;
     std::fs::write(tmp.path().join(PREPARED_STAMP), stamp(layout)?)
         .map_err(io(format!("cannot write in {}", tmp.path().display())))?;
+    // Another process may have finished first: keep its copy (a server may be opening it).
+    if let Some(graph) = prepared(layout)? {
+        return Ok(graph);
+    }
+    // A stale copy (another model or runtime) goes; processes that mapped it keep their map.
     let _ = std::fs::remove_dir_all(&dir);
     let kept = tmp.keep();
     // Another process may have renamed its copy in first; either copy is as good.
