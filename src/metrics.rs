@@ -36,8 +36,10 @@ pub(crate) const TOOLS: [&str; 7] = [
 /// Recent errors kept for `/status`.
 const RECENT_ERRORS: usize = 20;
 
-/// Samples kept at most, whatever the window, so memory stays bounded under heavy load.
-const MAX_SAMPLES: usize = 100_000;
+/// Samples kept at most, whatever the window, so memory stays bounded under heavy load. A
+/// compressed soak (2,800 calls/s) filled 100,000 of each, 6.3 MB of calls alone plus a copy
+/// per snapshot (heaptrack); 20,000 recent calls still give steady percentiles.
+const MAX_SAMPLES: usize = 20_000;
 
 /// How a call reached memoryd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
