@@ -169,14 +169,12 @@ impl App {
     /// Servers: load the model in the background (installing it first when allowed), then
     /// keep embedding memories that have no vector. Returns at once.
     pub fn start_background(&self) {
-        // Building the tokenizer's encoding takes a moment; do it now, not on the first call.
+        // The tokenizer's encoding is not built here but on the first rehydrate (about
+        // 100 ms once): its tables take 26 MB of heap (heaptrack), which a server that only
+        // stores and searches never needs. The keyword index is loaded now (about a second
+        // at 100,000 memories), since every search needs it.
         let warm = self.clone();
         tokio::spawn(async move {
-            let name = warm.0.config.rehydrate.tokenizer.clone();
-            if let Err(err) = warm.0.rehydrator.tokenizer(&name).await {
-                tracing::warn!(%err, "tokenizer failed to load");
-            }
-            // Likewise the keyword index (about a second at 100,000 memories).
             let started = std::time::Instant::now();
             match warm.0.store.warm_keyword_index().await {
                 Ok(Some(memories)) => tracing::info!(

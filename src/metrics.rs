@@ -25,8 +25,10 @@ use serde::Serialize;
 /// Recent errors kept for `/status`.
 const RECENT_ERRORS: usize = 20;
 
-/// Samples kept at most, whatever the window, so memory stays bounded under heavy load.
-const MAX_SAMPLES: usize = 100_000;
+/// Samples kept at most, whatever the window, so memory stays bounded under heavy load. A
+/// compressed soak (2,800 calls/s) filled 100,000 of each, 6.3 MB of calls alone plus a copy
+/// per snapshot (heaptrack); 20,000 recent calls still give steady percentiles.
+const MAX_SAMPLES: usize = 20_000;
 
 /// How a call reached memoryd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -456,6 +458,12 @@ impl Metrics {
         {
             recent.lookups.pop_front();
         }
+    }
+
+    /// Calls and cache lookups held for the window (each at most `MAX_SAMPLES`).
+    pub fn window_samples(&self) -> u64 {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        (recent.calls.len() + recent.lookups.len()) as u64
     }
 
     /// Seconds since start.

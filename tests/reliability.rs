@@ -327,3 +327,59 @@ fn soak_30s() {
         r["latency"]["p50_ms"], r["latency"]["p99_ms"]
     );
 }
+
+/// The short cut of the compressed soak (issue 16): thousands of calls back to back, from
+/// thousands of client addresses (a new one every 3 calls) against a rate-limited server.
+/// Fails when a bounded structure in /metrics' footprint is over its bound (the rate limiter's
+/// client states grew by one per address before they were pruned) or RSS grew more than 50%
+/// after warm-up. A short run still fills its caches (bounded at 12 MiB together), hence the
+/// loose RSS bound; `scripts/soak --calls 200000` is the full run (README, Performance).
+#[test]
+fn r16_compressed_soak_keeps_maps_bounded() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/soak");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .args(["--binary", crate::util::bin()])
+        .args([
+            "--calls",
+            "6000",
+            "--seconds",
+            "40",
+            "--reconnect-every",
+            "3",
+        ])
+        .args([
+            "--rate-limit",
+            "1000",
+            "--max-rss-growth-percent",
+            "50",
+            "--json",
+        ])
+        .output()
+        .expect("run python3 scripts/soak (python3 is needed for this test)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let describe = format!(
+        "exit {:?}\n--- stdout\n{stdout}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}\n{describe}"));
+    assert_eq!(r["errors"], 0, "{describe}");
+    assert_eq!(r["server_died"], false, "{describe}");
+    assert_eq!(r["over_bounds"], serde_json::json!([]), "{describe}");
+    assert_eq!(r["ok"], true, "{describe}");
+    assert_eq!(r["calls"], 6000, "{describe}");
+    let end = &r["footprint_end"];
+    // 2,000 addresses made calls; the limiter keeps only the recent ones.
+    let clients = end["rate_limited_clients"].as_u64().unwrap();
+    assert!((1..=1280).contains(&clients), "{describe}");
+    assert!(
+        end["bundle_cache"]["entries"].as_u64().unwrap() > 0,
+        "{describe}"
+    );
+    assert!(r["rss_curve"].as_array().unwrap().len() >= 2, "{describe}");
+    eprintln!(
+        "compressed soak: {} calls in {} s, RSS growth {}%, {clients} client states kept",
+        r["calls"], r["elapsed_seconds"], r["rss_growth_percent"]
+    );
+}

@@ -12,6 +12,8 @@
 //! - [`report`]: latency percentiles, errors by kind, throughput, as a table or JSON.
 //! - [`rss`]: a process's resident memory from `/proc`.
 //! - [`cold_start`]: time from spawning `memoryd stdio` to its `initialize` answer.
+//! - [`stdio`]: stores then searches through `memoryd stdio`, one at a time: latency, server
+//!   CPU per call, and the RSS curve and peak.
 
 pub mod client;
 pub mod cold_start;
@@ -19,4 +21,5 @@ pub mod corpus;
 pub mod load;
 pub mod report;
 pub mod rss;
+pub mod stdio;
 pub mod workload;

@@ -12,7 +12,7 @@ use reqwest::Url;
 use super::Global;
 use crate::bench::client::Transport;
 use crate::bench::workload::Workload;
-use crate::bench::{cold_start, corpus, load};
+use crate::bench::{cold_start, corpus, load, stdio};
 use crate::runtime::Runtime;
 
 /// Most clients of one load run.
@@ -42,6 +42,24 @@ pub enum BenchCmd {
     /// Time spawn → MCP initialize answered for `memoryd stdio --standalone` on a fresh data
     /// dir (the model loads in the background and is not included)
     ColdStart(ColdStartArgs),
+    /// Spawn `memoryd stdio --standalone` on a fresh data dir with the model, store N short
+    /// memories then run M uncached searches one at a time; latency, server CPU per call and
+    /// the RSS curve and peak
+    Stdio(StdioArgs),
+}
+
+/// Flags of `memoryd bench stdio`.
+#[derive(Debug, clap::Args)]
+pub struct StdioArgs {
+    /// Memories to store (1 to 1,000,000)
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub memories: u32,
+    /// Uncached searches after them (1 to 1,000,000)
+    #[arg(long, default_value_t = 200, value_name = "M")]
+    pub searches: u32,
+    /// The memoryd binary to spawn [default: this one]
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
 }
 
 /// Flags of `memoryd bench corpus`.
@@ -106,6 +124,7 @@ pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
         BenchCmd::Corpus(args) => run_corpus(global, args).await,
         BenchCmd::Load(args) => run_load(global, args).await,
         BenchCmd::ColdStart(args) => run_cold_start(global, args).await,
+        BenchCmd::Stdio(args) => run_stdio(global, args).await,
     }
 }
 
@@ -292,6 +311,40 @@ async fn run_cold_start(global: &Global, args: ColdStartArgs) -> anyhow::Result<
     })
     .await??;
     let report = crate::bench::report::ColdStartReport::of(&samples, cold_start::TARGET_MS);
+    if global.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}
+
+/// Most stores or searches of one stdio run.
+const MAX_STDIO_CALLS: u32 = 1_000_000;
+
+async fn run_stdio(global: &Global, args: StdioArgs) -> anyhow::Result<()> {
+    for (flag, n) in [("--memories", args.memories), ("--searches", args.searches)] {
+        if !(1..=MAX_STDIO_CALLS).contains(&n) {
+            bail!(
+                "invalid argument '{flag}': must be from 1 to {MAX_STDIO_CALLS}, got {n}\npass how many calls to make, such as {flag} 1000"
+            );
+        }
+    }
+    let exe = match args.binary {
+        Some(path) if !path.is_file() => bail!(
+            "invalid argument '--binary': {} is not a file\npass the path of a memoryd binary, such as target/release/memoryd",
+            path.display()
+        ),
+        Some(path) => path,
+        None => stdio::default_exe()?,
+    };
+    let options = stdio::Options {
+        exe,
+        model_dir: global.model_dir.clone(),
+        memories: args.memories,
+        searches: args.searches,
+    };
+    let report = tokio::task::spawn_blocking(move || stdio::run(&options)).await??;
     if global.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

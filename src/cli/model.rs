@@ -12,6 +12,10 @@ pub enum ModelCmd {
     Install,
     /// Say whether the model is installed and loads
     Status,
+    /// Write the graph-optimised copy of the model that servers open (they run this in a
+    /// child process on first load, so its memory peak is not theirs)
+    #[command(hide = true)]
+    Prepare,
 }
 
 /// Runs a model subcommand.
@@ -36,6 +40,13 @@ pub async fn run(global: &Global, cmd: ModelCmd) -> anyhow::Result<()> {
                 embed::MODEL_NAME,
                 layout.root.display()
             );
+            Ok(())
+        }
+        ModelCmd::Prepare => {
+            let graph = tokio::task::spawn_blocking(move || embed::prepare(&layout))
+                .await?
+                .context("model prepare failed")?;
+            println!("prepared {}", graph.display());
             Ok(())
         }
         ModelCmd::Status => {

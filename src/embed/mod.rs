@@ -18,8 +18,11 @@ pub use install::Layout;
 pub const MODEL_NAME: &str = "all-MiniLM-L6-v2-int8";
 /// Dimension of its vectors.
 pub const DIMENSION: usize = 384;
-/// Query vectors kept in the cache.
-const QUERY_CACHE_ENTRIES: u64 = 10_000;
+/// Bytes of query vectors (and their texts) kept in the cache: about 2,500 short queries.
+/// Bounded in bytes, not entries, so long queries cannot make it grow past this.
+const QUERY_CACHE_BYTES: u64 = 4 * 1024 * 1024;
+/// What one cached query costs beyond its text and vector (map entry, `Arc`, `String`).
+const QUERY_CACHE_OVERHEAD: usize = 96;
 
 /// Where the embedder is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,9 +95,21 @@ impl Embedder {
             layout,
             state: RwLock::new(State::Loading),
             model: Mutex::new(None),
-            cache: moka::sync::Cache::new(QUERY_CACHE_ENTRIES),
+            cache: moka::sync::Cache::builder()
+                .max_capacity(QUERY_CACHE_BYTES)
+                .weigher(|text: &String, vector: &Arc<Vec<f32>>| {
+                    let bytes = text.len() + std::mem::size_of_val(vector.as_slice());
+                    u32::try_from(bytes + QUERY_CACHE_OVERHEAD).unwrap_or(u32::MAX)
+                })
+                .build(),
             metrics,
         }))
+    }
+
+    /// Entries and approximate bytes in the query cache (for `/metrics`).
+    pub fn cache_footprint(&self) -> (u64, u64) {
+        self.0.cache.run_pending_tasks();
+        (self.0.cache.entry_count(), self.0.cache.weighted_size())
     }
 
     /// The current state.
@@ -211,6 +226,13 @@ impl Embedder {
         })
         .await?
     }
+}
+
+/// Writes the graph-optimised copy of the model that [`Embedder::start`] opens (see
+/// `minilm`); its path. Costs the full optimisation's memory: servers run it in a child
+/// process (`memoryd model prepare`).
+pub fn prepare(layout: &Layout) -> Result<std::path::PathBuf> {
+    minilm::prepare(layout)
 }
 
 /// Hands memory that is free but still held by the allocator back to the system. Loading the

@@ -17,6 +17,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -29,6 +30,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::Config;
+
+/// Rate checks between two prunings of the per-client state.
+const PRUNE_EVERY: u64 = 1024;
 
 /// Host names that always reach a loopback server.
 const LOOPBACK_HOSTS: [&str; 4] = ["localhost", "127.0.0.1", "[::1]", "::1"];
@@ -45,7 +49,28 @@ pub struct Guard {
     /// Largest announced body.
     max_body: u64,
     /// Calls per client address, when limited.
-    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    limiter: Option<Limiter>,
+}
+
+/// Per-client rate limits. governor keeps a state for every client address it has seen and
+/// forgets none by itself, so a server that runs for months behind many addresses grew
+/// without bound; every [`PRUNE_EVERY`] checks the states that are back to fresh (the
+/// client's burst fully refilled) are dropped, which changes no decision.
+struct Limiter {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Checks made, to prune every [`PRUNE_EVERY`].
+    checks: AtomicU64,
+}
+
+impl Limiter {
+    /// True when `client` may make a call now.
+    fn allow(&self, client: IpAddr) -> bool {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            self.limiter.retain_recent();
+            self.limiter.shrink_to_fit();
+        }
+        self.limiter.check_key(&client).is_ok()
+    }
 }
 
 impl Guard {
@@ -54,7 +79,10 @@ impl Guard {
         let limits = &config.limits;
         let limiter = NonZeroU32::new(limits.rate_limit_per_second).map(|rate| {
             let burst = NonZeroU32::new(limits.rate_limit_burst).unwrap_or(rate);
-            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+            Limiter {
+                limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+                checks: AtomicU64::new(0),
+            }
         });
         Guard {
             token: config.server.token.as_deref().map(digest),
@@ -73,6 +101,11 @@ impl Guard {
             max_body: limits.max_body_bytes as u64,
             limiter,
         }
+    }
+
+    /// Client addresses whose rate state is kept (for `/metrics`; 0 without a rate limit).
+    pub fn tracked_clients(&self) -> usize {
+        self.limiter.as_ref().map_or(0, |l| l.limiter.len())
     }
 
     /// True when a token is required.
@@ -170,7 +203,9 @@ fn refuse(status: StatusCode, code: &str, message: String) -> Response {
 }
 
 /// The middleware.
-pub async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: Next) -> Response {
+    // `/metrics` reports how many clients the limiter tracks.
+    request.extensions_mut().insert(guard.clone());
     let headers = request.headers();
     let path = request.uri().path();
     let probe = path == "/health" || path.starts_with("/health/");
@@ -219,7 +254,7 @@ pub async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        if limiter.check_key(&client).is_err() {
+        if !limiter.allow(client) {
             let mut response = refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
@@ -270,6 +305,33 @@ mod tests {
             h.insert(k.clone(), v.parse().unwrap());
         }
         h
+    }
+
+    #[test]
+    fn rate_states_of_quiet_clients_are_dropped() {
+        let mut config = Config::default();
+        config.limits.rate_limit_per_second = 1000;
+        config.limits.rate_limit_burst = 1;
+        let guard = Guard::new(&config);
+        for round in 0u32..5 {
+            for n in 0u32..1000 {
+                let client = IpAddr::from((round * 1000 + n + 1).to_be_bytes());
+                assert!(guard.limiter.as_ref().unwrap().allow(client));
+            }
+            // Each state is fresh again 1 ms after its one call.
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // 5,000 clients seen; only those since the last pruning are kept.
+        let kept = guard.tracked_clients();
+        assert!(
+            kept <= PRUNE_EVERY as usize + 1000,
+            "{kept} client states kept"
+        );
+        // A client over its rate is still refused: pruning changes no decision.
+        let busy = IpAddr::from([10, 0, 0, 1]);
+        let limiter = guard.limiter.as_ref().unwrap();
+        assert!(limiter.allow(busy));
+        assert!(!limiter.allow(busy));
     }
 
     #[test]

@@ -23,6 +23,7 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Handles one scrape.
 pub async fn handle(
     State(app): State<App>,
+    guard: Option<axum::Extension<std::sync::Arc<super::guard::Guard>>>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
@@ -59,7 +60,23 @@ pub async fn handle(
         let text = app.metrics().prometheus_text(&state);
         return ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], text).into_response();
     }
-    Json(json_body(&app, seen)).into_response()
+    let clients = guard.map_or(0, |g| g.tracked_clients());
+    Json(json_body(&app, seen, clients)).into_response()
+}
+
+/// The sizes of what a long-running server keeps, so a soak can check that none grows without
+/// bound: the process's RSS, the rate limiter's client states, and the caches (bounded in
+/// bytes).
+fn footprint(app: &App, rate_limited_clients: usize) -> Value {
+    let (query_entries, query_bytes) = app.embedder().cache_footprint();
+    let (bundle_entries, bundle_bytes) = app.rehydrator().cache_footprint();
+    json!({
+        "rss_bytes": crate::bench::rss::rss_kib(std::process::id()).map(|k| k * 1024),
+        "rate_limited_clients": rate_limited_clients,
+        "query_cache": {"entries": query_entries, "bytes": query_bytes},
+        "bundle_cache": {"entries": bundle_entries, "bytes": bundle_bytes},
+        "window_samples": app.metrics().window_samples(),
+    })
 }
 
 /// True when the `Accept` header asks for a Prometheus format rather than JSON.
@@ -77,7 +94,7 @@ fn wants_prometheus(headers: &HeaderMap) -> bool {
 }
 
 /// The JSON document: the counters' snapshot, flattened, plus state and the health verdict.
-fn json_body(app: &App, seen: health::Observation) -> Value {
+fn json_body(app: &App, seen: health::Observation, rate_limited_clients: usize) -> Value {
     let (status, alerts) = health::assess(&seen, &app.config().health);
     let memories = Memories {
         total: seen.memories.iter().map(|m| m.1).sum(),
@@ -95,6 +112,7 @@ fn json_body(app: &App, seen: health::Observation) -> Value {
         "memories": memories,
         "database": seen.database,
         "embedder": seen.embedder,
+        "footprint": footprint(app, rate_limited_clients),
     });
     if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
         body.extend(extra);

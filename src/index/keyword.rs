@@ -19,7 +19,7 @@
 //! it the same way, so both engines rank keywords identically.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::change_log::{self, CatchUp};
 use super::{Document, MakeTokens, Ranked, TextSource, Tokens};
@@ -287,19 +287,27 @@ struct State {
     seq: Option<i64>,
     /// Loaded on the first search.
     index: Option<Index>,
-    /// Made on first use.
-    tokenizer: Option<Box<dyn Tokens>>,
+    /// Made on first use; tokenizes documents while the index is written (a mutex only to
+    /// make the state `Sync`: it is reached through `get_mut` under the write lock).
+    tokenizer: Mutex<Option<Box<dyn Tokens>>>,
     /// Reused per memory while indexing.
     scratch: HashMap<u32, f32>,
-    /// Reused per query while ranking.
-    scores: Vec<f64>,
 }
 
 /// The per-process keyword index.
+///
+/// Searches share it: they rank under a read lock, so concurrent searches use every core
+/// (a mutex serialised them: two clients got the throughput of one). Only bringing the index
+/// up to date (after a write, or the first load) takes the write lock.
 pub struct KeywordIndex {
-    /// A std mutex: held only inside blocking tasks, never across an `.await`.
-    state: Mutex<State>,
-    /// Makes the tokenizer, on first use.
+    /// A std lock: held only inside blocking tasks, never across an `.await`.
+    state: RwLock<State>,
+    /// Tokenizes queries (a tokenizer needs `&mut`; a query takes microseconds under it).
+    query_tokenizer: Mutex<Option<Box<dyn Tokens>>>,
+    /// Score buffers of finished searches, reused by the next ones: at most one per search
+    /// that ran at the same time.
+    scores: Mutex<Vec<Vec<f64>>>,
+    /// Makes the tokenizers, on first use.
     make_tokenizer: MakeTokens,
 }
 
@@ -307,15 +315,17 @@ impl KeywordIndex {
     /// An empty index that tokenizes with what `make_tokenizer` makes.
     pub fn new(make_tokenizer: MakeTokens) -> Self {
         KeywordIndex {
-            state: Mutex::new(State::default()),
+            state: RwLock::new(State::default()),
+            query_tokenizer: Mutex::new(None),
+            scores: Mutex::new(Vec::new()),
             make_tokenizer,
         }
     }
 
-    /// The state, or a fresh one if a panic interrupted an update (a half-applied change
-    /// must not be searched: the next search reloads).
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        match self.state.lock() {
+    /// The state to write, or a fresh one if a panic interrupted an update (a half-applied
+    /// change must not be searched: the next search reloads).
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        match self.state.write() {
             Ok(guard) => guard,
             Err(poisoned) => {
                 let mut guard = poisoned.into_inner();
@@ -326,11 +336,47 @@ impl KeywordIndex {
         }
     }
 
+    /// The state to read, up to the log's entry `newest` (brought there under the write lock
+    /// when it is behind).
+    fn current(
+        &self,
+        source: &mut dyn TextSource,
+        newest: i64,
+    ) -> Result<RwLockReadGuard<'_, State>> {
+        if let Ok(guard) = self.state.read()
+            && guard.seq == Some(newest)
+            && guard.index.is_some()
+        {
+            return Ok(guard);
+        }
+        let mut guard = self.write();
+        up_to_date(source, &mut guard, self.make_tokenizer)?;
+        Ok(RwLockWriteGuard::downgrade(guard))
+    }
+
     /// Loads the index if it is not loaded; the number of memories it holds.
     pub fn warm(&self, source: &mut dyn TextSource) -> Result<usize> {
-        let mut guard = self.lock();
-        let (index, _, _) = up_to_date(source, &mut guard, self.make_tokenizer)?;
-        Ok(index.slots.len())
+        let mut guard = self.write();
+        up_to_date(source, &mut guard, self.make_tokenizer)?;
+        Ok(guard.index.as_ref().map_or(0, |i| i.slots.len()))
+    }
+
+    /// The term ids of `terms` in `index`: one per query phrase, repeats included (FTS5
+    /// scores `"a" OR "a"` twice).
+    fn term_ids(&self, index: &Index, terms: &[String]) -> Result<Vec<u32>> {
+        let mut tokenizer = self
+            .query_tokenizer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if tokenizer.is_none() {
+            *tokenizer = Some((self.make_tokenizer)()?);
+        }
+        let tokenizer = tokenizer.as_deref_mut().expect("made above");
+        let mut ids: Vec<u32> = Vec::new();
+        for term in terms {
+            tokenizer.query_tokens(term, &mut |token| ids.extend(index.terms.get(token)));
+        }
+        Ok(ids)
     }
 
     /// BM25 ranking of the memories of `namespace` that contain any of `terms` (query words,
@@ -344,19 +390,26 @@ impl KeywordIndex {
         narrowed: bool,
         limit: usize,
     ) -> Result<Vec<Ranked>> {
-        let mut guard = self.lock();
-        let (index, tokenizer, scores) = up_to_date(source, &mut guard, self.make_tokenizer)?;
-        // One id per query phrase, repeats included: FTS5 scores `"a" OR "a"` twice.
-        let mut ids: Vec<u32> = Vec::new();
-        for term in terms {
-            tokenizer.query_tokens(term, &mut |token| ids.extend(index.terms.get(token)));
-        }
+        let newest = source.newest()?;
+        let guard = self.current(source, newest)?;
+        let index = guard.index.as_ref().expect("loaded by current");
+        let ids = self.term_ids(index, terms)?;
+        let mut scores = self
+            .scores
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default();
+        let all = index.rank(&ids, namespace, (!narrowed).then_some(limit), &mut scores);
+        drop(guard);
+        self.scores
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(scores);
         if !narrowed {
-            return Ok(index.rank(&ids, namespace, Some(limit), scores));
+            return Ok(all);
         }
         // Other filters apply to the ranking in order, a batch at a time, until enough pass.
-        let all = index.rank(&ids, namespace, None, scores);
-        drop(guard);
         let mut passed = Vec::with_capacity(limit);
         for batch in all.chunks(FILTER_BATCH.max(limit * 4)) {
             let rowids: Vec<i64> = batch.iter().map(|r| r.rowid).collect();
@@ -371,31 +424,34 @@ impl KeywordIndex {
     }
 }
 
-/// The index, loaded or brought up to the newest `text_log` entry, the tokenizer, and the
-/// scores scratch.
-fn up_to_date<'a>(
+/// Loads the index, or brings it up to the newest `text_log` entry.
+fn up_to_date(
     source: &mut dyn TextSource,
-    state: &'a mut State,
+    state: &mut State,
     make_tokenizer: MakeTokens,
-) -> Result<(&'a Index, &'a mut dyn Tokens, &'a mut Vec<f64>)> {
-    if state.tokenizer.is_none() {
-        state.tokenizer = Some(make_tokenizer()?);
+) -> Result<()> {
+    let made = state.tokenizer.get_mut().unwrap_or_else(|p| p.into_inner());
+    if made.is_none() {
+        *made = Some(make_tokenizer()?);
     }
     catch_up(source, state)?;
     let State {
         index,
         tokenizer,
         scratch,
-        scores,
         ..
     } = state;
-    let tokenizer = tokenizer.as_deref_mut().expect("made above");
+    let tokenizer = tokenizer
+        .get_mut()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_deref_mut()
+        .expect("made above");
     if index.is_none() {
         // Loaded after `seq` was read, so at least as new: applying an entry it already
         // reflects later re-reads the same row, which changes nothing.
         *index = Some(load(source, tokenizer, scratch)?);
     }
-    Ok((index.as_ref().expect("loaded above"), tokenizer, scores))
+    Ok(())
 }
 
 /// Brings a loaded index up to the newest `text_log` entry. The entry it reflects moves only
@@ -409,6 +465,8 @@ fn catch_up(source: &mut dyn TextSource, state: &mut State) -> Result<()> {
             if let Some(index) = state.index.as_mut() {
                 let tokenizer = state
                     .tokenizer
+                    .get_mut()
+                    .unwrap_or_else(|p| p.into_inner())
                     .as_deref_mut()
                     .expect("made before catching up");
                 let mut apply = || -> Result<()> {

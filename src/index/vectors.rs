@@ -11,7 +11,7 @@
 //! far behind (many changes, or entries already pruned) is dropped and reloaded whole.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{RwLock, RwLockWriteGuard};
 
 use super::VectorSource;
 use super::change_log::{self, CatchUp};
@@ -66,13 +66,30 @@ struct State {
 }
 
 /// The per-process vector cache.
+///
+/// Searches share it under a read lock, so concurrent searches use every core; only catching
+/// up with the log (after a write) or loading a namespace takes the write lock.
 #[derive(Default)]
 pub struct VectorIndex {
-    /// A std mutex: held only inside blocking tasks, never across an `.await`.
-    state: Mutex<State>,
+    /// A std lock: held only inside blocking tasks, never across an `.await`.
+    state: RwLock<State>,
 }
 
 impl VectorIndex {
+    /// The state to write; a fresh one if a panic interrupted an update (a half-applied
+    /// change leaves nothing worth searching: start again).
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        match self.state.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => {
+                let mut guard = poisoned.into_inner();
+                *guard = State::default();
+                self.state.clear_poison();
+                guard
+            }
+        }
+    }
+
     /// The `k` rowids nearest to `query` (cosine similarity of unit vectors) in `namespace`,
     /// best first, reading through `source` what changed since the last call.
     pub fn nearest(
@@ -83,16 +100,14 @@ impl VectorIndex {
         k: usize,
     ) -> Result<Vec<(i64, f32)>> {
         let dim = query.len();
-        // A panic during an update leaves nothing worth searching: start again.
-        let mut state = match self.state.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => {
-                let mut guard = poisoned.into_inner();
-                *guard = State::default();
-                self.state.clear_poison();
-                guard
-            }
-        };
+        let newest = source.newest()?;
+        if let Ok(state) = self.state.read()
+            && state.seq == Some(newest)
+            && let Some(space) = state.spaces.get(namespace)
+        {
+            return Ok(top_k(space, query, k));
+        }
+        let mut state = self.write();
         catch_up(source, &mut state, dim)?;
         if !state.spaces.contains_key(namespace) {
             // Loaded after `seq` was read, so it is at least as new: applying an entry it
@@ -100,8 +115,8 @@ impl VectorIndex {
             let space = load(source, namespace, dim)?;
             state.spaces.insert(namespace.to_string(), space);
         }
-        let space = &state.spaces[namespace];
-        Ok(top_k(space, query, k))
+        let state = RwLockWriteGuard::downgrade(state);
+        Ok(top_k(&state.spaces[namespace], query, k))
     }
 }
 

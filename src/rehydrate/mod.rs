@@ -231,13 +231,38 @@ pub struct Rehydrator {
     cache: moka::sync::Cache<CacheKey, Arc<Bundle>>,
 }
 
+/// Most bytes of bundles the cache holds, whatever `cache_entries` allows: bundles of large
+/// budgets are tens of KB each, so an entry count alone did not bound the memory.
+const BUNDLE_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// What a cached bundle costs, approximately: its text, the items' text again in `sections`,
+/// the key's task, and fixed overhead per item and entry.
+fn bundle_bytes(key: &CacheKey, bundle: &Bundle) -> u64 {
+    let items: usize = bundle.sections.iter().map(|s| s.items.len()).sum();
+    (key.task.len() + key.namespace.len() + 2 * bundle.text.len() + 256 * items + 512) as u64
+}
+
 impl Rehydrator {
-    /// An empty cache of `entries` bundles.
+    /// An empty cache of at most `entries` bundles and [`BUNDLE_CACHE_BYTES`].
     pub fn new(entries: u64) -> Self {
+        // One capacity in bytes; each entry weighs at least the budget's share of one entry,
+        // so the count stays within `entries` too.
+        let floor = BUNDLE_CACHE_BYTES / entries.max(1);
         Rehydrator {
             tokenizer: OnceCell::new(),
-            cache: moka::sync::Cache::new(entries),
+            cache: moka::sync::Cache::builder()
+                .max_capacity(BUNDLE_CACHE_BYTES)
+                .weigher(move |key: &CacheKey, bundle: &Arc<Bundle>| {
+                    u32::try_from(bundle_bytes(key, bundle).max(floor)).unwrap_or(u32::MAX)
+                })
+                .build(),
         }
+    }
+
+    /// Entries and approximate bytes in the bundle cache (for `/metrics`).
+    pub fn cache_footprint(&self) -> (u64, u64) {
+        self.cache.run_pending_tasks();
+        (self.cache.entry_count(), self.cache.weighted_size())
     }
 
     /// The configured tokenizer, loading it on first use.

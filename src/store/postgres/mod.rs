@@ -690,11 +690,20 @@ impl Backend for PgStore {
         Ok(row.get::<_, i64>(0) as u64)
     }
 
-    async fn put_vectors(&self, done: Vec<(Pending, Vec<f32>)>) -> Result<usize> {
+    async fn put_vectors(&self, mut done: Vec<(Pending, Vec<f32>)>) -> Result<usize> {
+        // Every process with the model backfills the same pending rows. Locking them in rowid
+        // order, and skipping rows another transaction holds (its process writes the same
+        // vector, or a writer changes the row, which makes it pending again), keeps two
+        // backfills, or a backfill and a store, from deadlocking: PostgreSQL then aborted one
+        // of them with "deadlock detected", and a store failed (four processes storing at
+        // once, once the model loaded quickly).
+        done.sort_by_key(|(p, _)| p.rowid);
         let mut client = self.conn().await?;
         let tx = client.transaction().await?;
         let read = tx
-            .prepare_cached("SELECT context, content FROM memories WHERE rowid = $1 FOR UPDATE")
+            .prepare_cached(
+                "SELECT context, content FROM memories WHERE rowid = $1 FOR UPDATE SKIP LOCKED",
+            )
             .await?;
         let write = tx
             .prepare_cached("UPDATE memories SET embedding = $1 WHERE rowid = $2")
