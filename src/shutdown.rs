@@ -4,11 +4,13 @@
 //! stops in this order, and exits 0 within about 5 s:
 //!
 //! 1. **Stop accepting**: the signal cancels the token from [`on_signal`]; the HTTP server
-//!    closes its listener and tells open connections to close after their current request.
+//!    closes its listener and tells open connections to close after their current request,
+//!    and the `/status` charts' sampler (`metrics_history`) ends at its next tick.
 //! 2. **Drain**: in-flight requests (tool calls, including writes) run to completion, for at
 //!    most [`DRAIN_TIMEOUT`] ([`drain`]).
 //! 3. **Stop tasks**: the MCP sessions' token is cancelled, which ends long-lived session
-//!    streams and any call still running; the server gets [`CLOSE_TIMEOUT`] more to close.
+//!    streams (and with them the MCP sessions' resource followers) and any call still
+//!    running; the server gets [`CLOSE_TIMEOUT`] more to close.
 //!    Background tasks (model loading, the embedding backlog) end with the runtime; a memory
 //!    they had not embedded yet is embedded at the next start.
 //! 4. **Checkpoint the WAL**: `cli/serve.rs` runs `PRAGMA wal_checkpoint(TRUNCATE)` through
