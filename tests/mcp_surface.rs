@@ -3,7 +3,7 @@
 //! Inspector CLI) make of the whole server.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -569,15 +569,11 @@ fn a_2026_subscription_stream_reports_changes_by_other_processes() {
 /// The folder `scripts/test` installs the npm MCP clients into (Node 22, the conformance
 /// suite, the Inspector).
 fn mcp_clients() -> PathBuf {
-    let dir = std::env::var_os("MEMORYD_TEST_MCP_CLIENTS")
-        .map(PathBuf::from)
-        .expect(
-            "MEMORYD_TEST_MCP_CLIENTS is not set: run scripts/test, which installs the MCP clients \
-         from tests/mcp-clients into target/mcp-clients and sets it",
-        );
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/mcp-clients");
     assert!(
         dir.join("node_modules/node/bin/node").exists(),
-        "{} has no Node 22: run scripts/test",
+        "the MCP clients are not installed in {}\nrun scripts/test (it installs them from \
+         tests/mcp-clients with npm)",
         dir.display()
     );
     dir

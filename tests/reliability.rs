@@ -277,20 +277,7 @@ fn r5_mcp_http_calls_do_not_wait_for_a_delayed_ack() {
 /// exceed it. In runs here the growth was about 5 MiB.
 #[test]
 fn soak_30s() {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/soak");
-    let out = std::process::Command::new("python3")
-        .arg(&script)
-        .args(["--binary", crate::util::bin()])
-        .args(["--seconds", "30", "--rate", "30", "--json"])
-        .output()
-        .expect("run python3 scripts/soak (python3 is needed for this test)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let describe = format!(
-        "exit {:?}\n--- stdout\n{stdout}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}\n{describe}"));
+    let (out, r, describe) = soak(&["--seconds", "30", "--rate", "30"]);
     assert_eq!(out.status.code(), Some(0), "{describe}");
     assert_eq!(r["ok"], true, "{describe}");
     assert_eq!(r["errors"], 0, "{describe}");
@@ -328,6 +315,27 @@ fn soak_30s() {
     );
 }
 
+/// Runs `scripts/soak --json` with `args` against the binary under test; returns the run, its
+/// JSON report, and a description (exit code, stdout, stderr) for assertion messages.
+fn soak(args: &[&str]) -> (std::process::Output, Value, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/soak");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .args(["--binary", crate::util::bin()])
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("run python3 scripts/soak (python3 is needed for this test)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let describe = format!(
+        "exit {:?}\n--- stdout\n{stdout}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}\n{describe}"));
+    (out, report, describe)
+}
+
 /// The short cut of the compressed soak (issue 16): thousands of calls back to back, from
 /// thousands of client addresses (a new one every 3 calls) against a rate-limited server.
 /// Fails when a bounded structure in /metrics' footprint is over its bound (the rate limiter's
@@ -336,34 +344,18 @@ fn soak_30s() {
 /// loose RSS bound; `scripts/soak --calls 200000` is the full run (README, Performance).
 #[test]
 fn r16_compressed_soak_keeps_maps_bounded() {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/soak");
-    let out = std::process::Command::new("python3")
-        .arg(&script)
-        .args(["--binary", crate::util::bin()])
-        .args([
-            "--calls",
-            "6000",
-            "--seconds",
-            "40",
-            "--reconnect-every",
-            "3",
-        ])
-        .args([
-            "--rate-limit",
-            "1000",
-            "--max-rss-growth-percent",
-            "50",
-            "--json",
-        ])
-        .output()
-        .expect("run python3 scripts/soak (python3 is needed for this test)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let describe = format!(
-        "exit {:?}\n--- stdout\n{stdout}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}\n{describe}"));
+    let (_, r, describe) = soak(&[
+        "--calls",
+        "6000",
+        "--seconds",
+        "40",
+        "--reconnect-every",
+        "3",
+        "--rate-limit",
+        "1000",
+        "--max-rss-growth-percent",
+        "50",
+    ]);
     assert_eq!(r["errors"], 0, "{describe}");
     assert_eq!(r["server_died"], false, "{describe}");
     assert_eq!(r["over_bounds"], serde_json::json!([]), "{describe}");

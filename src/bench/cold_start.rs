@@ -43,17 +43,13 @@ pub enum ColdStartError {
     },
 }
 
-/// Spawns `exe stdio --standalone` on a fresh data dir and times spawn → `initialize`
-/// answered. `model_dir` is passed on (the model still loads only in the background).
-pub fn measure(exe: &Path, model_dir: Option<&Path>) -> Result<Duration, ColdStartError> {
-    let data = tempfile::tempdir().map_err(|source| ColdStartError::Spawn {
-        exe: "a temp dir".into(),
-        source,
-    })?;
+/// `exe --offline stdio --standalone` on `data_dir` (with `model_dir` when given), stdin and
+/// stdout piped, stderr dropped: the child every stdio bench spawns.
+pub fn stdio_command(exe: &Path, data_dir: &Path, model_dir: Option<&Path>) -> Command {
     let mut command = Command::new(exe);
     command
         .arg("--data-dir")
-        .arg(data.path())
+        .arg(data_dir)
         .arg("--offline")
         .args(["stdio", "--standalone"])
         // The user's settings would only add noise (another data dir, a config file).
@@ -65,6 +61,17 @@ pub fn measure(exe: &Path, model_dir: Option<&Path>) -> Result<Duration, ColdSta
     if let Some(dir) = model_dir {
         command.arg("--model-dir").arg(dir);
     }
+    command
+}
+
+/// Spawns `exe stdio --standalone` on a fresh data dir and times spawn → `initialize`
+/// answered. `model_dir` is passed on (the model still loads only in the background).
+pub fn measure(exe: &Path, model_dir: Option<&Path>) -> Result<Duration, ColdStartError> {
+    let data = tempfile::tempdir().map_err(|source| ColdStartError::Spawn {
+        exe: "a temp dir".into(),
+        source,
+    })?;
+    let mut command = stdio_command(exe, data.path(), model_dir);
     let init = json!({
         "jsonrpc": "2.0", "id": 0, "method": "initialize",
         "params": {

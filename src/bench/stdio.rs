@@ -10,7 +10,7 @@
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -149,21 +149,13 @@ impl Session {
             source,
         };
         let data = tempfile::tempdir().map_err(spawn_error)?;
-        let mut command = Command::new(&options.exe);
-        command
-            .arg("--data-dir")
-            .arg(data.path())
-            .arg("--offline")
-            .args(["stdio", "--standalone"])
-            .env_remove("MEMORYD_DATA_DIR")
-            .env_remove("MEMORYD_CONFIG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        if let Some(dir) = &options.model_dir {
-            command.arg("--model-dir").arg(dir);
-        }
-        let mut child = command.spawn().map_err(spawn_error)?;
+        let mut child = super::cold_start::stdio_command(
+            &options.exe,
+            data.path(),
+            options.model_dir.as_deref(),
+        )
+        .spawn()
+        .map_err(spawn_error)?;
         let stdin = Some(BufWriter::new(child.stdin.take().expect("piped stdin")));
         let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
         let mut session = Session {

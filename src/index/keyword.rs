@@ -322,18 +322,9 @@ impl KeywordIndex {
         }
     }
 
-    /// The state to write, or a fresh one if a panic interrupted an update (a half-applied
-    /// change must not be searched: the next search reloads).
+    /// The state to write (see [`super::write_or_reset`]).
     fn write(&self) -> RwLockWriteGuard<'_, State> {
-        match self.state.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => {
-                let mut guard = poisoned.into_inner();
-                *guard = State::default();
-                self.state.clear_poison();
-                guard
-            }
-        }
+        super::write_or_reset(&self.state)
     }
 
     /// The state to read, up to the log's entry `newest` (brought there under the write lock

@@ -11,8 +11,23 @@ pub mod keyword;
 pub mod vectors;
 
 use std::collections::HashSet;
+use std::sync::{RwLock, RwLockWriteGuard};
 
 use crate::error::Result;
+
+/// The state behind `lock` to write, or a fresh one if a panic interrupted an update: a
+/// half-applied change must not be searched, and the next search reloads.
+fn write_or_reset<T: Default>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    match lock.write() {
+        Ok(guard) => guard,
+        Err(poisoned) => {
+            let mut guard = poisoned.into_inner();
+            *guard = T::default();
+            lock.clear_poison();
+            guard
+        }
+    }
+}
 
 /// A candidate: a memory's rowid and its score in one ranking, higher is better.
 #[derive(Debug, Clone, Copy, PartialEq)]

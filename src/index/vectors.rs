@@ -76,18 +76,9 @@ pub struct VectorIndex {
 }
 
 impl VectorIndex {
-    /// The state to write; a fresh one if a panic interrupted an update (a half-applied
-    /// change leaves nothing worth searching: start again).
+    /// The state to write (see [`super::write_or_reset`]).
     fn write(&self) -> RwLockWriteGuard<'_, State> {
-        match self.state.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => {
-                let mut guard = poisoned.into_inner();
-                *guard = State::default();
-                self.state.clear_poison();
-                guard
-            }
-        }
+        super::write_or_reset(&self.state)
     }
 
     /// The `k` rowids nearest to `query` (cosine similarity of unit vectors) in `namespace`,

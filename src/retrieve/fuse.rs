@@ -27,13 +27,18 @@ pub fn fuse(keyword: Vec<Ranked>, semantic: Vec<Ranked>, keyword_weight: f32) ->
         .into_iter()
         .map(|(rowid, score)| Ranked { rowid, score })
         .collect();
-    // Ties (rare with real scores) break on the older memory, so a ranking is stable.
-    out.sort_by(|a, b| {
+    best_first(&mut out);
+    out
+}
+
+/// Sorts by score, best first; ties (rare with real scores) break on the older memory, so a
+/// ranking is stable.
+pub fn best_first(ranked: &mut [Ranked]) {
+    ranked.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
             .then_with(|| a.rowid.cmp(&b.rowid))
     });
-    out
 }
 
 /// Scales a list's scores to 0..=1 by its own minimum and maximum (all 1 when they are equal).

@@ -76,11 +76,7 @@ pub fn situate(items: Vec<Ranked>, places: &[Situated], how: Situating) -> Vec<R
             }
         })
         .collect();
-    out.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then_with(|| a.rowid.cmp(&b.rowid))
-    });
+    super::fuse::best_first(&mut out);
     out
 }
 

@@ -116,11 +116,18 @@ impl MemoryServer {
         Self::router().list_all()
     }
 
-    /// Sends a log message about this session's own call, if it asked for that level.
+    /// Sends a log message about this session's own call, if it asked for that level; the
+    /// message is built only then (most sessions never ask).
     #[allow(deprecated)]
-    async fn log(&self, peer: &Peer<RoleServer>, level: LoggingLevel, data: Value) {
+    async fn log(
+        &self,
+        peer: &Peer<RoleServer>,
+        level: LoggingLevel,
+        data: impl FnOnce() -> Value,
+    ) {
         if self.session.wants(level) {
-            let message = LoggingMessageNotificationParam::new(level, data).with_logger("memoryd");
+            let message =
+                LoggingMessageNotificationParam::new(level, data()).with_logger("memoryd");
             // A client that went away cannot be told; its call has been answered already.
             let _ = peer.notify_logging_message(message).await;
         }
@@ -199,21 +206,21 @@ impl ServerHandler for MemoryServer {
         };
         let (request_id, result, outcome, elapsed) =
             observed(&self.app, self.transport, &name, role, call).await;
-        let ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3;
-        let mut line = json!({"event": "tool call", "request_id": request_id, "tool": name,
-            "outcome": outcome, "ms": ms});
-        let level = match &result {
-            Ok(_) => LoggingLevel::Info,
-            Err(error) => {
-                line["error"] = json!(error.message);
-                if matches!(outcome, "internal" | "timeout") {
-                    LoggingLevel::Error
-                } else {
-                    LoggingLevel::Warning
-                }
-            }
+        let level = match (&result, outcome) {
+            (Ok(_), _) => LoggingLevel::Info,
+            (Err(_), "internal" | "timeout") => LoggingLevel::Error,
+            (Err(_), _) => LoggingLevel::Warning,
         };
-        self.log(&peer, level, line).await;
+        self.log(&peer, level, || {
+            let ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3;
+            let mut line = json!({"event": "tool call", "request_id": request_id, "tool": name,
+                "outcome": outcome, "ms": ms});
+            if let Err(error) = &result {
+                line["error"] = json!(error.message);
+            }
+            line
+        })
+        .await;
         result
     }
 
@@ -254,7 +261,7 @@ impl ServerHandler for MemoryServer {
         self.log(
             &context.peer,
             LoggingLevel::Debug,
-            json!({"event": "resource read", "uri": request.uri, "ok": result.is_ok()}),
+            || json!({"event": "resource read", "uri": request.uri, "ok": result.is_ok()}),
         )
         .await;
         Ok(result?.into())
@@ -352,7 +359,7 @@ impl ServerHandler for MemoryServer {
         self.log(
             &context.peer,
             LoggingLevel::Info,
-            json!({"event": "prompt", "prompt": request.name, "ok": result.is_ok()}),
+            || json!({"event": "prompt", "prompt": request.name, "ok": result.is_ok()}),
         )
         .await;
         Ok(result?.into())

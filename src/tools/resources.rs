@@ -5,6 +5,7 @@
 //! the order `rehydrate_memory` puts it. The namespace is percent-encoded in the URI (as an
 //! RFC 6570 `{namespace}` expansion does), so a namespace with `/` or `:` stays one segment.
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use rmcp::model::{
     Annotations, ListResourceTemplatesResult, ListResourcesResult, MetaObject, ReadResourceResult,
     Resource, ResourceContents, ResourceTemplate,
@@ -66,7 +67,10 @@ impl Target {
         };
         let segments: Vec<&str> = rest.split('/').collect();
         let decode = |s: &str| -> Result<String> {
-            percent_decode(s).ok_or_else(|| bad("it has a broken %-escape"))
+            percent_decode_str(s)
+                .decode_utf8()
+                .map(|decoded| decoded.into_owned())
+                .map_err(|_| bad("a %-escape in it is not UTF-8"))
         };
         let target = match segments.as_slice() {
             [namespace, id] if !id.is_empty() => Target::Memory {
@@ -110,35 +114,16 @@ pub fn memory_uri(namespace: &str, id: &str) -> String {
     )
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
+/// Everything but RFC 3986's unreserved characters is percent-encoded.
+const RESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
-/// Decodes `%XX` escapes; `None` for a broken escape or text that is not UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+/// Percent-encodes a URI segment.
+fn percent_encode(text: &str) -> String {
+    utf8_percent_encode(text, RESERVED).to_string()
 }
 
 /// The resource templates: one memory, and a role's pins.
@@ -357,7 +342,8 @@ mod tests {
             ("memory://default", "wrong number of parts"),
             ("memory://default/a/b", "wrong number of parts"),
             ("memory://default/", "wrong number of parts"),
-            ("memory://de%zzfault/x", "broken %-escape"),
+            ("memory://de%zzfault/x", "namespace is not valid"),
+            ("memory://default/%FF", "not UTF-8"),
             ("memory://bad%20space/x", "namespace is not valid"),
         ] {
             let err = Target::parse(uri).unwrap_err().to_string();
