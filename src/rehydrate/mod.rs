@@ -8,6 +8,7 @@
 //! returned `text` never exceeds the budget by the configured tokenizer's count: every piece is
 //! counted before it is added, and the final text is counted again. No SQL here.
 
+mod bpe;
 mod pack;
 mod render;
 mod tokens;
