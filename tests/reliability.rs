@@ -370,6 +370,19 @@ fn r16_compressed_soak_keeps_maps_bounded() {
         "{describe}"
     );
     assert!(r["rss_curve"].as_array().unwrap().len() >= 2, "{describe}");
+    // The mix stores and deletes alike (200 memories seeded, 4 workers), so the data keeps
+    // its size and the keyword index sheds the words of deleted memories (over_bounds checks
+    // its dictionary against its slots).
+    let memories = r["memories_at_end"].as_u64().unwrap();
+    assert!((195..=205).contains(&memories), "{describe}");
+    let indexes = &end["indexes"];
+    // (as of the last search: the index catches up with writes when it is searched)
+    let indexed = indexes["keyword_memories"].as_u64().unwrap();
+    assert!(indexed.abs_diff(memories) <= 8, "{describe}");
+    assert!(
+        indexes["keyword_slots"].as_u64().unwrap() < indexed + 1024 + 256,
+        "dead slots are dropped: {describe}"
+    );
     eprintln!(
         "compressed soak: {} calls in {} s, RSS growth {}%, {clients} client states kept",
         r["calls"], r["elapsed_seconds"], r["rss_growth_percent"]

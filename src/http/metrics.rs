@@ -76,6 +76,7 @@ fn footprint(app: &App, rate_limited_clients: usize) -> Value {
         "query_cache": {"entries": query_entries, "bytes": query_bytes},
         "bundle_cache": {"entries": bundle_entries, "bytes": bundle_bytes},
         "window_samples": app.metrics().window_samples(),
+        "indexes": app.store().index_footprint(),
     })
 }
 

@@ -132,11 +132,32 @@ impl Index {
                 next += 1;
             }
         }
-        for list in &mut self.postings {
+        // Terms that no live memory uses any more go too: a server that runs for months sees
+        // an endless stream of one-off words (ids, numbers, hashes), and a dictionary that
+        // kept them all would grow without limit while the memories stay the same.
+        let mut term_ids = vec![u32::MAX; self.postings.len()];
+        let mut kept = Vec::with_capacity(self.postings.len());
+        for (term, mut list) in std::mem::take(&mut self.postings).into_iter().enumerate() {
             list.retain(|(slot, _)| self.alive[*slot as usize]);
+            if list.is_empty() {
+                continue;
+            }
             for (slot, _) in list.iter_mut() {
                 *slot = renumbered[*slot as usize];
             }
+            if list.capacity() > 2 * list.len() {
+                list.shrink_to_fit();
+            }
+            term_ids[term] = kept.len() as u32;
+            kept.push(list);
+        }
+        self.postings = kept;
+        self.terms.retain(|_, id| {
+            *id = term_ids[*id as usize];
+            *id != u32::MAX
+        });
+        if self.terms.capacity() > 2 * self.terms.len() {
+            self.terms.shrink_to_fit();
         }
         let alive = &self.alive;
         retain_alive(&mut self.rowids, alive);
@@ -325,6 +346,20 @@ impl KeywordIndex {
     /// The state to write (see [`super::write_or_reset`]).
     fn write(&self) -> RwLockWriteGuard<'_, State> {
         super::write_or_reset(&self.state)
+    }
+
+    /// Memories, slots and terms held (all zero before the first search loads the index).
+    pub fn footprint(&self) -> (u64, u64, u64) {
+        let Ok(state) = self.state.read() else {
+            return (0, 0, 0);
+        };
+        state.index.as_ref().map_or((0, 0, 0), |index| {
+            (
+                index.slots.len() as u64,
+                index.rowids.len() as u64,
+                index.terms.len() as u64,
+            )
+        })
     }
 
     /// The state to read, up to the log's entry `newest` (brought there under the write lock
@@ -580,6 +615,17 @@ mod tests {
                 .is_empty()
         );
         assert!(space.rank(&q, "other", None, &mut scores).is_empty());
+        // The one-off words of the removed memories left the dictionary; the live ones'
+        // stayed and still find their memory.
+        assert_eq!(
+            space.terms.len(),
+            2 + 1000,
+            "ledger, entry and 1000 numbers"
+        );
+        assert_eq!(space.postings.len(), space.terms.len());
+        assert!(ids(&space, &mut tokenizer, &["1999"]).is_empty());
+        let live = ids(&space, &mut tokenizer, &["2500"]);
+        assert_eq!(space.rank(&live, "ns", None, &mut scores)[0].rowid, 2500);
     }
 
     /// A source over a fixed set of documents and a log, that can be told to fail reads.

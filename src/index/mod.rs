@@ -29,6 +29,20 @@ fn write_or_reset<T: Default>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     }
 }
 
+/// What the in-memory indexes hold, for `/metrics`' footprint: each follows the data, so a
+/// soak that keeps the data the same size expects these to stay put.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct IndexFootprint {
+    /// Memories in the keyword index.
+    pub keyword_memories: u64,
+    /// Its slots, live and dead (the dead are dropped once they are a quarter of them).
+    pub keyword_slots: u64,
+    /// Distinct terms of its dictionary (terms no memory uses go with the dead slots).
+    pub keyword_terms: u64,
+    /// Vectors in the in-memory copy.
+    pub vectors: u64,
+}
+
 /// A candidate: a memory's rowid and its score in one ranking, higher is better.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ranked {

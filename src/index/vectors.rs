@@ -81,6 +81,18 @@ impl VectorIndex {
         super::write_or_reset(&self.state)
     }
 
+    /// Vectors held, over every loaded namespace.
+    pub fn len(&self) -> usize {
+        self.state.read().map_or(0, |state| {
+            state.spaces.values().map(|s| s.rowids.len()).sum()
+        })
+    }
+
+    /// Whether no vector is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The `k` rowids nearest to `query` (cosine similarity of unit vectors) in `namespace`,
     /// best first, reading through `source` what changed since the last call.
     pub fn nearest(

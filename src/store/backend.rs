@@ -13,6 +13,7 @@ use super::filter::Filter;
 use super::records::{Checkpoint, Imported, Page, Pending, Situated, Stored};
 use super::search::{Hit, Ranked};
 use crate::error::Result;
+use crate::index::IndexFootprint;
 use crate::memory::{Memory, MemoryPatch, NewMemory};
 
 /// Which engine holds the memories.
@@ -78,6 +79,9 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The connection pool's state.
     fn pool_status(&self) -> PoolStatus;
+
+    /// What this process's in-memory indexes hold.
+    fn index_footprint(&self) -> IndexFootprint;
 
     /// One round trip to the database (`/health` times it).
     async fn ping(&self) -> Result<()>;

@@ -32,6 +32,7 @@ use tokio_postgres::types::ToSql;
 use self::connect::Target;
 use self::sql::Query;
 use crate::error::{Error, Result};
+use crate::index::IndexFootprint;
 use crate::index::keyword::KeywordIndex;
 use crate::memory::{self, Memory, MemoryPatch, NewMemory, embedding_text};
 use crate::store::search::{in_ranked_order, ranked_pairs};
@@ -364,6 +365,20 @@ impl Backend for PgStore {
 
     fn location(&self) -> String {
         self.shown.clone()
+    }
+
+    fn index_footprint(&self) -> IndexFootprint {
+        let (keyword_memories, keyword_slots, keyword_terms) = self
+            .keywords
+            .as_deref()
+            .map_or((0, 0, 0), KeywordIndex::footprint);
+        // Nearest neighbours are pgvector's: no vectors are copied into this process.
+        IndexFootprint {
+            keyword_memories,
+            keyword_slots,
+            keyword_terms,
+            vectors: 0,
+        }
     }
 
     fn pool_status(&self) -> PoolStatus {

@@ -30,6 +30,7 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
 
 use crate::error::{Error, Result};
+use crate::index::IndexFootprint;
 use crate::index::keyword::KeywordIndex;
 use crate::index::vectors::VectorIndex;
 use crate::memory::{self, Memory, MemoryPatch, NewMemory};
@@ -481,6 +482,20 @@ impl Backend for SqliteStore {
 
     fn location(&self) -> String {
         self.0.path.display().to_string()
+    }
+
+    fn index_footprint(&self) -> IndexFootprint {
+        let (keyword_memories, keyword_slots, keyword_terms) = self
+            .0
+            .keywords
+            .as_ref()
+            .map_or((0, 0, 0), KeywordIndex::footprint);
+        IndexFootprint {
+            keyword_memories,
+            keyword_slots,
+            keyword_terms,
+            vectors: self.0.index.len() as u64,
+        }
     }
 
     fn pool_status(&self) -> PoolStatus {
