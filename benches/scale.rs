@@ -106,7 +106,11 @@ fn benches(c: &mut Criterion) {
                 g.bench_with_input(id, &ns, |b, ns| {
                     b.to_async(&rt).iter(|| async {
                         store
-                            .keyword_ranked(terms.clone().into(), Filter::namespace(ns.as_str()), 50)
+                            .keyword_ranked(
+                                terms.clone().into(),
+                                Filter::namespace(ns.as_str()),
+                                50,
+                            )
                             .await
                             .unwrap()
                     })

@@ -571,6 +571,13 @@ mod tests {
             err.contains("retrieval.keyword_weight: must be from 0 to 1, got 2"),
             "{err}"
         );
+        let err = load("[retrieval]\nnamespace_idf_floor = -0.5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("retrieval.namespace_idf_floor: must be from 0 to 1, got -0.5"),
+            "{err}"
+        );
         let err = load("[roles.planner]\npin_budget = 99999\n")
             .unwrap_err()
             .to_string();

@@ -672,7 +672,76 @@ mod tests {
         assert_eq!(space.postings.len(), space.terms.len());
         assert!(ids(&space, &mut tokenizer, &["1999"]).is_empty());
         let live = ids(&space, &mut tokenizer, &["2500"]);
-        assert_eq!(space.rank(&live, "ns", None, None, &mut scores)[0].rowid, 2500);
+        assert_eq!(
+            space.rank(&live, "ns", None, None, &mut scores)[0].rowid,
+            2500
+        );
+    }
+
+    #[test]
+    fn a_namespace_idf_lowers_a_term_only_where_it_is_common_and_never_below_the_floor() {
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        // In 9 of the namespace's 10 memories: down to the floor.
+        assert!(close(namespace_idf(3.0, 10.0, 9.0, 0.3), 0.9));
+        // Rarer in the namespace than in the database: the database's idf stays.
+        assert!(close(namespace_idf(3.0, 1000.0, 1.0, 0.3), 3.0));
+        // In between: the namespace's own idf.
+        let local = idf(20.0, 2.0);
+        assert!(local > 0.9 && local < 5.0);
+        assert!(close(namespace_idf(5.0, 20.0, 2.0, 0.3), local));
+        // A floor of 1 keeps FTS5's idf whatever the namespace.
+        assert!(close(namespace_idf(5.0, 20.0, 19.0, 1.0), 5.0));
+    }
+
+    #[test]
+    fn a_speaker_name_in_most_of_a_namespace_stops_outranking_a_content_word() {
+        let mut tokenizer = Words;
+        let mut scratch = HashMap::new();
+        let mut space = Index::default();
+        let mut scores = Vec::new();
+        let mut add = |space: &mut Index, rowid: i64, namespace: &str, content: &str| {
+            let mut d = fields(rowid, None, content);
+            d.namespace = namespace.into();
+            space.add(&mut tokenizer, &d, &mut scratch);
+        };
+        // A conversation: six turns by Alice, one by Bob about pottery, all three words long.
+        for rowid in 0..6 {
+            add(&mut space, rowid, "chat", &format!("alice said w{rowid}"));
+        }
+        add(&mut space, 6, "chat", "bob likes pottery");
+        // Elsewhere pottery is common and Alice unknown, so database-wide Alice is the rarer.
+        for rowid in 7..17 {
+            add(
+                &mut space,
+                rowid,
+                "notes",
+                &format!("pottery note n{rowid}"),
+            );
+        }
+        for rowid in 17..47 {
+            add(&mut space, rowid, "notes", &format!("other note n{rowid}"));
+        }
+        let q = ids(&space, &mut Words, &["alice", "pottery"]);
+        let fts5 = space.rank(&q, "chat", None, None, &mut scores);
+        assert_eq!(fts5.len(), 7);
+        assert_ne!(fts5[0].rowid, 6, "FTS5's idf: Alice's turns come first");
+        assert_eq!(space.rank(&q, "chat", None, Some(1.0), &mut scores), fts5);
+        let weighed = space.rank(&q, "chat", None, Some(0.3), &mut scores);
+        assert_eq!(weighed[0].rowid, 6, "the pottery turn comes first");
+        // Alice is in 6 of the 7 turns: her weight falls to the floor.
+        let alice = fts5.iter().find(|r| r.rowid == 0).unwrap().score;
+        let alice_weighed = weighed.iter().find(|r| r.rowid == 0).unwrap().score;
+        assert!((alice_weighed - 0.3 * alice).abs() < 1e-9);
+        // A query of one word keeps its order, whatever its weight.
+        let p = ids(&space, &mut Words, &["pottery"]);
+        let order = |r: Vec<Ranked>| r.iter().map(|r| r.rowid).collect::<Vec<_>>();
+        assert_eq!(
+            order(space.rank(&p, "notes", None, Some(0.3), &mut scores)),
+            order(space.rank(&p, "notes", None, None, &mut scores))
+        );
+        // A removed turn leaves the namespace's count.
+        space.remove(0);
+        assert_eq!(space.namespace_sizes[space.namespaces["chat"] as usize], 6);
     }
 
     /// A source over a fixed set of documents and a log, that can be told to fail reads.

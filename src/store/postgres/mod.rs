@@ -38,8 +38,8 @@ use crate::memory::{self, Memory, MemoryPatch, NewMemory, embedding_text};
 use crate::store::search::{in_ranked_order, ranked_pairs};
 use crate::store::tokenizer::Tokenizer;
 use crate::store::{
-    Backend, Checkpoint, Engine, Filter, Hit, Imported, KeywordQuery, KeywordRanking, Page, Pending, PoolStatus,
-    Ranked, Situated, Sizes, Stored, excerpt,
+    Backend, Checkpoint, Engine, Filter, Hit, Imported, KeywordQuery, KeywordRanking, Page,
+    Pending, PoolStatus, Ranked, Situated, Sizes, Stored, excerpt,
 };
 
 use connect::parse_url;

@@ -36,8 +36,8 @@ use crate::index::vectors::VectorIndex;
 use crate::memory::{self, Memory, MemoryPatch, NewMemory};
 use crate::store::tokenizer::Tokenizer;
 use crate::store::{
-    Backend, Checkpoint, Engine, Filter, Hit, Imported, KeywordQuery, KeywordRanking, Page, Pending, PoolStatus,
-    Ranked, Situated, Sizes, Stored,
+    Backend, Checkpoint, Engine, Filter, Hit, Imported, KeywordQuery, KeywordRanking, Page,
+    Pending, PoolStatus, Ranked, Situated, Sizes, Stored,
 };
 
 pub use maintenance::verify_copy;
