@@ -12,7 +12,8 @@
 //! the same statistics (document count, average length and each term's document frequency
 //! over the whole database, as FTS5 counts them), so a search ranks as
 //! `bm25(memories_fts, 2.0, 1.0, 1.0)` would. Measured on LoCoMo, per-namespace statistics
-//! lost 0.02 of keyword recall@10, so the index keeps FTS5's.
+//! lost 0.02 of keyword recall@10, so the index keeps FTS5's; only a hybrid search asks for
+//! idfs weighed by the namespace (see [`KeywordQuery::namespace_idf_floor`]), where they gain.
 //!
 //! The index loads whole on the first keyword search and then follows the engine's
 //! `text_log` (see `change_log`), so it is never searched stale. The PostgreSQL engine feeds
