@@ -150,6 +150,24 @@ fn benches(c: &mut Criterion) {
             .unwrap()
         })
     });
+    // The same search with FTS5's idf (`namespace_idf_floor = 1`), to see what weighing query
+    // terms by their namespace costs.
+    let fts5_idf = Retrieval {
+        namespace_idf_floor: 1.0,
+        ..app.config().retrieval.clone()
+    };
+    g.bench_function("hybrid_cached_embedding_fts5_idf", |b| {
+        b.to_async(&rt).iter(|| async {
+            Searcher {
+                store: app.store(),
+                embedder: app.embedder(),
+                tuning: &fts5_idf,
+            }
+            .search(query, filter(), 10, SearchMode::Hybrid)
+            .await
+            .unwrap()
+        })
+    });
     g.bench_function("hybrid_uncached_unsituated", |b| {
         b.to_async(&rt).iter(|| async {
             let q = fresh(query);

@@ -100,13 +100,17 @@ fn benches(c: &mut Criterion) {
             for &n in &scales() {
                 let ns = format!("n{n}");
                 // The first search loads the in-memory index; measure the steady state.
-                rt.block_on(store.keyword_ranked(terms.clone(), Filter::namespace(&ns), 50))
+                rt.block_on(store.keyword_ranked(terms.clone().into(), Filter::namespace(&ns), 50))
                     .unwrap();
                 let id = BenchmarkId::new(format!("{engine}/{name}"), n);
                 g.bench_with_input(id, &ns, |b, ns| {
                     b.to_async(&rt).iter(|| async {
                         store
-                            .keyword_ranked(terms.clone(), Filter::namespace(ns.as_str()), 50)
+                            .keyword_ranked(
+                                terms.clone().into(),
+                                Filter::namespace(ns.as_str()),
+                                50,
+                            )
                             .await
                             .unwrap()
                     })

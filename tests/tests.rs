@@ -15,6 +15,7 @@ mod eval;
 mod fleet;
 mod http;
 mod mcp_surface;
+mod namespace_idf;
 mod ops;
 mod rehydrate;
 mod reliability;

@@ -74,6 +74,10 @@ pub struct CommonArgs {
     /// Override the bonus for happening in the period a query names (0 turns it off)
     #[arg(long)]
     pub time_boost: Option<f32>,
+    /// Override the least share of a term's database-wide idf that hybrid search keeps when
+    /// its namespace idf is lower (1 turns it off)
+    #[arg(long)]
+    pub namespace_idf_floor: Option<f32>,
     /// Write each query's keyword and semantic candidates with their scores here (JSONL), to
     /// study fusion offline
     #[arg(long, value_name = "FILE")]
@@ -366,6 +370,9 @@ async fn open(
     }
     if let Some(b) = common.time_boost {
         config.retrieval.time_boost = b;
+    }
+    if let Some(f) = common.namespace_idf_floor {
+        config.retrieval.namespace_idf_floor = f;
     }
     config.validate()?;
     let app = App::open(config).await?;

@@ -176,6 +176,7 @@ impl Config {
             ("retrieval.keyword_weight", t.keyword_weight),
             ("retrieval.neighbour_weight", t.neighbour_weight),
             ("retrieval.time_boost", t.time_boost),
+            ("retrieval.namespace_idf_floor", t.namespace_idf_floor),
         ] {
             if !(0.0..=1.0).contains(&w) {
                 return bad(key, format!("must be from 0 to 1, got {w}"));
@@ -296,6 +297,10 @@ pub struct Retrieval {
     /// Score added to a hybrid candidate that happened in the period a query names, e.g.
     /// "in May 2023" (0 = off).
     pub time_boost: f32,
+    /// Hybrid search weighs a query term by the lower of its database-wide idf and its idf
+    /// within the namespace searched, but at least this share of the database-wide one
+    /// (1 = off: FTS5's idf).
+    pub namespace_idf_floor: f32,
 }
 
 /// Defaults measured on the LoCoMo dev split (see the README's retrieval table): a shorter
@@ -311,6 +316,7 @@ impl Default for Retrieval {
             neighbour_weight: 0.3,
             neighbour_window_seconds: 3600,
             time_boost: 0.2,
+            namespace_idf_floor: 0.3,
         }
     }
 }
@@ -563,6 +569,13 @@ mod tests {
             .to_string();
         assert!(
             err.contains("retrieval.keyword_weight: must be from 0 to 1, got 2"),
+            "{err}"
+        );
+        let err = load("[retrieval]\nnamespace_idf_floor = -0.5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("retrieval.namespace_idf_floor: must be from 0 to 1, got -0.5"),
             "{err}"
         );
         let err = load("[roles.planner]\npin_budget = 99999\n")

@@ -52,6 +52,27 @@ pub struct Ranked {
     pub score: f64,
 }
 
+/// What a keyword search looks for: the query's words and how to weigh them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeywordQuery {
+    /// The query's words (see [`query_terms`](crate::store::query_terms)).
+    pub terms: Vec<String>,
+    /// When set, a term's idf is the lower of its database-wide idf and its idf within the
+    /// namespace searched, but at least this share (0 to 1) of the database-wide one; `None`
+    /// ranks exactly as FTS5's `bm25()`. Only the in-memory index reads it.
+    pub namespace_idf_floor: Option<f64>,
+}
+
+impl From<Vec<String>> for KeywordQuery {
+    /// The words, ranked exactly as FTS5's `bm25()` would.
+    fn from(terms: Vec<String>) -> Self {
+        KeywordQuery {
+            terms,
+            namespace_idf_floor: None,
+        }
+    }
+}
+
 /// A change log: `(seq, memory rowid)` entries appended by every writing transaction, the
 /// oldest pruned.
 pub trait LogSource {

@@ -19,7 +19,7 @@ use crate::config::Retrieval;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
 pub use crate::store::Hit;
-use crate::store::{Filter, Ranked, Store, query_terms};
+use crate::store::{Filter, KeywordQuery, Ranked, Store, query_terms};
 pub use fuse::fuse;
 pub use situate::{Situating, situate};
 pub use when::{Period, named_period};
@@ -99,7 +99,7 @@ impl Searcher<'_> {
         let off = || self.embedder.state().reason_off();
         match mode {
             SearchMode::Keyword => Ok(Ranking {
-                items: self.keyword(query, filter, limit).await?,
+                items: self.keyword(query, filter, limit, None).await?,
                 mode: SearchMode::Keyword,
                 note: None,
             }),
@@ -120,10 +120,12 @@ impl Searcher<'_> {
             SearchMode::Hybrid => {
                 // The keyword search runs while the query is embedded (the model takes ~7 ms
                 // on one thread; BM25 needs none of it).
+                let floor = self.tuning.namespace_idf_floor;
                 let keyword = self.keyword(
                     query,
                     filter.clone(),
                     self.tuning.keyword_candidates.max(limit),
+                    (floor < 1.0).then_some(f64::from(floor)),
                 );
                 let semantic = async {
                     match self.embedder.embed_query(query).await? {
@@ -200,9 +202,19 @@ impl Searcher<'_> {
         Ok(situate(fused, &places, how))
     }
 
-    async fn keyword(&self, query: &str, filter: Filter, limit: usize) -> Result<Vec<Ranked>> {
-        self.store
-            .keyword_ranked(query_terms(query), filter, limit)
-            .await
+    /// BM25 candidates; `namespace_idf_floor` weighs terms by the namespace searched (see
+    /// [`KeywordQuery`]), `None` ranks as FTS5 would.
+    async fn keyword(
+        &self,
+        query: &str,
+        filter: Filter,
+        limit: usize,
+        namespace_idf_floor: Option<f64>,
+    ) -> Result<Vec<Ranked>> {
+        let query = KeywordQuery {
+            terms: query_terms(query),
+            namespace_idf_floor,
+        };
+        self.store.keyword_ranked(query, filter, limit).await
     }
 }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use super::filter::Filter;
 use super::records::{Checkpoint, Imported, Page, Pending, Situated, Stored};
-use super::search::{Hit, Ranked};
+use super::search::{Hit, KeywordQuery, Ranked};
 use crate::error::Result;
 use crate::index::IndexFootprint;
 use crate::memory::{Memory, MemoryPatch, NewMemory};
@@ -125,11 +125,11 @@ pub trait Backend: Send + Sync + 'static {
     /// One page of memories, newest first, after the row `after`.
     async fn list(&self, filter: Filter, after: Option<i64>, limit: usize) -> Result<Page>;
 
-    /// Keyword ranking of memories within `filter` containing any of `terms` (see
+    /// Keyword ranking of memories within `filter` containing any of the query's terms (see
     /// [`query_terms`](super::query_terms)), best first.
     async fn keyword_ranked(
         &self,
-        terms: Vec<String>,
+        query: KeywordQuery,
         filter: Filter,
         limit: usize,
     ) -> Result<Vec<Ranked>>;

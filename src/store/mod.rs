@@ -21,7 +21,7 @@ use std::sync::Arc;
 pub use backend::{Backend, Engine, Member, PoolStatus, Sizes};
 pub use filter::Filter;
 pub use records::{Checkpoint, Imported, Page, Pending, Situated, Stored};
-pub use search::{Hit, Ranked, excerpt, query_terms};
+pub use search::{Hit, KeywordQuery, Ranked, excerpt, query_terms};
 pub use sqlite::verify_copy;
 
 use crate::config::redact_url as redact;

@@ -4,7 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use crate::index::Ranked;
+pub use crate::index::{KeywordQuery, Ranked};
 
 /// `hits` (by rowid, scores unset) in the order of `ranked`, each with its ranked score;
 /// candidates without a hit (deleted meanwhile) are skipped.

@@ -38,8 +38,8 @@ use crate::memory::{self, Memory, MemoryPatch, NewMemory, embedding_text};
 use crate::store::search::{in_ranked_order, ranked_pairs};
 use crate::store::tokenizer::Tokenizer;
 use crate::store::{
-    Backend, Checkpoint, Engine, Filter, Hit, Imported, KeywordRanking, Page, Pending, PoolStatus,
-    Ranked, Situated, Sizes, Stored, excerpt,
+    Backend, Checkpoint, Engine, Filter, Hit, Imported, KeywordQuery, KeywordRanking, Page,
+    Pending, PoolStatus, Ranked, Situated, Sizes, Stored, excerpt,
 };
 
 use connect::parse_url;
@@ -566,11 +566,11 @@ impl Backend for PgStore {
 
     async fn keyword_ranked(
         &self,
-        terms: Vec<String>,
+        query: KeywordQuery,
         filter: Filter,
         limit: usize,
     ) -> Result<Vec<Ranked>> {
-        if terms.is_empty() {
+        if query.terms.is_empty() {
             return Ok(Vec::new());
         }
         if let Some(index) = &self.keywords {
@@ -584,7 +584,7 @@ impl Backend for PgStore {
                 };
                 index.ranked(
                     &mut source,
-                    &terms,
+                    &query,
                     &filter.namespace,
                     filter.narrows(),
                     limit,
@@ -599,7 +599,8 @@ impl Backend for PgStore {
              FROM memories m, to_tsquery('english', "
                 .to_string(),
         );
-        q.bind(terms.join(" | "));
+        // ts_rank_cd (without the in-memory index) ignores `namespace_idf_floor`.
+        q.bind(query.terms.join(" | "));
         q.push(") q WHERE m.search @@ q AND ");
         q.filter(&filter);
         q.push(" ORDER BY score DESC, m.rowid DESC LIMIT ");

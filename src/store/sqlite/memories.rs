@@ -399,7 +399,7 @@ mod tests {
         }
         let ranked = |ns: &str, limit: usize| {
             store.keyword_ranked(
-                query_terms("ledger"),
+                query_terms("ledger").into(),
                 crate::store::Filter::namespace(ns),
                 limit,
             )
@@ -462,7 +462,7 @@ mod tests {
             let terms = query_terms(q);
             async move {
                 let ranked = store
-                    .keyword_ranked(terms, Filter::namespace("ns"), 10)
+                    .keyword_ranked(terms.into(), Filter::namespace("ns"), 10)
                     .await
                     .unwrap();
                 let hits = store.hits(ranked, vec![]).await.unwrap();
@@ -499,7 +499,7 @@ mod tests {
         assert!(store.delete("ns".into(), id.clone()).await.unwrap());
         assert!(!store.delete("ns".into(), id.clone()).await.unwrap());
         let hits = store
-            .keyword_ranked(query_terms("ephemeral"), Filter::namespace("ns"), 10)
+            .keyword_ranked(query_terms("ephemeral").into(), Filter::namespace("ns"), 10)
             .await
             .unwrap();
         assert!(hits.is_empty());

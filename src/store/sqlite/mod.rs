@@ -36,8 +36,8 @@ use crate::index::vectors::VectorIndex;
 use crate::memory::{self, Memory, MemoryPatch, NewMemory};
 use crate::store::tokenizer::Tokenizer;
 use crate::store::{
-    Backend, Checkpoint, Engine, Filter, Hit, Imported, KeywordRanking, Page, Pending, PoolStatus,
-    Ranked, Situated, Sizes, Stored,
+    Backend, Checkpoint, Engine, Filter, Hit, Imported, KeywordQuery, KeywordRanking, Page,
+    Pending, PoolStatus, Ranked, Situated, Sizes, Stored,
 };
 
 pub use maintenance::verify_copy;
@@ -331,15 +331,16 @@ impl SqliteStore {
             .await
     }
 
-    /// BM25 ranking of memories within `filter` containing any of `terms` (see
-    /// [`query_terms`](crate::store::query_terms)), best first.
+    /// BM25 ranking of memories within `filter` containing any of the query's terms (see
+    /// [`query_terms`](crate::store::query_terms)), best first. FTS5's `bm25()` (without the
+    /// in-memory index) ignores `namespace_idf_floor`.
     pub async fn keyword_ranked(
         &self,
-        terms: Vec<String>,
+        query: KeywordQuery,
         filter: Filter,
         limit: usize,
     ) -> Result<Vec<Ranked>> {
-        if terms.is_empty() {
+        if query.terms.is_empty() {
             return Ok(Vec::new());
         }
         let inner = self.0.clone();
@@ -348,13 +349,13 @@ impl SqliteStore {
                 let mut source = sources::Source::text(c, &filter);
                 return index.ranked(
                     &mut source,
-                    &terms,
+                    &query,
                     &filter.namespace,
                     filter.narrows(),
                     limit,
                 );
             }
-            let expression = fts::expression(&terms);
+            let expression = fts::expression(&query.terms);
             let namespace = filter.namespace.clone();
             let index_first = inner.keyword_plan.index_first(&namespace);
             let (ranked, worked) = fts::ranked(c, &expression, &filter, limit, index_first)?;
@@ -556,11 +557,11 @@ impl Backend for SqliteStore {
 
     async fn keyword_ranked(
         &self,
-        terms: Vec<String>,
+        query: KeywordQuery,
         filter: Filter,
         limit: usize,
     ) -> Result<Vec<Ranked>> {
-        SqliteStore::keyword_ranked(self, terms, filter, limit).await
+        SqliteStore::keyword_ranked(self, query, filter, limit).await
     }
 
     async fn warm_keyword_index(&self) -> Result<Option<usize>> {

@@ -57,9 +57,9 @@ async fn ranks_exactly_as_fts5_bm25_and_follows_other_processes_writes() {
                 }
                 let limit = [5, 10, 50][i % 3];
                 let a = ours
-                    .keyword_ranked(terms.clone(), filter.clone(), limit)
+                    .keyword_ranked(terms.clone().into(), filter.clone(), limit)
                     .await;
-                let b = fts5.keyword_ranked(terms, filter, limit).await;
+                let b = fts5.keyword_ranked(terms.into(), filter, limit).await;
                 assert_same(&format!("{round}: {query}"), &a.unwrap(), &b.unwrap());
             }
         }
@@ -143,13 +143,13 @@ async fn a_search_sees_only_its_namespace() {
     assert_eq!(fts5.warm_keyword_index().await.unwrap(), None);
     let word = corpus.vocabulary().ranked(0).to_string();
     let ranked = store
-        .keyword_ranked(vec![word], Filter::namespace("b"), 100)
+        .keyword_ranked(vec![word].into(), Filter::namespace("b"), 100)
         .await
         .unwrap();
     assert!(!ranked.is_empty());
     assert!(ranked.iter().all(|r| b_ids.contains(&r.rowid)));
     let none = store
-        .keyword_ranked(vec!["zzzunknown".into()], Filter::namespace("b"), 10)
+        .keyword_ranked(vec!["zzzunknown".into()].into(), Filter::namespace("b"), 10)
         .await
         .unwrap();
     assert!(none.is_empty());
