@@ -43,6 +43,20 @@ pub struct IndexFootprint {
     pub vectors: u64,
 }
 
+impl IndexFootprint {
+    /// What `keywords` (when ranking uses it) and a vector copy of `vectors` hold.
+    pub fn of(keywords: Option<&keyword::KeywordIndex>, vectors: usize) -> IndexFootprint {
+        let (keyword_memories, keyword_slots, keyword_terms) =
+            keywords.map_or((0, 0, 0), keyword::KeywordIndex::footprint);
+        IndexFootprint {
+            keyword_memories,
+            keyword_slots,
+            keyword_terms,
+            vectors: vectors as u64,
+        }
+    }
+}
+
 /// A candidate: a memory's rowid and its score in one ranking, higher is better.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ranked {

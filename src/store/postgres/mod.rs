@@ -368,17 +368,8 @@ impl Backend for PgStore {
     }
 
     fn index_footprint(&self) -> IndexFootprint {
-        let (keyword_memories, keyword_slots, keyword_terms) = self
-            .keywords
-            .as_deref()
-            .map_or((0, 0, 0), KeywordIndex::footprint);
         // Nearest neighbours are pgvector's: no vectors are copied into this process.
-        IndexFootprint {
-            keyword_memories,
-            keyword_slots,
-            keyword_terms,
-            vectors: 0,
-        }
+        IndexFootprint::of(self.keywords.as_deref(), 0)
     }
 
     fn pool_status(&self) -> PoolStatus {

@@ -486,17 +486,7 @@ impl Backend for SqliteStore {
     }
 
     fn index_footprint(&self) -> IndexFootprint {
-        let (keyword_memories, keyword_slots, keyword_terms) = self
-            .0
-            .keywords
-            .as_ref()
-            .map_or((0, 0, 0), KeywordIndex::footprint);
-        IndexFootprint {
-            keyword_memories,
-            keyword_slots,
-            keyword_terms,
-            vectors: self.0.index.len() as u64,
-        }
+        IndexFootprint::of(self.0.keywords.as_ref(), self.0.index.len())
     }
 
     fn pool_status(&self) -> PoolStatus {
