@@ -20,6 +20,7 @@
 //! it the same way, so both engines rank keywords identically.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::change_log::{self, CatchUp};
@@ -371,6 +372,10 @@ pub struct KeywordIndex {
     scores: Mutex<Vec<Vec<f64>>>,
     /// Makes the tokenizers, on first use.
     make_tokenizer: MakeTokens,
+    /// Memories, slots and terms as of the last update, for `/metrics`, which must not take
+    /// the lock: on PostgreSQL its writer may be waiting for the database, whose connection
+    /// needs the very runtime thread a blocked `/metrics` would hold.
+    sizes: [AtomicU64; 3],
 }
 
 impl KeywordIndex {
@@ -381,6 +386,7 @@ impl KeywordIndex {
             query_tokenizer: Mutex::new(None),
             scores: Mutex::new(Vec::new()),
             make_tokenizer,
+            sizes: Default::default(),
         }
     }
 
@@ -389,18 +395,29 @@ impl KeywordIndex {
         super::write_or_reset(&self.state)
     }
 
-    /// Memories, slots and terms held (all zero before the first search loads the index).
+    /// Memories, slots and terms held as of the last update (all zero before the first
+    /// search loads the index); never waits.
     pub fn footprint(&self) -> (u64, u64, u64) {
-        let Ok(state) = self.state.read() else {
-            return (0, 0, 0);
-        };
-        state.index.as_ref().map_or((0, 0, 0), |index| {
-            (
+        let [memories, slots, terms] = &self.sizes;
+        let read = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        (read(memories), read(slots), read(terms))
+    }
+
+    /// Brings the index up to the log's entry `newest` under the write lock it is given, and
+    /// publishes its sizes (also when that fails half-way and the index was dropped).
+    fn update(&self, source: &mut dyn TextSource, state: &mut State) -> Result<()> {
+        let updated = up_to_date(source, state, self.make_tokenizer);
+        let sizes = state.index.as_ref().map_or([0; 3], |index| {
+            [
                 index.slots.len() as u64,
                 index.rowids.len() as u64,
                 index.terms.len() as u64,
-            )
-        })
+            ]
+        });
+        for (cell, size) in self.sizes.iter().zip(sizes) {
+            cell.store(size, Ordering::Relaxed);
+        }
+        updated
     }
 
     /// The state to read, up to the log's entry `newest` (brought there under the write lock
@@ -417,14 +434,14 @@ impl KeywordIndex {
             return Ok(guard);
         }
         let mut guard = self.write();
-        up_to_date(source, &mut guard, self.make_tokenizer)?;
+        self.update(source, &mut guard)?;
         Ok(RwLockWriteGuard::downgrade(guard))
     }
 
     /// Loads the index if it is not loaded; the number of memories it holds.
     pub fn warm(&self, source: &mut dyn TextSource) -> Result<usize> {
         let mut guard = self.write();
-        up_to_date(source, &mut guard, self.make_tokenizer)?;
+        self.update(source, &mut guard)?;
         Ok(guard.index.as_ref().map_or(0, |i| i.slots.len()))
     }
 

@@ -11,6 +11,7 @@
 //! far behind (many changes, or entries already pruned) is dropped and reloaded whole.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockWriteGuard};
 
 use super::VectorSource;
@@ -73,6 +74,8 @@ struct State {
 pub struct VectorIndex {
     /// A std lock: held only inside blocking tasks, never across an `.await`.
     state: RwLock<State>,
+    /// Vectors held as of the last update, for `/metrics`, which must not wait for the lock.
+    held: AtomicUsize,
 }
 
 impl VectorIndex {
@@ -81,11 +84,9 @@ impl VectorIndex {
         super::write_or_reset(&self.state)
     }
 
-    /// Vectors held, over every loaded namespace.
+    /// Vectors held over every loaded namespace, as of the last update; never waits.
     pub fn len(&self) -> usize {
-        self.state.read().map_or(0, |state| {
-            state.spaces.values().map(|s| s.rowids.len()).sum()
-        })
+        self.held.load(Ordering::Relaxed)
     }
 
     /// Whether no vector is held.
@@ -111,13 +112,18 @@ impl VectorIndex {
             return Ok(top_k(space, query, k));
         }
         let mut state = self.write();
-        catch_up(source, &mut state, dim)?;
-        if !state.spaces.contains_key(namespace) {
-            // Loaded after `seq` was read, so it is at least as new: applying an entry it
-            // already reflects later re-reads the same row, which changes nothing.
-            let space = load(source, namespace, dim)?;
-            state.spaces.insert(namespace.to_string(), space);
-        }
+        let updated = catch_up(source, &mut state, dim).and_then(|()| {
+            if !state.spaces.contains_key(namespace) {
+                // Loaded after `seq` was read, so it is at least as new: applying an entry it
+                // already reflects later re-reads the same row, which changes nothing.
+                let space = load(source, namespace, dim)?;
+                state.spaces.insert(namespace.to_string(), space);
+            }
+            Ok(())
+        });
+        let held = state.spaces.values().map(|s| s.rowids.len()).sum();
+        self.held.store(held, Ordering::Relaxed);
+        updated?;
         let state = RwLockWriteGuard::downgrade(state);
         Ok(top_k(&state.spaces[namespace], query, k))
     }
