@@ -21,6 +21,15 @@ use crate::store::{KeywordRanking, Location, Store};
 /// Memories embedded per backfill batch.
 const BACKFILL_BATCH: usize = 64;
 
+/// This process's memories without a vector, as `/health` reports them.
+#[derive(Default)]
+struct Backlog {
+    /// Written without a vector since the backfill last found none pending.
+    memories: u64,
+    /// When the first of them was written.
+    since: Option<std::time::Instant>,
+}
+
 /// Handle on the shared state; clone it freely.
 #[derive(Clone)]
 pub struct App(Arc<Inner>);
@@ -34,6 +43,8 @@ struct Inner {
     embedder: Embedder,
     /// Woken when a memory was written without its vector, so the backfill picks it up.
     pending: Notify,
+    /// Memories this process wrote without their vector and not yet embedded, for `/health`.
+    backlog: std::sync::Mutex<Backlog>,
     /// Bundle cache and tokenizer of `rehydrate_memory`.
     rehydrator: Rehydrator,
     /// Tool-call and cache counters, for `/metrics` and `/health`.
@@ -88,6 +99,7 @@ impl App {
             store,
             embedder,
             pending: Notify::new(),
+            backlog: std::sync::Mutex::new(Backlog::default()),
             history,
             metrics,
             instance: std::sync::OnceLock::new(),
@@ -202,7 +214,19 @@ impl App {
 
     /// Says a memory was written without its vector.
     pub fn vector_missing(&self) {
+        {
+            let mut backlog = self.0.backlog.lock().unwrap_or_else(|p| p.into_inner());
+            backlog.memories += 1;
+            backlog.since.get_or_insert_with(std::time::Instant::now);
+        }
         self.0.pending.notify_one();
+    }
+
+    /// Memories this process wrote without their vector that are still waiting for one, and
+    /// how long the oldest has waited.
+    pub fn vector_backlog(&self) -> (u64, Option<std::time::Duration>) {
+        let backlog = self.0.backlog.lock().unwrap_or_else(|p| p.into_inner());
+        (backlog.memories, backlog.since.map(|t| t.elapsed()))
     }
 
     async fn backfill_forever(&self) {
@@ -224,6 +248,7 @@ impl App {
         loop {
             let batch = self.0.store.pending_vectors(BACKFILL_BATCH).await?;
             if batch.is_empty() {
+                *self.0.backlog.lock().unwrap_or_else(|p| p.into_inner()) = Backlog::default();
                 return Ok(total);
             }
             let texts = batch.iter().map(|p| p.text.clone()).collect();

@@ -64,6 +64,21 @@ pub struct Config {
 pub struct Storage {
     /// A `postgres://` URL; unset means the SQLite file in the data dir.
     pub database_url: Option<String>,
+    /// When `store_memory` embeds: before it answers, or right after.
+    pub store_embedding: StoreEmbedding,
+}
+
+/// When `store_memory` embeds the memory it stores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreEmbedding {
+    /// Before the write: the answer comes with the memory searchable by meaning.
+    #[default]
+    Inline,
+    /// After the write: the answer comes without waiting for the model; the memory is found
+    /// by keywords at once and by meaning once the background embedding catches up (a crash
+    /// in between loses nothing: memories without a vector are embedded at the next start).
+    Background,
 }
 
 impl Default for Config {

@@ -85,6 +85,12 @@ pub struct Embedder {
     /// Why semantic search is off, and what to do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Memories this server stored without their vector (with `store_embedding =
+    /// "background"`, or while the model loads) that are not embedded yet.
+    pub pending_vectors: u64,
+    /// How long the oldest of them has waited, ms (null when none waits): the delay before
+    /// a new memory is found by meaning.
+    pub oldest_pending_ms: Option<u64>,
 }
 
 /// Memory counts.
@@ -145,6 +151,8 @@ pub async fn observe(app: &App) -> Observation {
         Some(_) => None,
     };
     let state = app.embedder().state();
+    let (pending_vectors, waited) = app.vector_backlog();
+    let oldest_pending_ms = waited.map(|d| d.as_millis() as u64);
     Observation {
         instance: app.instance().to_string(),
         fleet,
@@ -165,6 +173,8 @@ pub async fn observe(app: &App) -> Observation {
             model: embed::MODEL_NAME,
             semantic_search: state == EmbedderState::Ready,
             reason: state.reason_off(),
+            pending_vectors,
+            oldest_pending_ms,
         },
     }
 }
@@ -343,6 +353,8 @@ mod tests {
                 model: embed::MODEL_NAME,
                 semantic_search: state == EmbedderState::Ready,
                 reason: state.reason_off(),
+                pending_vectors: 0,
+                oldest_pending_ms: None,
             },
         }
     }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::MemoryServer;
 use super::params::Parameters;
 use crate::app::App;
+use crate::config::StoreEmbedding;
 use crate::error::Result;
 use crate::memory::{self, NewMemory};
 
@@ -83,10 +84,16 @@ pub async fn run(app: &App, args: StoreArgs) -> Result<StoreOutput> {
             deduplicated: true,
         });
     }
-    // Embedded before the write transaction, so the write lock is held for microseconds.
-    let text = memory::embedding_text(new.context.as_deref(), &new.content);
-    let vector = app.embedder().embed(vec![text]).await?;
-    let vector = vector.and_then(|mut v| v.pop());
+    // Embedded before the write transaction, so the write lock is held for microseconds; or,
+    // with `store_embedding = "background"`, by the backfill right after the answer.
+    let vector = match app.config().storage.store_embedding {
+        StoreEmbedding::Inline => {
+            let text = memory::embedding_text(new.context.as_deref(), &new.content);
+            let vector = app.embedder().embed(vec![text]).await?;
+            vector.and_then(|mut v| v.pop())
+        }
+        StoreEmbedding::Background => None,
+    };
     let missing = vector.is_none();
     let stored = app.store().insert(new, vector).await?;
     if missing && !stored.deduplicated {
