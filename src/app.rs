@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::config::{Config, Limits, ensure_data_dir};
+use crate::config::{Config, Limits, StoreEmbedding, ensure_data_dir};
 use crate::embed::{self, Embedder, Layout};
 use crate::error::Result;
 use crate::metrics::Metrics;
@@ -251,15 +251,30 @@ impl App {
                 *self.0.backlog.lock().unwrap_or_else(|p| p.into_inner()) = Backlog::default();
                 return Ok(total);
             }
-            let texts = batch.iter().map(|p| p.text.clone()).collect();
-            let Some(vectors) = self.0.embedder.embed(texts).await? else {
-                return Ok(total);
+            // Stores that left their embedding to us come one memory at a time, each written
+            // as soon as it has its vector: a search waits for at most one memory's embedding
+            // (a batch of 64 made searches wait 700 ms and raised peak RSS by 110 MiB in
+            // `memoryd bench stdio`). A backlog of another kind (an import, a new model) goes
+            // in batches, which embed faster per memory.
+            let chunk = match self.0.config.storage.store_embedding {
+                StoreEmbedding::Background => 1,
+                StoreEmbedding::Inline => BACKFILL_BATCH,
             };
-            let written = self
-                .0
-                .store
-                .put_vectors(batch.into_iter().zip(vectors).collect())
-                .await?;
+            let mut written = 0;
+            let mut batch = batch;
+            while !batch.is_empty() {
+                let rest = batch.split_off(chunk.min(batch.len()));
+                let texts = batch.iter().map(|p| p.text.clone()).collect();
+                let Some(vectors) = self.0.embedder.embed(texts).await? else {
+                    return Ok(total + written);
+                };
+                written += self
+                    .0
+                    .store
+                    .put_vectors(batch.into_iter().zip(vectors).collect())
+                    .await?;
+                batch = rest;
+            }
             if written == 0 {
                 // Every memory of the batch changed while we embedded it; the writes that
                 // changed them carry their own vectors or will wake us again.
