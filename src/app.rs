@@ -4,30 +4,39 @@
 //! no global state. `App` holds things and starts the background work that keeps them
 //! consistent (loading the model, embedding memories stored before it was ready).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use crate::config::{Config, Limits, StoreEmbedding, ensure_data_dir};
+use crate::config::{Config, Limits, ensure_data_dir};
 use crate::embed::{self, Embedder, Layout};
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::metrics_history::History;
 use crate::rehydrate::Rehydrator;
 use crate::retrieve::Searcher;
-use crate::store::{KeywordRanking, Location, Store};
+use crate::store::{KeywordRanking, Location, Pending, Store};
 
 /// Memories embedded per backfill batch.
 const BACKFILL_BATCH: usize = 64;
 
+/// Stores with `store_embedding = "background"` queued at most; past it they are found by
+/// the database scan instead (a burst of stores must not hold every text in memory).
+const QUEUE_CAP: usize = 10_000;
+
 /// This process's memories without a vector, as `/health` reports them.
 #[derive(Default)]
 struct Backlog {
-    /// Written without a vector since the backfill last found none pending.
-    memories: u64,
-    /// When the first of them was written.
-    since: Option<std::time::Instant>,
+    /// Stored with `store_embedding = "background"`, oldest first: embedded by rowid, with no
+    /// scan of the database for memories without a vector (which reads every memory).
+    queue: VecDeque<(Pending, Instant)>,
+    /// Written without a vector otherwise (the model not ready, the queue full) since the
+    /// scan last found none.
+    unqueued: u64,
+    /// When the first of those was written.
+    since: Option<Instant>,
 }
 
 /// Handle on the shared state; clone it freely.
@@ -212,33 +221,90 @@ impl App {
         self.0.embedder.start(false).await;
     }
 
-    /// Says a memory was written without its vector.
-    pub fn vector_missing(&self) {
+    fn backlog(&self) -> std::sync::MutexGuard<'_, Backlog> {
+        self.0.backlog.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Says a memory was written without its vector: `stored` is queued for the background
+    /// embedding when there is one (`store_embedding = "background"` with the model ready),
+    /// else the backfill's scan finds it.
+    pub fn vector_missing(&self, stored: Option<Pending>) {
         {
-            let mut backlog = self.0.backlog.lock().unwrap_or_else(|p| p.into_inner());
-            backlog.memories += 1;
-            backlog.since.get_or_insert_with(std::time::Instant::now);
+            let mut backlog = self.backlog();
+            match stored {
+                Some(pending) if backlog.queue.len() < QUEUE_CAP => {
+                    backlog.queue.push_back((pending, Instant::now()));
+                }
+                _ => {
+                    backlog.unqueued += 1;
+                    backlog.since.get_or_insert_with(Instant::now);
+                }
+            }
         }
         self.0.pending.notify_one();
     }
 
     /// Memories this process wrote without their vector that are still waiting for one, and
     /// how long the oldest has waited.
-    pub fn vector_backlog(&self) -> (u64, Option<std::time::Duration>) {
-        let backlog = self.0.backlog.lock().unwrap_or_else(|p| p.into_inner());
-        (backlog.memories, backlog.since.map(|t| t.elapsed()))
+    pub fn vector_backlog(&self) -> (u64, Option<Duration>) {
+        let backlog = self.backlog();
+        let queued = backlog.queue.front().map(|(_, at)| at.elapsed());
+        let waited = queued.max(backlog.since.map(|t| t.elapsed()));
+        (backlog.queue.len() as u64 + backlog.unqueued, waited)
     }
 
     async fn backfill_forever(&self) {
+        // First what earlier processes left without a vector (a crash after a background
+        // store's answer, stores while no model was installed).
+        let mut scan = true;
         loop {
-            match self.backfill().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(memories = n, "embedded memories that had no vector"),
-                Err(err) => {
-                    tracing::warn!(%err, "embedding backlog failed; will retry on the next write")
+            self.embed_queued().await;
+            if scan || self.backlog().unqueued > 0 {
+                match self.backfill().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(memories = n, "embedded memories that had no vector"),
+                    Err(err) => {
+                        tracing::warn!(%err, "embedding backlog failed; will retry on the next write")
+                    }
                 }
+                scan = false;
             }
             self.0.pending.notified().await;
+        }
+    }
+
+    /// Embeds the queued background stores one at a time, each written as soon as it has its
+    /// vector: a search waits for at most one memory's embedding (in batches of 64, searches
+    /// waited 700 ms and peak RSS rose by 110 MiB in `memoryd bench stdio`). A memory that
+    /// fails is left to the scan.
+    async fn embed_queued(&self) {
+        loop {
+            let Some(pending) = self.backlog().queue.front().map(|(p, _)| p.clone()) else {
+                return;
+            };
+            let done = async {
+                let Some(mut vectors) = self.0.embedder.embed(vec![pending.text.clone()]).await?
+                else {
+                    return Ok(false);
+                };
+                let vector = vectors.pop().ok_or_else(|| {
+                    crate::error::Error::Internal("model returned no vector".into())
+                })?;
+                // Written only if the memory still has this text (else its update embedded
+                // it, or queued it again).
+                self.0.store.put_vectors(vec![(pending, vector)]).await?;
+                Ok::<_, crate::error::Error>(true)
+            }
+            .await;
+            let mut backlog = self.backlog();
+            backlog.queue.pop_front();
+            if !matches!(done, Ok(true)) {
+                if let Err(err) = done {
+                    tracing::warn!(%err, "embedding a stored memory failed; the backfill will retry");
+                }
+                backlog.unqueued += 1;
+                backlog.since.get_or_insert_with(Instant::now);
+            }
         }
     }
 
@@ -248,33 +314,20 @@ impl App {
         loop {
             let batch = self.0.store.pending_vectors(BACKFILL_BATCH).await?;
             if batch.is_empty() {
-                *self.0.backlog.lock().unwrap_or_else(|p| p.into_inner()) = Backlog::default();
+                let mut backlog = self.backlog();
+                backlog.unqueued = 0;
+                backlog.since = None;
                 return Ok(total);
             }
-            // Stores that left their embedding to us come one memory at a time, each written
-            // as soon as it has its vector: a search waits for at most one memory's embedding
-            // (a batch of 64 made searches wait 700 ms and raised peak RSS by 110 MiB in
-            // `memoryd bench stdio`). A backlog of another kind (an import, a new model) goes
-            // in batches, which embed faster per memory.
-            let chunk = match self.0.config.storage.store_embedding {
-                StoreEmbedding::Background => 1,
-                StoreEmbedding::Inline => BACKFILL_BATCH,
+            let texts = batch.iter().map(|p| p.text.clone()).collect();
+            let Some(vectors) = self.0.embedder.embed(texts).await? else {
+                return Ok(total);
             };
-            let mut written = 0;
-            let mut batch = batch;
-            while !batch.is_empty() {
-                let rest = batch.split_off(chunk.min(batch.len()));
-                let texts = batch.iter().map(|p| p.text.clone()).collect();
-                let Some(vectors) = self.0.embedder.embed(texts).await? else {
-                    return Ok(total + written);
-                };
-                written += self
-                    .0
-                    .store
-                    .put_vectors(batch.into_iter().zip(vectors).collect())
-                    .await?;
-                batch = rest;
-            }
+            let written = self
+                .0
+                .store
+                .put_vectors(batch.into_iter().zip(vectors).collect())
+                .await?;
             if written == 0 {
                 // Every memory of the batch changed while we embedded it; the writes that
                 // changed them carry their own vectors or will wake us again.

@@ -303,7 +303,7 @@ pub async fn store(
         progress(done);
     }
     if summary.inserted > summary.embedded {
-        app.vector_missing();
+        app.vector_missing(None);
     }
     if summary.inserted > 0 {
         // Fresh statistics, so the next searches are planned for the table as it is now.

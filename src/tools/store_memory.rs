@@ -10,6 +10,7 @@ use crate::app::App;
 use crate::config::StoreEmbedding;
 use crate::error::Result;
 use crate::memory::{self, NewMemory};
+use crate::store::Pending;
 
 /// Arguments of `store_memory`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -85,19 +86,29 @@ pub async fn run(app: &App, args: StoreArgs) -> Result<StoreOutput> {
         });
     }
     // Embedded before the write transaction, so the write lock is held for microseconds; or,
-    // with `store_embedding = "background"`, by the backfill right after the answer.
-    let vector = match app.config().storage.store_embedding {
+    // with `store_embedding = "background"`, by the background embedding right after the
+    // answer.
+    let text = memory::embedding_text(new.context.as_deref(), &new.content);
+    let (vector, later) = match app.config().storage.store_embedding {
         StoreEmbedding::Inline => {
-            let text = memory::embedding_text(new.context.as_deref(), &new.content);
             let vector = app.embedder().embed(vec![text]).await?;
-            vector.and_then(|mut v| v.pop())
+            (vector.and_then(|mut v| v.pop()), None)
         }
-        StoreEmbedding::Background => None,
+        StoreEmbedding::Background => (None, Some((new.namespace.clone(), text))),
     };
     let missing = vector.is_none();
     let stored = app.store().insert(new, vector).await?;
     if missing && !stored.deduplicated {
-        app.vector_missing();
+        // Queued by rowid only when the model can embed it now; otherwise the backfill's
+        // scan finds it once the model is ready.
+        let queued = later
+            .filter(|_| app.embedder().is_ready())
+            .map(|(namespace, text)| Pending {
+                rowid: stored.rowid,
+                namespace,
+                text,
+            });
+        app.vector_missing(queued);
     }
     Ok(StoreOutput {
         id: stored.id,

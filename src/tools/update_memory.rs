@@ -109,7 +109,7 @@ pub async fn run(app: &App, args: UpdateArgs) -> Result<Memory> {
         .update(namespace, args.id, patch, vector)
         .await?;
     if missing {
-        app.vector_missing();
+        app.vector_missing(None);
     }
     Ok(memory)
 }
