@@ -160,8 +160,12 @@ impl Bpe {
 
     /// Tokens in one piece of the pre-tokenizer's output.
     fn count_piece(&self, piece: &[u8]) -> usize {
-        if piece.len() <= 1 || self.rank(piece).is_some() {
-            return piece.len().min(1);
+        if piece.is_empty() {
+            return 0;
+        }
+        // Every single byte is a token.
+        if piece.len() == 1 || self.rank(piece).is_some() {
+            return 1;
         }
         if piece.len() < 100 {
             self.merge_small(piece)
