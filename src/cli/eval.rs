@@ -78,6 +78,9 @@ pub struct CommonArgs {
     /// its namespace idf is lower (1 turns it off)
     #[arg(long)]
     pub namespace_idf_floor: Option<f32>,
+    /// Override BM25's length normalisation `b` in hybrid search (0 to 1; 0.75 is FTS5's)
+    #[arg(long)]
+    pub length_normalisation: Option<f32>,
     /// Write each query's keyword and semantic candidates with their scores here (JSONL), to
     /// study fusion offline
     #[arg(long, value_name = "FILE")]
@@ -373,6 +376,9 @@ async fn open(
     }
     if let Some(f) = common.namespace_idf_floor {
         config.retrieval.namespace_idf_floor = f;
+    }
+    if let Some(b) = common.length_normalisation {
+        config.retrieval.length_normalisation = b;
     }
     config.validate()?;
     let app = App::open(config).await?;

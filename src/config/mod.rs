@@ -192,6 +192,7 @@ impl Config {
             ("retrieval.neighbour_weight", t.neighbour_weight),
             ("retrieval.time_boost", t.time_boost),
             ("retrieval.namespace_idf_floor", t.namespace_idf_floor),
+            ("retrieval.length_normalisation", t.length_normalisation),
         ] {
             if !(0.0..=1.0).contains(&w) {
                 return bad(key, format!("must be from 0 to 1, got {w}"));
@@ -316,6 +317,9 @@ pub struct Retrieval {
     /// within the namespace searched, but at least this share of the database-wide one
     /// (1 = off: FTS5's idf).
     pub namespace_idf_floor: f32,
+    /// BM25's `b` in hybrid search, 0 to 1: how much less a match counts in a longer memory
+    /// (0.75 = FTS5's).
+    pub length_normalisation: f32,
 }
 
 /// Defaults measured on the LoCoMo dev split (see the README's retrieval table): a shorter
@@ -332,6 +336,7 @@ impl Default for Retrieval {
             neighbour_window_seconds: 3600,
             time_boost: 0.2,
             namespace_idf_floor: 0.3,
+            length_normalisation: 0.25,
         }
     }
 }
@@ -591,6 +596,13 @@ mod tests {
             .to_string();
         assert!(
             err.contains("retrieval.namespace_idf_floor: must be from 0 to 1, got -0.5"),
+            "{err}"
+        );
+        let err = load("[retrieval]\nlength_normalisation = 1.5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("retrieval.length_normalisation: must be from 0 to 1, got 1.5"),
             "{err}"
         );
         let err = load("[roles.planner]\npin_budget = 99999\n")

@@ -29,7 +29,8 @@ use crate::error::Result;
 
 /// BM25's term-frequency saturation, as FTS5 sets it.
 const K1: f64 = 1.2;
-/// BM25's length normalisation, as FTS5 sets it.
+/// BM25's length normalisation, as FTS5 sets it (a query may ask for another, see
+/// [`KeywordQuery::length_normalisation`]).
 const B: f64 = 0.75;
 /// Weight of a match in each indexed column: title, content, tags.
 const WEIGHTS: [f32; 3] = [2.0, 1.0, 1.0];
@@ -180,8 +181,9 @@ impl Index {
     }
 
     /// Memories of `namespace` containing any of `terms`, by BM25 score, best first (ties:
-    /// newest first); only the best `limit` when given. With `namespace_idf_floor`, each
-    /// term's idf is weighed by its namespace (see [`namespace_idf`]). `scores` is scratch
+    /// newest first); only the best `limit` when given. The query's `namespace_idf_floor`
+    /// weighs each term's idf by its namespace (see [`namespace_idf`]), and its
+    /// `length_normalisation` replaces FTS5's `b`. `scores` is scratch
     /// space, all zeros on entry and on return (reused so a query does not allocate and fault
     /// in a buffer the size of the index).
     fn rank(
@@ -189,9 +191,11 @@ impl Index {
         terms: &[u32],
         namespace: &str,
         limit: Option<usize>,
-        namespace_idf_floor: Option<f64>,
+        query: &KeywordQuery,
         scores: &mut Vec<f64>,
     ) -> Vec<Ranked> {
+        let namespace_idf_floor = query.namespace_idf_floor;
+        let b = query.length_normalisation.unwrap_or(B);
         let documents = self.slots.len() as f64;
         let Some(&namespace) = self.namespaces.get(namespace) else {
             return Vec::new();
@@ -241,7 +245,7 @@ impl Index {
                     touched.push(slot);
                 }
                 scores[s] += idf * (freq * (K1 + 1.0))
-                    / (freq + K1 * (1.0 - B + B * length / average_length));
+                    / (freq + K1 * (1.0 - b + b * length / average_length));
             }
         }
         let ranked = match limit {
@@ -488,7 +492,7 @@ impl KeywordIndex {
             &ids,
             namespace,
             (!narrowed).then_some(limit),
-            query.namespace_idf_floor,
+            query,
             &mut scores,
         );
         drop(guard);
@@ -623,6 +627,19 @@ mod tests {
         }
     }
 
+    /// Ranked as FTS5's `bm25()` would.
+    fn plain() -> KeywordQuery {
+        KeywordQuery::default()
+    }
+
+    /// With the namespace idf at `f`.
+    fn floor(f: f64) -> KeywordQuery {
+        KeywordQuery {
+            namespace_idf_floor: Some(f),
+            ..KeywordQuery::default()
+        }
+    }
+
     fn ids(space: &Index, tokenizer: &mut dyn Tokens, words: &[&str]) -> Vec<u32> {
         let mut out = Vec::new();
         for w in words {
@@ -647,39 +664,43 @@ mod tests {
             &mut scratch,
         );
         let q = ids(&space, &mut tokenizer, &["ledgers"]);
-        let top = space.rank(&q, "ns", Some(3), None, &mut scores);
+        let top = space.rank(&q, "ns", Some(3), &plain(), &mut scores);
         assert_eq!(top[0].rowid, 7, "title and repeats weigh more");
         assert_eq!(top[1].rowid, 2999, "ties: newest first");
         for rowid in 0..2000 {
             space.remove(rowid);
         }
         assert_eq!(space.dead, 2001);
-        let before = space.rank(&q, "ns", None, None, &mut scores);
+        let before = space.rank(&q, "ns", None, &plain(), &mut scores);
         assert_eq!(before.len(), 1000);
         assert!(
             scores.iter().all(|&x| x == 0.0),
             "the scratch is left clean"
         );
         for k in [1, 7, 999, 1000, 5000] {
-            let top = space.rank(&q, "ns", Some(k), None, &mut scores);
+            let top = space.rank(&q, "ns", Some(k), &plain(), &mut scores);
             assert_eq!(top, before[..k.min(1000)], "best {k}");
         }
         space.compact_if_worthwhile();
         assert_eq!(space.dead, 0);
         assert_eq!(space.rowids.len(), 1000);
-        assert_eq!(space.rank(&q, "ns", None, None, &mut scores), before);
+        assert_eq!(space.rank(&q, "ns", None, &plain(), &mut scores), before);
         assert!(
             space
                 .rank(
                     &ids(&space, &mut tokenizer, &["import"]),
                     "ns",
                     None,
-                    None,
+                    &plain(),
                     &mut scores
                 )
                 .is_empty()
         );
-        assert!(space.rank(&q, "other", None, None, &mut scores).is_empty());
+        assert!(
+            space
+                .rank(&q, "other", None, &plain(), &mut scores)
+                .is_empty()
+        );
         // The one-off words of the removed memories left the dictionary; the live ones'
         // stayed and still find their memory.
         assert_eq!(
@@ -691,7 +712,7 @@ mod tests {
         assert!(ids(&space, &mut tokenizer, &["1999"]).is_empty());
         let live = ids(&space, &mut tokenizer, &["2500"]);
         assert_eq!(
-            space.rank(&live, "ns", None, None, &mut scores)[0].rowid,
+            space.rank(&live, "ns", None, &plain(), &mut scores)[0].rowid,
             2500
         );
     }
@@ -740,11 +761,11 @@ mod tests {
             add(&mut space, rowid, "notes", &format!("other note n{rowid}"));
         }
         let q = ids(&space, &mut Words, &["alice", "pottery"]);
-        let fts5 = space.rank(&q, "chat", None, None, &mut scores);
+        let fts5 = space.rank(&q, "chat", None, &plain(), &mut scores);
         assert_eq!(fts5.len(), 7);
         assert_ne!(fts5[0].rowid, 6, "FTS5's idf: Alice's turns come first");
-        assert_eq!(space.rank(&q, "chat", None, Some(1.0), &mut scores), fts5);
-        let weighed = space.rank(&q, "chat", None, Some(0.3), &mut scores);
+        assert_eq!(space.rank(&q, "chat", None, &floor(1.0), &mut scores), fts5);
+        let weighed = space.rank(&q, "chat", None, &floor(0.3), &mut scores);
         assert_eq!(weighed[0].rowid, 6, "the pottery turn comes first");
         // Alice is in 6 of the 7 turns: her weight falls to the floor.
         let alice = fts5.iter().find(|r| r.rowid == 0).unwrap().score;
@@ -754,12 +775,66 @@ mod tests {
         let p = ids(&space, &mut Words, &["pottery"]);
         let order = |r: Vec<Ranked>| r.iter().map(|r| r.rowid).collect::<Vec<_>>();
         assert_eq!(
-            order(space.rank(&p, "notes", None, Some(0.3), &mut scores)),
-            order(space.rank(&p, "notes", None, None, &mut scores))
+            order(space.rank(&p, "notes", None, &floor(0.3), &mut scores)),
+            order(space.rank(&p, "notes", None, &plain(), &mut scores))
         );
         // A removed turn leaves the namespace's count.
         space.remove(0);
         assert_eq!(space.namespace_sizes[space.namespaces["chat"] as usize], 6);
+    }
+
+    #[test]
+    fn a_lower_length_normalisation_lets_a_longer_memory_with_more_matches_win() {
+        let mut tokenizer = Words;
+        let mut scratch = HashMap::new();
+        let mut space = Index::default();
+        let mut scores = Vec::new();
+        // A short memory that names the kiln once, a long one that names it three times,
+        // and ten of average length: FTS5's b (0.75) puts the short one first.
+        space.add(
+            &mut tokenizer,
+            &fields(1, None, "kiln fired today"),
+            &mut scratch,
+        );
+        let long = "the kiln was loaded at noon and the kiln stayed hot all night so the kiln \
+                    cooled by morning";
+        space.add(&mut tokenizer, &fields(2, None, long), &mut scratch);
+        for rowid in 3..13 {
+            space.add(
+                &mut tokenizer,
+                &fields(rowid, None, &format!("glaze notes batch {rowid} done")),
+                &mut scratch,
+            );
+        }
+        let q = ids(&space, &mut Words, &["kiln"]);
+        let order = |r: Vec<Ranked>| r.iter().map(|r| r.rowid).collect::<Vec<_>>();
+        assert_eq!(
+            order(space.rank(&q, "ns", None, &plain(), &mut scores)),
+            [1, 2]
+        );
+        let with = |b: f64| KeywordQuery {
+            length_normalisation: Some(b),
+            ..KeywordQuery::default()
+        };
+        assert_eq!(
+            space.rank(&q, "ns", None, &with(0.75), &mut scores),
+            space.rank(&q, "ns", None, &plain(), &mut scores),
+            "0.75 is FTS5's"
+        );
+        assert_eq!(
+            order(space.rank(&q, "ns", None, &with(0.25), &mut scores)),
+            [2, 1]
+        );
+        // With b = 0 length no longer counts: one match scores the same in any memory.
+        let flat = space.rank(
+            &ids(&space, &mut Words, &["today", "noon"]),
+            "ns",
+            None,
+            &with(0.0),
+            &mut scores,
+        );
+        assert_eq!(flat.len(), 2);
+        assert!((flat[0].score - flat[1].score).abs() < 1e-12, "{flat:?}");
     }
 
     /// A source over a fixed set of documents and a log, that can be told to fail reads.

@@ -75,6 +75,9 @@ pub struct KeywordQuery {
     /// namespace searched, but at least this share (0 to 1) of the database-wide one; `None`
     /// ranks exactly as FTS5's `bm25()`. Only the in-memory index reads it.
     pub namespace_idf_floor: Option<f64>,
+    /// BM25's length normalisation `b` (0 to 1): how much a long memory's matches count
+    /// less than a short one's; `None` is FTS5's 0.75. Only the in-memory index reads it.
+    pub length_normalisation: Option<f64>,
 }
 
 impl From<Vec<String>> for KeywordQuery {
@@ -83,6 +86,7 @@ impl From<Vec<String>> for KeywordQuery {
         KeywordQuery {
             terms,
             namespace_idf_floor: None,
+            length_normalisation: None,
         }
     }
 }

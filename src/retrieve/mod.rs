@@ -99,7 +99,7 @@ impl Searcher<'_> {
         let off = || self.embedder.state().reason_off();
         match mode {
             SearchMode::Keyword => Ok(Ranking {
-                items: self.keyword(query, filter, limit, None).await?,
+                items: self.keyword(query, filter, limit, false).await?,
                 mode: SearchMode::Keyword,
                 note: None,
             }),
@@ -120,12 +120,11 @@ impl Searcher<'_> {
             SearchMode::Hybrid => {
                 // The keyword search runs while the query is embedded (the model takes ~7 ms
                 // on one thread; BM25 needs none of it).
-                let floor = self.tuning.namespace_idf_floor;
                 let keyword = self.keyword(
                     query,
                     filter.clone(),
                     self.tuning.keyword_candidates.max(limit),
-                    (floor < 1.0).then_some(f64::from(floor)),
+                    true,
                 );
                 let semantic = async {
                     match self.embedder.embed_query(query).await? {
@@ -202,18 +201,22 @@ impl Searcher<'_> {
         Ok(situate(fused, &places, how))
     }
 
-    /// BM25 candidates; `namespace_idf_floor` weighs terms by the namespace searched (see
-    /// [`KeywordQuery`]), `None` ranks as FTS5 would.
+    /// BM25 candidates. For `hybrid` search each term is weighed by the namespace searched
+    /// and lengths count as `length_normalisation` says (see [`KeywordQuery`]); keyword search
+    /// ranks as FTS5 would.
     async fn keyword(
         &self,
         query: &str,
         filter: Filter,
         limit: usize,
-        namespace_idf_floor: Option<f64>,
+        hybrid: bool,
     ) -> Result<Vec<Ranked>> {
+        let t = self.tuning;
         let query = KeywordQuery {
             terms: query_terms(query),
-            namespace_idf_floor,
+            namespace_idf_floor: (hybrid && t.namespace_idf_floor < 1.0)
+                .then_some(f64::from(t.namespace_idf_floor)),
+            length_normalisation: hybrid.then_some(f64::from(t.length_normalisation)),
         };
         self.store.keyword_ranked(query, filter, limit).await
     }

@@ -590,7 +590,8 @@ impl Backend for PgStore {
              FROM memories m, to_tsquery('english', "
                 .to_string(),
         );
-        // ts_rank_cd (without the in-memory index) ignores `namespace_idf_floor`.
+        // ts_rank_cd (without the in-memory index) ignores `namespace_idf_floor` and
+        // `length_normalisation`.
         q.bind(query.terms.join(" | "));
         q.push(") q WHERE m.search @@ q AND ");
         q.filter(&filter);

@@ -333,7 +333,7 @@ impl SqliteStore {
 
     /// BM25 ranking of memories within `filter` containing any of the query's terms (see
     /// [`query_terms`](crate::store::query_terms)), best first. FTS5's `bm25()` (without the
-    /// in-memory index) ignores `namespace_idf_floor`.
+    /// in-memory index) ignores `namespace_idf_floor` and `length_normalisation`.
     pub async fn keyword_ranked(
         &self,
         query: KeywordQuery,
