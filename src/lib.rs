@@ -23,7 +23,8 @@
 //!
 //! Running as a daemon: [`runtime`] (the runtime file saying which process serves a data dir
 //! and where), [`proxy`] (`memoryd stdio` forwarding to that daemon over HTTP), [`service`]
-//! (launchd and systemd files), [`import`] (JSONL and Markdown in).
+//! (launchd and systemd files), [`import`] (JSONL and Markdown in), [`sse`] (reading
+//! server-sent events, for the shim, the load generator and the tests).
 //!
 //! Measuring it from the outside: [`bench`] (a synthetic corpus, a load generator, cold-start
 //! timing) behind `memoryd bench`.
@@ -46,6 +47,7 @@ pub mod retrieve;
 pub mod runtime;
 pub mod service;
 pub mod shutdown;
+pub mod sse;
 pub mod store;
 pub mod tools;
 

@@ -20,7 +20,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use futures_util::StreamExt;
+
 use crate::error::{Error, Result};
+use crate::sse;
 
 /// The header carrying the session id.
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -148,7 +151,7 @@ impl Shim {
             request = request.header(SESSION_HEADER, session);
         }
         let result = async {
-            let mut response = request.send().await?;
+            let response = request.send().await.map_err(|e| e.to_string())?;
             if let Some(issued) = response.headers().get(SESSION_HEADER)
                 && let Ok(issued) = issued.to_str()
             {
@@ -157,34 +160,29 @@ impl Shim {
             let status = response.status();
             if !status.is_success() {
                 let body = response.text().await.unwrap_or_default();
-                return Ok(Err(format!("HTTP {status}: {}", body.trim())));
+                return Err(format!("HTTP {status}: {}", body.trim()));
             }
-            let sse = response
+            let streamed = response
                 .headers()
                 .get(CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.starts_with("text/event-stream"));
-            let mut events = SseDecoder::default();
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await? {
-                if sse {
-                    for data in events.push(&chunk) {
-                        self.emit(&data);
-                    }
-                } else {
-                    body.extend_from_slice(&chunk);
+            if streamed {
+                let mut events = std::pin::pin!(sse::data_events(chunks(response)));
+                while let Some(data) = events.next().await {
+                    self.emit(&data.map_err(|e| e.to_string())?);
+                }
+            } else {
+                let body = response.bytes().await.map_err(|e| e.to_string())?;
+                if !body.is_empty() {
+                    self.emit(&String::from_utf8_lossy(&body));
                 }
             }
-            if !sse && !body.is_empty() {
-                self.emit(&String::from_utf8_lossy(&body));
-            }
-            Ok::<_, reqwest::Error>(Ok(()))
+            Ok::<(), String>(())
         }
         .await;
-        let failure = match result {
-            Ok(Ok(())) => return,
-            Ok(Err(http)) => http,
-            Err(err) => format!("{err}"),
+        let Err(failure) = result else {
+            return;
         };
         tracing::warn!(url = %self.url, error = %failure, "the daemon did not answer a message");
         if let (true, Some(id)) = (is_request, id) {
@@ -221,19 +219,15 @@ impl Shim {
                 _ = stop.cancelled() => return,
             };
             match response {
-                Ok(mut response) if response.status().is_success() => {
-                    let mut events = SseDecoder::default();
+                Ok(response) if response.status().is_success() => {
+                    let mut events = std::pin::pin!(sse::data_events(chunks(response)));
                     loop {
-                        let chunk = tokio::select! {
-                            chunk = response.chunk() => chunk,
+                        let event = tokio::select! {
+                            event = events.next() => event,
                             _ = stop.cancelled() => return,
                         };
-                        match chunk {
-                            Ok(Some(chunk)) => {
-                                for data in events.push(&chunk) {
-                                    self.emit(&data);
-                                }
-                            }
+                        match event {
+                            Some(Ok(data)) => self.emit(&data),
                             _ => break,
                         }
                     }
@@ -289,53 +283,11 @@ impl Shim {
     }
 }
 
-/// Turns a server-sent-events byte stream into the `data` of each event.
-#[derive(Default)]
-struct SseDecoder {
-    /// Bytes of a line not yet ended.
-    pending: Vec<u8>,
-    /// `data:` lines of the event being read.
-    data: Vec<String>,
-}
-
-impl SseDecoder {
-    /// Feeds bytes; returns the data of every event they completed (events without data, such
-    /// as a `retry:` priming event, are skipped).
-    fn push(&mut self, bytes: &[u8]) -> Vec<String> {
-        self.pending.extend_from_slice(bytes);
-        let mut events = Vec::new();
-        while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
-            let raw: Vec<u8> = self.pending.drain(..=end).collect();
-            let line = String::from_utf8_lossy(&raw);
-            let line = line.trim_end_matches(['\n', '\r']);
-            if line.is_empty() {
-                let data = self.data.join("\n");
-                self.data.clear();
-                // rmcp primes each stream with an event whose data is empty.
-                if !data.trim().is_empty() {
-                    events.push(data);
-                }
-            } else if let Some(value) = line.strip_prefix("data:") {
-                self.data
-                    .push(value.strip_prefix(' ').unwrap_or(value).to_string());
-            }
-            // `id:`, `event:`, `retry:` and comments carry nothing the client needs.
-        }
-        events
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sse_events_split_across_chunks() {
-        let mut d = SseDecoder::default();
-        assert!(d.push(b"id: 0\nretry: 3000\ndata:\n\n").is_empty());
-        assert!(d.push(b"data: {\"a\":").is_empty());
-        assert_eq!(d.push(b"1}\r\n\r\ndata: 2\n"), vec!["{\"a\":1}"]);
-        assert_eq!(d.push(b"\n"), vec!["2"]);
-        assert!(d.push(b": comment\n\n").is_empty());
-    }
+/// A response body as a stream of chunks, for the SSE reader.
+fn chunks(
+    response: reqwest::Response,
+) -> impl futures_util::Stream<Item = std::result::Result<bytes::Bytes, reqwest::Error>> {
+    futures_util::stream::try_unfold(response, |mut response| async move {
+        Ok(response.chunk().await?.map(|chunk| (chunk, response)))
+    })
 }

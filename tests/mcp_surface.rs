@@ -2,7 +2,6 @@
 //! and logging, and what real MCP clients (the official conformance suite and the MCP
 //! Inspector CLI) make of the whole server.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -476,10 +475,8 @@ impl EventStream {
         assert_eq!(response.status(), 200, "{response:?}");
         let (tx, messages) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            for line in BufReader::new(response).lines() {
-                let Ok(line) = line else { return };
-                if let Some(data) = line.strip_prefix("data:")
-                    && let Ok(message) = serde_json::from_str::<Value>(data.trim())
+            for data in memoryd::sse::blocking_data(response) {
+                if let Ok(message) = serde_json::from_str::<Value>(&data)
                     && tx.send(message).is_err()
                 {
                     return;

@@ -1,196 +1,17 @@
 //! What only the PostgreSQL engine has: setups that are wrong in its own ways, each with one
 //! clear message, and a database server that goes away and comes back. (Everything else runs
-//! against both engines through the rest of the suite.) On the SQLite run these say so and
-//! return.
+//! against both engines through the rest of the suite.) nextest skips these on the SQLite run
+//! (`.config/nextest.toml`).
 
 use std::time::{Duration, Instant};
 
-use crate::util::{Backend, DataDir, backend};
-
-/// True (after saying so) when this run tests SQLite, which has none of this.
-fn postgres_only() -> bool {
-    if backend() == Backend::Postgres {
-        return false;
-    }
-    eprintln!("PostgreSQL only; this run tests SQLite");
-    true
-}
+use crate::util::DataDir;
 
 /// `memoryd list` against `url`, from `dir`'s data dir.
 fn list_with(dir: &DataDir, url: &str) -> crate::util::CliOutput {
     let mut cmd = dir.bare_command(&["--offline", "list"]);
     cmd.arg("--database-url").arg(url);
     dir.run_command(cmd, &["list", "--database-url", url], "")
-}
-
-#[test]
-fn bad_setups_get_one_clear_message_each() {
-    if postgres_only() {
-        return;
-    }
-    let dir = DataDir::new();
-    let pg = dir.postgres().unwrap();
-
-    // Nothing listens on the port.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
-    let out = list_with(
-        &dir,
-        &format!("postgres://memoryd:s3cret@127.0.0.1:{port}/memoryd"),
-    );
-    assert_eq!(out.code(), 2, "{}", out.describe());
-    assert!(
-        out.stderr()
-            .contains(&format!("cannot connect to PostgreSQL at 127.0.0.1:{port}")),
-        "{}",
-        out.describe()
-    );
-    assert!(
-        !out.stderr().contains("s3cret"),
-        "the password leaked: {}",
-        out.describe()
-    );
-
-    // No such database.
-    let out = list_with(&dir, &pg.url("nonexistent"));
-    assert_eq!(out.code(), 2, "{}", out.describe());
-    assert!(
-        out.stderr().contains("has no database 'nonexistent'") && out.stderr().contains("createdb"),
-        "{}",
-        out.describe()
-    );
-
-    // A user who may not create the vector extension in a database that lacks it.
-    pg.psql("postgres", "CREATE ROLE limited LOGIN");
-    pg.create_database("plain");
-    let url = format!("postgres://limited@127.0.0.1:{}/plain", pg.port());
-    let out = list_with(&dir, &url);
-    assert_eq!(out.code(), 2, "{}", out.describe());
-    assert!(
-        out.stderr()
-            .contains("has no 'vector' extension and user 'limited' may not create it")
-            && out.stderr().contains("CREATE EXTENSION vector;"),
-        "{}",
-        out.describe()
-    );
-    // Once an owner creates it (and lets the user use the schema), the same user is served.
-    pg.psql(
-        "plain",
-        "CREATE EXTENSION vector; GRANT CREATE ON SCHEMA public TO limited",
-    );
-    list_with(&dir, &url).ok();
-
-    // A schema newer than this build is refused; the database is left as it was.
-    dir.run(&["--offline", "list"], "").ok();
-    pg.psql(
-        "memoryd",
-        "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
-         VALUES (999, 'from_the_future', '2030-01-01', '0')",
-    );
-    let out = dir.run(&["--offline", "list"], "");
-    assert_eq!(out.code(), 2, "{}", out.describe());
-    assert!(
-        out.stderr()
-            .contains("schema is version 999, newer than this memoryd knows"),
-        "{}",
-        out.describe()
-    );
-
-    // Not a PostgreSQL URL at all.
-    let out = list_with(&dir, "mysql://root:pw@localhost/x");
-    assert_eq!(out.code(), 2, "{}", out.describe());
-    assert!(
-        out.stderr().contains("is not a PostgreSQL URL"),
-        "{}",
-        out.describe()
-    );
-    assert!(!out.stderr().contains("pw@"), "{}", out.describe());
-}
-
-#[test]
-fn backup_names_pg_dump_instead_of_failing_obscurely() {
-    if postgres_only() {
-        return;
-    }
-    let dir = DataDir::new();
-    let out = dir.run(&["backup", "/tmp/never-written.db"], "");
-    assert_eq!(out.code(), 2, "{}", out.describe());
-    assert!(out.stderr().contains("pg_dump"), "{}", out.describe());
-    assert!(!std::path::Path::new("/tmp/never-written.db").exists());
-}
-
-/// The database stops under a running server: calls fail with a clear 503 (Retry-After on
-/// the plain route), `/health/ready` drains the instance, and once the database is back the
-/// same server serves again without a restart.
-#[test]
-fn a_database_restart_is_survived_without_restarting_memoryd() {
-    if postgres_only() {
-        return;
-    }
-    let dir = DataDir::new();
-    let pg = dir.postgres().unwrap();
-    let server = dir.bare_serve();
-    let store = |content: &str| {
-        server.tools_call(
-            &serde_json::json!({"name": "store_memory", "arguments": {"content": content}})
-                .to_string(),
-        )
-    };
-    assert_eq!(store("before the restart").0, 200);
-
-    pg.stop();
-    let (status, body) = store("while the database is down");
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(body["error"]["code"], "unavailable", "{body}");
-    let resp = reqwest::blocking::Client::new()
-        .post(format!("{}/mcp/tools/call", server.base))
-        .body(r#"{"name": "list_memories", "arguments": {}}"#)
-        .header("Content-Type", "application/json")
-        .send()
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 503);
-    assert!(
-        resp.headers().get("retry-after").is_some(),
-        "no Retry-After"
-    );
-    let (ready, _) = server.get_json("/health/ready");
-    assert_eq!(ready, 503, "a load balancer must drain this instance");
-    let (health, h) = server.get_json("/health");
-    assert_eq!(health, 503);
-    assert_eq!(h["status"], "unhealthy", "{h:#}");
-    assert_eq!(h["database"]["backend"], "postgres", "{h:#}");
-
-    pg.restart();
-    let started = Instant::now();
-    loop {
-        let (status, body) = store("after the restart");
-        if status == 200 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "still failing {:?} after the restart: {status} {body}",
-            started.elapsed()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let (ready, _) = server.get_json("/health/ready");
-    assert_eq!(ready, 200);
-    let (_, h) = server.get_json("/health");
-    assert!(h["database"]["round_trip_ms"].as_f64().is_some(), "{h:#}");
-    let (_, listed) = server.tools_call(r#"{"name": "list_memories", "arguments": {}}"#);
-    let contents: Vec<&str> = listed["memories"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["content"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        contents,
-        ["after the restart", "before the restart"],
-        "{listed}"
-    );
 }
 
 /// `config show` prints the database URL, where it came from, and never its password; nor
@@ -222,82 +43,6 @@ fn the_database_password_is_never_printed() {
         out.describe()
     );
     assert!(!out.stderr().contains("s3cret"), "{}", out.describe());
-}
-
-/// The same memories with the same vectors rank the same on both engines, in every mode: the
-/// PostgreSQL engine's keyword index is the SQLite engine's, and pgvector's HNSW search finds
-/// what the exact scan finds. The vectors cross over in `export --vectors`, so the import
-/// embeds nothing.
-#[test]
-fn both_engines_rank_the_same_memories_the_same() {
-    if postgres_only() {
-        return;
-    }
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/project-memories.jsonl"
-    );
-    let sqlite = DataDir::sqlite();
-    sqlite.run(&["import", fixture], "").ok();
-    let export = sqlite.run(&["export", "--vectors"], "").ok();
-    assert!(
-        export.contains("\"vector\":{\"model\":"),
-        "vectors are exported"
-    );
-
-    let postgres = DataDir::new();
-    let imported = postgres.run(&["import", "-"], &export).ok();
-    assert!(
-        imported.contains("138 of them with the vector they carried"),
-        "{imported}"
-    );
-    assert_eq!(
-        postgres.run(&["export"], "").ok(),
-        sqlite.run(&["export"], "").ok()
-    );
-
-    for query in [
-        "how do we reconcile bank feed imports with the ledger",
-        "which database and migrations tool",
-        "currency conversion rounding",
-        "who is on call when the deploy fails",
-        "frontend state management",
-    ] {
-        for mode in ["keyword", "semantic", "hybrid"] {
-            let args = ["--json", "search", "--mode", mode, "--limit", "10", query];
-            let ours = postgres.run(&args, "").json();
-            let theirs = sqlite.run(&args, "").json();
-            let hits = |v: &serde_json::Value| -> Vec<(String, f64)> {
-                v["hits"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|h| {
-                        (
-                            h["id"].as_str().unwrap().to_string(),
-                            h["score"].as_f64().unwrap(),
-                        )
-                    })
-                    .collect()
-            };
-            let (ours, theirs) = (hits(&ours), hits(&theirs));
-            assert!(!theirs.is_empty(), "{mode} '{query}' found nothing");
-            assert_eq!(ours.len(), theirs.len(), "{mode} '{query}'");
-            for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
-                // pgvector computes in f32, the vector copy sums f32 in another order.
-                assert!(
-                    (a.1 - b.1).abs() < 1e-5,
-                    "{mode} '{query}' #{i}: {a:?} vs {b:?}"
-                );
-                if a.0 != b.0 {
-                    let tied = theirs
-                        .iter()
-                        .any(|t| t.0 == a.0 && (t.1 - a.1).abs() < 1e-5);
-                    assert!(tied, "{mode} '{query}' #{i}: {a:?} vs {b:?}");
-                }
-            }
-        }
-    }
 }
 
 /// A stand-in for a TLS-only PostgreSQL (the embedded test server is built without TLS): it
@@ -458,45 +203,289 @@ fn tls_to_the_database_follows_sslmode() {
     expect(url("verify-full", false), "sslrootcert");
 }
 
-/// A database at an older schema is migrated forward when memoryd opens it, keeping its
-/// memories (the database is taken back to version 1 by hand, as an older memoryd left it).
-#[test]
-fn an_older_schema_is_migrated_on_open() {
-    if postgres_only() {
-        return;
+/// Tests of what only PostgreSQL has: nextest runs them only on that engine's run (see
+/// `.config/nextest.toml`); the other run lists them as skipped.
+mod on_postgres {
+    use super::*;
+    use crate::util::{Backend, require};
+
+    #[test]
+    fn bad_setups_get_one_clear_message_each() {
+        require(Backend::Postgres);
+        let dir = DataDir::new();
+        let pg = dir.postgres().unwrap();
+
+        // Nothing listens on the port.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let out = list_with(
+            &dir,
+            &format!("postgres://memoryd:s3cret@127.0.0.1:{port}/memoryd"),
+        );
+        assert_eq!(out.code(), 2, "{}", out.describe());
+        assert!(
+            out.stderr()
+                .contains(&format!("cannot connect to PostgreSQL at 127.0.0.1:{port}")),
+            "{}",
+            out.describe()
+        );
+        assert!(
+            !out.stderr().contains("s3cret"),
+            "the password leaked: {}",
+            out.describe()
+        );
+
+        // No such database.
+        let out = list_with(&dir, &pg.url("nonexistent"));
+        assert_eq!(out.code(), 2, "{}", out.describe());
+        assert!(
+            out.stderr().contains("has no database 'nonexistent'")
+                && out.stderr().contains("createdb"),
+            "{}",
+            out.describe()
+        );
+
+        // A user who may not create the vector extension in a database that lacks it.
+        pg.psql("postgres", "CREATE ROLE limited LOGIN");
+        pg.create_database("plain");
+        let url = format!("postgres://limited@127.0.0.1:{}/plain", pg.port());
+        let out = list_with(&dir, &url);
+        assert_eq!(out.code(), 2, "{}", out.describe());
+        assert!(
+            out.stderr()
+                .contains("has no 'vector' extension and user 'limited' may not create it")
+                && out.stderr().contains("CREATE EXTENSION vector;"),
+            "{}",
+            out.describe()
+        );
+        // Once an owner creates it (and lets the user use the schema), the same user is served.
+        pg.psql(
+            "plain",
+            "CREATE EXTENSION vector; GRANT CREATE ON SCHEMA public TO limited",
+        );
+        list_with(&dir, &url).ok();
+
+        // A schema newer than this build is refused; the database is left as it was.
+        dir.run(&["--offline", "list"], "").ok();
+        pg.psql(
+            "memoryd",
+            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
+             VALUES (999, 'from_the_future', '2030-01-01', '0')",
+        );
+        let out = dir.run(&["--offline", "list"], "");
+        assert_eq!(out.code(), 2, "{}", out.describe());
+        assert!(
+            out.stderr()
+                .contains("schema is version 999, newer than this memoryd knows"),
+            "{}",
+            out.describe()
+        );
+
+        // Not a PostgreSQL URL at all.
+        let out = list_with(&dir, "mysql://root:pw@localhost/x");
+        assert_eq!(out.code(), 2, "{}", out.describe());
+        assert!(
+            out.stderr().contains("is not a PostgreSQL URL"),
+            "{}",
+            out.describe()
+        );
+        assert!(!out.stderr().contains("pw@"), "{}", out.describe());
     }
-    let dir = DataDir::new();
-    let pg = dir.postgres().unwrap();
-    dir.run(&["--offline", "store", "kept across the upgrade"], "")
-        .ok();
-    pg.psql(
-        "memoryd",
-        "DROP TABLE instances; DROP TRIGGER memories_text_log ON memories; \
-         DROP FUNCTION memoryd_log_text(); DROP TABLE text_log; \
-         DELETE FROM refinery_schema_history WHERE version > 1",
-    );
-    let doctor = dir.run(&["--offline", "doctor"], "");
-    assert!(
-        doctor.stdout().contains("opens (schema version 3)"),
-        "{}",
-        doctor.describe()
-    );
-    assert_eq!(pg.psql("memoryd", "SELECT count(*) FROM text_log"), "0");
-    let found = dir
-        .run(
-            &[
-                "--offline",
-                "--json",
-                "search",
-                "--mode",
-                "keyword",
-                "upgrade",
-            ],
-            "",
-        )
-        .json();
-    assert_eq!(
-        found["hits"][0]["snippet"], "kept across the upgrade",
-        "{found:#}"
-    );
+
+    #[test]
+    fn backup_names_pg_dump_instead_of_failing_obscurely() {
+        require(Backend::Postgres);
+        let dir = DataDir::new();
+        let out = dir.run(&["backup", "/tmp/never-written.db"], "");
+        assert_eq!(out.code(), 2, "{}", out.describe());
+        assert!(out.stderr().contains("pg_dump"), "{}", out.describe());
+        assert!(!std::path::Path::new("/tmp/never-written.db").exists());
+    }
+
+    /// The database stops under a running server: calls fail with a clear 503 (Retry-After on
+    /// the plain route), `/health/ready` drains the instance, and once the database is back the
+    /// same server serves again without a restart.
+    #[test]
+    fn a_database_restart_is_survived_without_restarting_memoryd() {
+        require(Backend::Postgres);
+        let dir = DataDir::new();
+        let pg = dir.postgres().unwrap();
+        let server = dir.bare_serve();
+        let store = |content: &str| {
+            server.tools_call(
+                &serde_json::json!({"name": "store_memory", "arguments": {"content": content}})
+                    .to_string(),
+            )
+        };
+        assert_eq!(store("before the restart").0, 200);
+
+        pg.stop();
+        let (status, body) = store("while the database is down");
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["error"]["code"], "unavailable", "{body}");
+        let resp = reqwest::blocking::Client::new()
+            .post(format!("{}/mcp/tools/call", server.base))
+            .body(r#"{"name": "list_memories", "arguments": {}}"#)
+            .header("Content-Type", "application/json")
+            .send()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 503);
+        assert!(
+            resp.headers().get("retry-after").is_some(),
+            "no Retry-After"
+        );
+        let (ready, _) = server.get_json("/health/ready");
+        assert_eq!(ready, 503, "a load balancer must drain this instance");
+        let (health, h) = server.get_json("/health");
+        assert_eq!(health, 503);
+        assert_eq!(h["status"], "unhealthy", "{h:#}");
+        assert_eq!(h["database"]["backend"], "postgres", "{h:#}");
+
+        pg.restart();
+        let started = Instant::now();
+        loop {
+            let (status, body) = store("after the restart");
+            if status == 200 {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "still failing {:?} after the restart: {status} {body}",
+                started.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let (ready, _) = server.get_json("/health/ready");
+        assert_eq!(ready, 200);
+        let (_, h) = server.get_json("/health");
+        assert!(h["database"]["round_trip_ms"].as_f64().is_some(), "{h:#}");
+        let (_, listed) = server.tools_call(r#"{"name": "list_memories", "arguments": {}}"#);
+        let contents: Vec<&str> = listed["memories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["content"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            contents,
+            ["after the restart", "before the restart"],
+            "{listed}"
+        );
+    }
+
+    /// The same memories with the same vectors rank the same on both engines, in every mode: the
+    /// PostgreSQL engine's keyword index is the SQLite engine's, and pgvector's HNSW search finds
+    /// what the exact scan finds. The vectors cross over in `export --vectors`, so the import
+    /// embeds nothing.
+    #[test]
+    fn both_engines_rank_the_same_memories_the_same() {
+        require(Backend::Postgres);
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/project-memories.jsonl"
+        );
+        let sqlite = DataDir::sqlite();
+        sqlite.run(&["import", fixture], "").ok();
+        let export = sqlite.run(&["export", "--vectors"], "").ok();
+        assert!(
+            export.contains("\"vector\":{\"model\":"),
+            "vectors are exported"
+        );
+
+        let postgres = DataDir::new();
+        let imported = postgres.run(&["import", "-"], &export).ok();
+        assert!(
+            imported.contains("138 of them with the vector they carried"),
+            "{imported}"
+        );
+        assert_eq!(
+            postgres.run(&["export"], "").ok(),
+            sqlite.run(&["export"], "").ok()
+        );
+
+        for query in [
+            "how do we reconcile bank feed imports with the ledger",
+            "which database and migrations tool",
+            "currency conversion rounding",
+            "who is on call when the deploy fails",
+            "frontend state management",
+        ] {
+            for mode in ["keyword", "semantic", "hybrid"] {
+                let args = ["--json", "search", "--mode", mode, "--limit", "10", query];
+                let ours = postgres.run(&args, "").json();
+                let theirs = sqlite.run(&args, "").json();
+                let hits = |v: &serde_json::Value| -> Vec<(String, f64)> {
+                    v["hits"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|h| {
+                            (
+                                h["id"].as_str().unwrap().to_string(),
+                                h["score"].as_f64().unwrap(),
+                            )
+                        })
+                        .collect()
+                };
+                let (ours, theirs) = (hits(&ours), hits(&theirs));
+                assert!(!theirs.is_empty(), "{mode} '{query}' found nothing");
+                assert_eq!(ours.len(), theirs.len(), "{mode} '{query}'");
+                for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+                    // pgvector computes in f32, the vector copy sums f32 in another order.
+                    assert!(
+                        (a.1 - b.1).abs() < 1e-5,
+                        "{mode} '{query}' #{i}: {a:?} vs {b:?}"
+                    );
+                    if a.0 != b.0 {
+                        let tied = theirs
+                            .iter()
+                            .any(|t| t.0 == a.0 && (t.1 - a.1).abs() < 1e-5);
+                        assert!(tied, "{mode} '{query}' #{i}: {a:?} vs {b:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// A database at an older schema is migrated forward when memoryd opens it, keeping its
+    /// memories (the database is taken back to version 1 by hand, as an older memoryd left it).
+    #[test]
+    fn an_older_schema_is_migrated_on_open() {
+        require(Backend::Postgres);
+        let dir = DataDir::new();
+        let pg = dir.postgres().unwrap();
+        dir.run(&["--offline", "store", "kept across the upgrade"], "")
+            .ok();
+        pg.psql(
+            "memoryd",
+            "DROP TABLE instances; DROP TRIGGER memories_text_log ON memories; \
+             DROP FUNCTION memoryd_log_text(); DROP TABLE text_log; \
+             DELETE FROM refinery_schema_history WHERE version > 1",
+        );
+        let doctor = dir.run(&["--offline", "doctor"], "");
+        assert!(
+            doctor.stdout().contains("opens (schema version 3)"),
+            "{}",
+            doctor.describe()
+        );
+        assert_eq!(pg.psql("memoryd", "SELECT count(*) FROM text_log"), "0");
+        let found = dir
+            .run(
+                &[
+                    "--offline",
+                    "--json",
+                    "search",
+                    "--mode",
+                    "keyword",
+                    "upgrade",
+                ],
+                "",
+            )
+            .json();
+        assert_eq!(
+            found["hits"][0]["snippet"], "kept across the upgrade",
+            "{found:#}"
+        );
+    }
 }

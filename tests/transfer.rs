@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::util::{DataDir, sqlite_only};
+use crate::util::DataDir;
 
 fn fixture(name: &str) -> String {
     format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -300,79 +300,84 @@ fn a_markdown_folder_is_split_by_heading_into_anchored_chunks() {
     );
 }
 
-#[test]
-fn a_backup_taken_during_writes_opens_and_passes_integrity_check() {
-    if sqlite_only("memoryd backup copies the SQLite file; PostgreSQL is backed up with pg_dump") {
-        return;
-    }
-    let dir = DataDir::new();
-    let server = dir.serve();
-    let stop = Arc::new(AtomicBool::new(false));
-    let (base, s) = (server.base.clone(), stop.clone());
-    let writer = std::thread::spawn(move || {
-        let http = reqwest::blocking::Client::new();
-        let mut n = 0;
-        while !s.load(Ordering::Relaxed) {
-            let body = json!({"name": "store_memory", "arguments": {"content": format!("written during backup {n}")}});
-            let resp = http
-                .post(format!("{base}/mcp/tools/call"))
-                .json(&body)
-                .send()
-                .unwrap();
-            assert!(resp.status().is_success());
-            n += 1;
+/// Tests of what only SQLite has: nextest runs them only on that engine's run (see
+/// `.config/nextest.toml`); the other run lists them as skipped.
+mod on_sqlite {
+    use super::*;
+    use crate::util::{Backend, require};
+
+    #[test]
+    fn a_backup_taken_during_writes_opens_and_passes_integrity_check() {
+        require(Backend::Sqlite);
+        let dir = DataDir::new();
+        let server = dir.serve();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (base, s) = (server.base.clone(), stop.clone());
+        let writer = std::thread::spawn(move || {
+            let http = reqwest::blocking::Client::new();
+            let mut n = 0;
+            while !s.load(Ordering::Relaxed) {
+                let body = json!({"name": "store_memory", "arguments": {"content": format!("written during backup {n}")}});
+                let resp = http
+                    .post(format!("{base}/mcp/tools/call"))
+                    .json(&body)
+                    .send()
+                    .unwrap();
+                assert!(resp.status().is_success());
+                n += 1;
+            }
+            n
+        });
+        // Wait for some writes, then back up while they continue.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while export(&dir).len() < 30 {
+            assert!(std::time::Instant::now() < deadline, "writes did not start");
+            std::thread::sleep(Duration::from_millis(50));
         }
-        n
-    });
-    // Wait for some writes, then back up while they continue.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while export(&dir).len() < 30 {
-        assert!(std::time::Instant::now() < deadline, "writes did not start");
-        std::thread::sleep(Duration::from_millis(50));
+        let target = DataDir::new();
+        let copy = target.path().join("memoryd.db");
+        let out = dir.run(&["backup", copy.to_str().unwrap()], "");
+        assert!(out.ok().contains("integrity ok"), "{}", out.describe());
+        std::thread::sleep(Duration::from_millis(200));
+        stop.store(true, Ordering::Relaxed);
+        let written = writer.join().unwrap();
+        drop(server);
+
+        // The copy is a working data dir of its own: doctor's full integrity check passes, and it
+        // holds the writes from before the backup.
+        let doctor = target.run(&["--json", "doctor"], "");
+        let checks = doctor.stdout();
+        let rows: Vec<Value> =
+            serde_json::from_str(&checks).unwrap_or_else(|e| panic!("{e}: {}", doctor.describe()));
+        let integrity = rows
+            .iter()
+            .find(|r| r["check"] == "integrity")
+            .expect("an integrity check");
+        assert_eq!(integrity["ok"], true, "{}", doctor.describe());
+        let backed_up = export(&target).len();
+        assert!(
+            backed_up >= 30 && backed_up <= written,
+            "{backed_up} of {written}"
+        );
+
+        // Refusals: an existing file without --force, and a folder.
+        let again = dir.run(&["backup", copy.to_str().unwrap()], "");
+        assert_eq!(again.code(), 2);
+        assert!(
+            again.stderr().contains("exists\npass --force"),
+            "{}",
+            again.describe()
+        );
+        let folder = dir.run(&["backup", target.path().to_str().unwrap()], "");
+        assert!(
+            folder.stderr().contains("is a folder"),
+            "{}",
+            folder.describe()
+        );
+        assert!(
+            dir.run(&["backup", "--force", copy.to_str().unwrap()], "")
+                .ok()
+                .contains("integrity ok")
+        );
     }
-    let target = DataDir::new();
-    let copy = target.path().join("memoryd.db");
-    let out = dir.run(&["backup", copy.to_str().unwrap()], "");
-    assert!(out.ok().contains("integrity ok"), "{}", out.describe());
-    std::thread::sleep(Duration::from_millis(200));
-    stop.store(true, Ordering::Relaxed);
-    let written = writer.join().unwrap();
-    drop(server);
-
-    // The copy is a working data dir of its own: doctor's full integrity check passes, and it
-    // holds the writes from before the backup.
-    let doctor = target.run(&["--json", "doctor"], "");
-    let checks = doctor.stdout();
-    let rows: Vec<Value> =
-        serde_json::from_str(&checks).unwrap_or_else(|e| panic!("{e}: {}", doctor.describe()));
-    let integrity = rows
-        .iter()
-        .find(|r| r["check"] == "integrity")
-        .expect("an integrity check");
-    assert_eq!(integrity["ok"], true, "{}", doctor.describe());
-    let backed_up = export(&target).len();
-    assert!(
-        backed_up >= 30 && backed_up <= written,
-        "{backed_up} of {written}"
-    );
-
-    // Refusals: an existing file without --force, and a folder.
-    let again = dir.run(&["backup", copy.to_str().unwrap()], "");
-    assert_eq!(again.code(), 2);
-    assert!(
-        again.stderr().contains("exists\npass --force"),
-        "{}",
-        again.describe()
-    );
-    let folder = dir.run(&["backup", target.path().to_str().unwrap()], "");
-    assert!(
-        folder.stderr().contains("is a folder"),
-        "{}",
-        folder.describe()
-    );
-    assert!(
-        dir.run(&["backup", "--force", copy.to_str().unwrap()], "")
-            .ok()
-            .contains("integrity ok")
-    );
 }

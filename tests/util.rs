@@ -54,14 +54,22 @@ pub fn backend() -> Backend {
     }
 }
 
-/// For tests of something only the SQLite engine has (its file, WAL, online backup): true
-/// when this run tests another engine, after saying why the test does nothing.
-pub fn sqlite_only(why: &str) -> bool {
-    if backend() == Backend::Sqlite {
-        return false;
-    }
-    eprintln!("SQLite only ({why}); this run tests {:?}", backend());
-    true
+/// For a test of what only one engine has (SQLite's file and online backup, PostgreSQL's
+/// fleet): such tests live in a module named `on_sqlite` or `on_postgres`, which the nextest
+/// profiles run only on that engine's run and list as skipped on the other
+/// (`.config/nextest.toml`). Run by hand on the wrong engine, the test fails rather than pass
+/// without testing anything.
+pub fn require(engine: Backend) {
+    assert_eq!(
+        backend(),
+        engine,
+        "this test needs MEMORYD_TEST_BACKEND={}; nextest's default filter skips it on the other \
+         engine's run (see .config/nextest.toml)",
+        match engine {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    );
 }
 
 /// A fresh, empty data dir, removed when dropped; on the PostgreSQL run, with an empty
@@ -584,10 +592,8 @@ pub fn messages(content_type: &str, body: &str) -> Vec<Value> {
     if content_type.starts_with("application/json") {
         return vec![serde_json::from_str(body).unwrap()];
     }
-    body.lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
+    memoryd::sse::data_of(body.as_bytes())
+        .iter()
         .map(|d| serde_json::from_str(d).unwrap())
         .collect()
 }

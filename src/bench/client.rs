@@ -3,7 +3,7 @@
 //!
 //! The MCP client does what an agent's SDK does: `initialize`, the `notifications/initialized`
 //! notification, then `tools/call` requests carrying `Mcp-Session-Id`, reading the answer from
-//! a JSON body or the `data:` lines of an SSE stream. Every answer is checked; a failure comes
+//! a JSON body or the events of an SSE stream. Every answer is checked; a failure comes
 //! back as a [`Failure`] whose kind the report counts.
 
 use std::time::Duration;
@@ -267,11 +267,9 @@ async fn rpc_response(resp: reqwest::Response, id: u64) -> Result<Value, Failure
     }
     let parse = |data: &str| serde_json::from_str::<Value>(data).ok();
     let found = if sse {
-        text.lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(str::trim)
-            .filter(|d| !d.is_empty())
-            .filter_map(parse)
+        crate::sse::data_of(text.as_bytes())
+            .iter()
+            .filter_map(|d| parse(d))
             .find(|m| m["id"] == json!(id))
     } else {
         parse(&text).filter(|m| m["id"] == json!(id))
