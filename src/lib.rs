@@ -18,8 +18,8 @@
 //! Beside them: [`app`] (the shared state handle), [`config`] (settings and limits),
 //! [`memory`] (the data model and its field rules), [`error`] (the one error type),
 //! [`metrics`] (call and cache counters), [`metrics_history`] (the bounded history behind the
-//! charts on `/status`), [`shutdown`] (signals, drain, the order a server
-//! stops in).
+//! charts on `/status`), [`process`] (the process's resident memory), [`shutdown`] (signals,
+//! drain, the order a server stops in).
 //!
 //! Running as a daemon: [`runtime`] (the runtime file saying which process serves a data dir
 //! and where), [`proxy`] (`memoryd stdio` forwarding to that daemon over HTTP), [`service`]
@@ -40,6 +40,7 @@ pub mod index;
 pub mod memory;
 pub mod metrics;
 pub mod metrics_history;
+pub mod process;
 pub mod proxy;
 pub mod rehydrate;
 pub mod retrieve;
