@@ -26,7 +26,8 @@
 //! (launchd and systemd files), [`import`] (JSONL and Markdown in).
 //!
 //! Measuring it from the outside: [`bench`] (a synthetic corpus, a load generator, cold-start
-//! timing) behind `memoryd bench`.
+//! timing) behind `memoryd bench`, and [`eval`] (retrieval quality on labelled query sets)
+//! behind `memoryd eval`. Nothing on the serving path uses either.
 
 pub mod app;
 pub mod bench;
@@ -34,6 +35,7 @@ pub mod cli;
 pub mod config;
 pub mod embed;
 pub mod error;
+pub mod eval;
 pub mod http;
 pub mod import;
 pub mod index;
