@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::eval::dataset::Loaded;
 use crate::eval::run::{self, Run};
 use crate::eval::score::Scores;
-use crate::eval::{locomo, project};
+use crate::eval::{EvalError, locomo, project};
 use crate::retrieve::SearchMode;
 
 /// Flags of `memoryd eval`.
@@ -217,6 +217,15 @@ fn header() {
     );
 }
 
+/// An evaluation's error for `main`, which looks for `memoryd::Error` in the chain (its exit
+/// code): a store or model error is handed on as itself, not inside `EvalError`.
+fn reported(err: EvalError) -> anyhow::Error {
+    match err {
+        EvalError::Memoryd(inner) => inner.into(),
+        other => other.into(),
+    }
+}
+
 /// Progress lines on stderr, as `memoryd: …`.
 fn progress(line: String) {
     eprintln!("memoryd: {line}");
@@ -239,24 +248,32 @@ pub async fn run(global: &Global, cmd: EvalCmd) -> anyhow::Result<()> {
             };
             let mut sets = Vec::new();
             for ingest in ingests {
-                sets.push(locomo::load(&app, &a.dir, ingest, &progress).await?);
+                sets.push(
+                    locomo::load(&app, &a.dir, ingest, &progress)
+                        .await
+                        .map_err(reported)?,
+                );
             }
             sets
         }
         EvalCmd::Project(a) => {
-            vec![project::load(&app, &a.memories, &a.queries, &progress).await?]
+            vec![
+                project::load(&app, &a.memories, &a.queries, &progress)
+                    .await
+                    .map_err(reported)?,
+            ]
         }
     };
     if let Some(path) = &common.dump {
         let last = sets.last().context("nothing loaded")?;
-        run::dump(&app, last, path).await?;
+        run::dump(&app, last, path).await.map_err(reported)?;
         eprintln!("memoryd: wrote candidates to {}", path.display());
     }
     header();
     let mut lines = Vec::new();
     for set in &sets {
         for mode in &modes {
-            let result = run::score(&app, set, *mode).await?;
+            let result = run::score(&app, set, *mode).await.map_err(reported)?;
             print_rows(set, *mode, &result)?;
             lines = result.lines;
         }
