@@ -58,8 +58,9 @@ struct Inner {
     rehydrator: Rehydrator,
     /// Tool-call and cache counters, for `/metrics` and `/health`.
     metrics: Arc<Metrics>,
-    /// The points behind the charts on `/status`, filled while `serve` runs.
-    history: History,
+    /// The points behind the charts on `/status`, filled while `serve` runs (shared with the
+    /// sampler task).
+    history: Arc<History>,
     /// This server's name in a fleet, set once `serve` knows its port.
     instance: std::sync::OnceLock<String>,
 }
@@ -101,7 +102,7 @@ impl App {
             Duration::from_secs(config.health.window_seconds),
         ));
         let embedder = Embedder::counting(Layout::new(&config.model_dir), Some(metrics.clone()));
-        let history = History::new(config.health.history_step_seconds);
+        let history = Arc::new(History::new(config.health.history_step_seconds));
         App(Arc::new(Inner {
             rehydrator: Rehydrator::new(config.rehydrate.cache_entries),
             config,
@@ -171,6 +172,11 @@ impl App {
     /// The history of the counters, for the charts on `/status`.
     pub fn history(&self) -> &History {
         &self.0.history
+    }
+
+    /// The counters and their history as shared handles, for the `/status` sampler task.
+    pub fn sampled(&self) -> (Arc<History>, Arc<Metrics>) {
+        (self.0.history.clone(), self.0.metrics.clone())
     }
 
     /// The `rehydrate_memory` engine.

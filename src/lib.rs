@@ -18,8 +18,8 @@
 //! Beside them: [`app`] (the shared state handle), [`config`] (settings and limits),
 //! [`memory`] (the data model and its field rules), [`error`] (the one error type),
 //! [`metrics`] (call and cache counters), [`metrics_history`] (the bounded history behind the
-//! charts on `/status`), [`shutdown`] (signals, drain, the order a server
-//! stops in).
+//! charts on `/status`), [`process`] (the process's resident memory), [`shutdown`] (signals,
+//! drain, the order a server stops in).
 //!
 //! Running as a daemon: [`runtime`] (the runtime file saying which process serves a data dir
 //! and where), [`proxy`] (`memoryd stdio` forwarding to that daemon over HTTP), [`service`]
@@ -27,7 +27,8 @@
 //! server-sent events, for the shim, the load generator and the tests).
 //!
 //! Measuring it from the outside: [`bench`] (a synthetic corpus, a load generator, cold-start
-//! timing) behind `memoryd bench`.
+//! timing) behind `memoryd bench`, and [`eval`] (retrieval quality on labelled query sets)
+//! behind `memoryd eval`. Nothing on the serving path uses either.
 
 pub mod app;
 pub mod bench;
@@ -35,12 +36,14 @@ pub mod cli;
 pub mod config;
 pub mod embed;
 pub mod error;
+pub mod eval;
 pub mod http;
 pub mod import;
 pub mod index;
 pub mod memory;
 pub mod metrics;
 pub mod metrics_history;
+pub mod process;
 pub mod proxy;
 pub mod rehydrate;
 pub mod retrieve;

@@ -3,21 +3,23 @@
 //!
 //! A sampler task ([`sample_forever`], started by `http::serve`, stopped by its shutdown
 //! token) closes one [`Point`] every `[health] history_step_seconds` from the calls
-//! [`Metrics`](crate::metrics::Metrics) recorded since the last one. The history keeps two
+//! [`Metrics`] recorded since the last one. The history keeps two
 //! views: the last [`RECENT_POINTS`] points as they were taken (an hour at the default 10 s),
 //! and every point since start down-sampled into at most [`OVERVIEW_POINTS`] (two neighbours
 //! merge into one whenever the overview fills up, so its step doubles). Both are allocated
 //! once, so the history never holds more than [`HISTORY_BYTES`] however long the server runs.
-//! This module does no I/O but reading the process's own resident memory.
+//! This module does no I/O but reading the process's own resident memory. It is handed the
+//! history and the counters, never the whole `App` (which holds the history: `app` →
+//! `metrics_history` only, no circle).
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
+use crate::metrics::Metrics;
 
 /// Points of the recent view: one hour at the default step of 10 s.
 pub const RECENT_POINTS: usize = 360;
@@ -99,7 +101,7 @@ pub struct Views {
     pub since_start_step_seconds: u64,
 }
 
-/// The history; share it behind the `App`.
+/// The history; the `App` holds it, shared with the sampler task.
 pub struct History {
     /// Seconds between samples.
     step_seconds: u64,
@@ -205,28 +207,30 @@ impl History {
     }
 }
 
-/// The stretch from the end of the last sample to `until` (`until_unix` on the wall clock).
-pub fn measure(app: &App, until: Instant, until_unix: i64) -> Point {
-    let since = app.history().since();
-    let interval = app.metrics().interval(since, until);
-    let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
-    let seconds = until.saturating_duration_since(since).as_secs_f64().round() as u64;
-    Point {
-        at: until_unix,
-        seconds: clamp(seconds).max(1),
-        calls: clamp(interval.calls),
-        errors: clamp(interval.errors),
-        lookups: clamp(interval.lookups),
-        hits: clamp(interval.hits),
-        p50_ms: interval.latency_ms.p50 as f32,
-        p95_ms: interval.latency_ms.p95 as f32,
-        rss_kib: clamp(crate::bench::rss::rss_kib(std::process::id()).unwrap_or(0)),
+impl History {
+    /// The stretch from the end of the last sample to `until` (`until_unix` on the wall
+    /// clock), from the calls and lookups `metrics` recorded in it.
+    pub fn measure(&self, metrics: &Metrics, until: Instant, until_unix: i64) -> Point {
+        let since = self.since();
+        let interval = metrics.interval(since, until);
+        let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+        let seconds = until.saturating_duration_since(since).as_secs_f64().round() as u64;
+        Point {
+            at: until_unix,
+            seconds: clamp(seconds).max(1),
+            calls: clamp(interval.calls),
+            errors: clamp(interval.errors),
+            lookups: clamp(interval.lookups),
+            hits: clamp(interval.hits),
+            p50_ms: interval.latency_ms.p50 as f32,
+            p95_ms: interval.latency_ms.p95 as f32,
+            rss_kib: clamp(crate::process::rss_kib(std::process::id()).unwrap_or(0)),
+        }
     }
 }
 
-/// Takes a sample every step until `stop` is cancelled.
-pub async fn sample_forever(app: App, stop: CancellationToken) {
-    let history = app.history();
+/// Takes a sample of `metrics` into `history` every step until `stop` is cancelled.
+pub async fn sample_forever(history: Arc<History>, metrics: Arc<Metrics>, stop: CancellationToken) {
     let step = history.step();
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + step, step);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -236,7 +240,10 @@ pub async fn sample_forever(app: App, stop: CancellationToken) {
             _ = ticks.tick() => {}
         }
         let until = Instant::now();
-        history.push(measure(&app, until, chrono::Utc::now().timestamp()), until);
+        history.push(
+            history.measure(&metrics, until, chrono::Utc::now().timestamp()),
+            until,
+        );
     }
 }
 
@@ -315,12 +322,14 @@ mod tests {
     /// token.
     #[tokio::test(start_paused = true)]
     async fn the_sampler_closes_a_point_per_step_and_stops() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = crate::config::Config::new(dir.path().to_path_buf());
-        config.health.history_step_seconds = 10;
-        let app = App::open(config).await.unwrap();
+        let history = Arc::new(History::new(10));
+        let metrics = Arc::new(Metrics::new(vec![], Duration::from_secs(300)));
         let stop = CancellationToken::new();
-        let sampler = tokio::spawn(sample_forever(app.clone(), stop.clone()));
+        let sampler = tokio::spawn(sample_forever(
+            history.clone(),
+            metrics.clone(),
+            stop.clone(),
+        ));
         let call = |outcome| crate::metrics::Call {
             tool: "search_memory",
             role: None,
@@ -331,23 +340,19 @@ mod tests {
         };
         tokio::time::sleep(Duration::from_secs(5)).await;
         for outcome in ["ok", "ok", "not_found"] {
-            app.metrics().record_call(&call(outcome));
+            metrics.record_call(&call(outcome));
         }
         tokio::time::sleep(Duration::from_secs(10)).await;
-        app.metrics().record_call(&call("ok"));
+        metrics.record_call(&call("ok"));
         tokio::time::sleep(Duration::from_secs(10)).await;
-        let views = app.history().views();
+        let views = history.views();
         let points: Vec<(u32, u32)> = views.recent.iter().map(|p| (p.calls, p.errors)).collect();
         assert_eq!(points, [(3, 1), (1, 0)]);
         assert_eq!(views.recent[0].p50_ms, 4.0);
         stop.cancel();
         sampler.await.unwrap();
         tokio::time::sleep(Duration::from_secs(60)).await;
-        assert_eq!(
-            app.history().views().recent.len(),
-            2,
-            "no samples after the stop"
-        );
+        assert_eq!(history.views().recent.len(), 2, "no samples after the stop");
     }
 
     #[test]

@@ -15,8 +15,8 @@ use reqwest::Url;
 
 use super::client::{Client, Failure, Transport};
 use super::report::{Latency, LoadReport, Server, mib};
-use super::rss;
 use super::workload::{Generator, Workload};
+use crate::process;
 
 /// When a run ends.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -132,7 +132,7 @@ pub async fn run(options: Options) -> Result<LoadReport, LoadError> {
     for (i, warmed) in futures_join_all(warmups).await {
         ready.push(warmed.map_err(|f| setup_failed(i, f))?);
     }
-    let rss_before = options.pid.and_then(rss::rss_kib);
+    let rss_before = options.pid.and_then(process::rss_kib);
     let claimed = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = match options.stop {
@@ -195,7 +195,7 @@ pub async fn run(options: Options) -> Result<LoadReport, LoadError> {
         }
     }
     let elapsed = start.elapsed();
-    let rss_after = options.pid.and_then(rss::rss_kib);
+    let rss_after = options.pid.and_then(process::rss_kib);
     for client in finished {
         client.close().await;
     }

@@ -10,7 +10,6 @@
 //! - [`client`]: one load client per connection, over plain JSON or an MCP session.
 //! - [`load`]: many closed-loop clients against a running server.
 //! - [`report`]: latency percentiles, errors by kind, throughput, as a table or JSON.
-//! - [`rss`]: a process's resident memory from `/proc`.
 //! - [`cold_start`]: time from spawning `memoryd stdio` to its `initialize` answer.
 //! - [`stdio`]: stores then searches through `memoryd stdio`, one at a time: latency, server
 //!   CPU per call, and the RSS curve and peak.
@@ -20,6 +19,5 @@ pub mod cold_start;
 pub mod corpus;
 pub mod load;
 pub mod report;
-pub mod rss;
 pub mod stdio;
 pub mod workload;

@@ -17,7 +17,6 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::report::{Latency, mib};
-use super::rss;
 use super::workload::{Generator, Workload, check};
 
 /// How long the model may take to load before the run is abandoned.
@@ -256,19 +255,6 @@ fn cpu_time(pid: u32) -> Option<Duration> {
     Some(Duration::from_micros(ticks * 1_000_000 / hz))
 }
 
-/// The kernel's high-water mark of the RSS of `pid`, KiB.
-fn peak_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// Runs the workload against a fresh child.
 pub fn run(options: &Options) -> Result<StdioReport, StdioBenchError> {
     let mut session = Session::start(options)?;
@@ -291,7 +277,7 @@ pub fn run(options: &Options) -> Result<StdioReport, StdioBenchError> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let rss_ready = rss::rss_kib(pid);
+    let rss_ready = crate::process::rss_kib(pid);
     let mut curve = Vec::new();
     let mut done = 0u32;
     let mut phase = |session: &mut Session,
@@ -310,7 +296,7 @@ pub fn run(options: &Options) -> Result<StdioReport, StdioBenchError> {
             check(call.op, &out).map_err(bad)?;
             done += 1;
             if done.is_multiple_of(100) {
-                curve.extend(rss::rss_kib(pid).map(|k| (done, mib(k))));
+                curve.extend(crate::process::rss_kib(pid).map(|k| (done, mib(k))));
             }
         }
         let cpu = cpu_time(pid).zip(cpu_before).map_or(0.0, |(a, b)| {
@@ -324,7 +310,7 @@ pub fn run(options: &Options) -> Result<StdioReport, StdioBenchError> {
     };
     let store = phase(&mut session, Workload::Store, options.memories, &mut curve)?;
     let search = phase(&mut session, Workload::Search, options.searches, &mut curve)?;
-    let rss_end = rss::rss_kib(pid);
+    let rss_end = crate::process::rss_kib(pid);
     if curve.last().map(|c| c.0) != Some(done) {
         curve.extend(rss_end.map(|k| (done, mib(k))));
     }
@@ -333,7 +319,7 @@ pub fn run(options: &Options) -> Result<StdioReport, StdioBenchError> {
         search,
         rss_mib_ready: rss_ready.map(mib),
         rss_mib_end: rss_end.map(mib),
-        rss_mib_peak: peak_kib(pid).map(mib),
+        rss_mib_peak: crate::process::peak_rss_kib(pid).map(mib),
         rss_curve_mib: curve,
     })
 }
@@ -355,6 +341,6 @@ mod tests {
     fn reads_this_process_cpu_and_peak() {
         let me = std::process::id();
         assert!(cpu_time(me).is_some());
-        assert!(peak_kib(me).is_some_and(|k| k > 0));
+        assert!(crate::process::peak_rss_kib(me).is_some_and(|k| k > 0));
     }
 }

@@ -71,7 +71,7 @@ fn footprint(app: &App, rate_limited_clients: usize) -> Value {
     let (query_entries, query_bytes) = app.embedder().cache_footprint();
     let (bundle_entries, bundle_bytes) = app.rehydrator().cache_footprint();
     json!({
-        "rss_bytes": crate::bench::rss::rss_kib(std::process::id()).map(|k| k * 1024),
+        "rss_bytes": crate::process::rss_kib(std::process::id()).map(|k| k * 1024),
         "rate_limited_clients": rate_limited_clients,
         "query_cache": {"entries": query_entries, "bytes": query_bytes},
         "bundle_cache": {"entries": bundle_entries, "bytes": bundle_bytes},

@@ -87,8 +87,10 @@ pub async fn serve(
     let sessions = CancellationToken::new();
     let router = router(app.clone(), &sessions);
     // The charts' sampler lives as long as the server accepts requests.
+    let (history, metrics) = app.sampled();
     let sampler = tokio::spawn(crate::metrics_history::sample_forever(
-        app,
+        history,
+        metrics,
         shutdown.clone(),
     ));
     // Without TCP_NODELAY, Nagle's algorithm holds back the last small write of an SSE answer

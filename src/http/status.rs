@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::app::App;
-use crate::metrics_history;
 
 /// The page.
 const PAGE: &str = include_str!("status.html");
@@ -42,7 +41,11 @@ pub async fn page() -> Response {
 /// `[health]` thresholds the charts draw as lines.
 pub async fn history(State(app): State<App>) -> Response {
     let views = app.history().views();
-    let current = metrics_history::measure(&app, Instant::now(), chrono::Utc::now().timestamp());
+    let current = app.history().measure(
+        app.metrics(),
+        Instant::now(),
+        chrono::Utc::now().timestamp(),
+    );
     let mut body = json!(views);
     body["current"] = json!(current);
     body["thresholds"] = json!(app.config().health);

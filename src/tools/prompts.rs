@@ -6,10 +6,16 @@
 
 use std::collections::HashMap;
 
+#[allow(deprecated)]
 use rmcp::model::{
-    GetPromptResult, ListPromptsResult, Prompt, PromptArgument, PromptMessage, Role,
+    GetPromptRequestParams, GetPromptResponse, GetPromptResult, ListPromptsResult, LoggingLevel,
+    Prompt, PromptArgument, PromptMessage, Role,
 };
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer};
+use serde_json::json;
 
+use super::MemoryServer;
 use super::rehydrate_memory::{self, RehydrateArgs};
 use super::resources::{self, memory_uri};
 use super::search_memory::{self, SearchArgs};
@@ -93,6 +99,25 @@ pub async fn get(
             "name",
             format!("no prompt '{other}'\nthe prompts are: rehydrate, recall, remember"),
         )),
+    }
+}
+
+impl MemoryServer {
+    /// Answers `prompts/get`, and logs the prompt to the session.
+    #[allow(deprecated)]
+    pub(super) async fn on_get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let result = get(&self.app, &request.name, request.arguments).await;
+        self.log(
+            &context.peer,
+            LoggingLevel::Info,
+            || json!({"event": "prompt", "prompt": request.name, "ok": result.is_ok()}),
+        )
+        .await;
+        Ok(result?.into())
     }
 }
 

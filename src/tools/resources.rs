@@ -4,14 +4,21 @@
 //! other field in `_meta`; `memory://{namespace}/pins/{role}` is what a role has pinned, in
 //! the order `rehydrate_memory` puts it. The namespace is percent-encoded in the URI (as an
 //! RFC 6570 `{namespace}` expansion does), so a namespace with `/` or `:` stays one segment.
+//! The MCP handler's `resources/list` and `resources/read` answer here; following changes is
+//! [`subscriptions`](super::subscriptions)' job.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+#[allow(deprecated)]
 use rmcp::model::{
-    Annotations, ListResourceTemplatesResult, ListResourcesResult, MetaObject, ReadResourceResult,
-    Resource, ResourceContents, ResourceTemplate,
+    Annotations, JsonObject, ListResourceTemplatesResult, ListResourcesResult, LoggingLevel,
+    MetaObject, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, Resource, ResourceContents, ResourceTemplate,
 };
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer};
 use serde_json::{Value, json};
 
+use super::MemoryServer;
 use super::list_memories::{self, ListArgs};
 use crate::app::App;
 use crate::error::{Error, Result};
@@ -312,6 +319,59 @@ fn pins_text(role: &str, pinned: &[Memory]) -> String {
         ));
     }
     text
+}
+
+impl MemoryServer {
+    /// Answers `resources/list`: one page of the namespace `_meta` names, and from then on
+    /// this session is told when that list changes.
+    pub(super) async fn on_list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        // rmcp moves the request's `_meta` into the context.
+        let cursor = request.and_then(|r| r.cursor);
+        let namespace = requested_namespace(Some(&context.meta.0.0))?;
+        let result = list(&self.app, namespace.clone(), cursor).await?;
+        // A client that lists is told when the list changes.
+        self.session
+            .followed
+            .lock()
+            .await
+            .follow_list(&self.app, &namespace)
+            .await?;
+        self.start_following(&context.peer);
+        Ok(result)
+    }
+
+    /// Answers `resources/read`, and logs the read to the session.
+    #[allow(deprecated)]
+    pub(super) async fn on_read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let result = read(&self.app, &request.uri).await;
+        self.log(
+            &context.peer,
+            LoggingLevel::Debug,
+            || json!({"event": "resource read", "uri": request.uri, "ok": result.is_ok()}),
+        )
+        .await;
+        Ok(result?.into())
+    }
+}
+
+/// The namespace a list request asks for: `_meta["memoryd/namespace"]`, else `default`.
+pub(super) fn requested_namespace(meta: Option<&JsonObject>) -> Result<String, Error> {
+    match meta.and_then(|m| m.get(NAMESPACE_META)) {
+        None | Some(Value::Null) => crate::memory::namespace(None),
+        Some(Value::String(namespace)) => crate::memory::namespace(Some(namespace)),
+        Some(other) => Err(Error::invalid(
+            NAMESPACE_META,
+            format!("must be a namespace name (a string), got {other}"),
+        )),
+    }
 }
 
 #[cfg(test)]

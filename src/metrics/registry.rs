@@ -1,0 +1,253 @@
+//! Lifetime counters and latency histograms in a Prometheus registry (the `prometheus`
+//! crate), the scrape-time gauges, and their text exposition. Scrapers compute their own
+//! windows with `rate()`; the recent view is the window's job, not this one's.
+
+use std::collections::BTreeMap;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use super::event::{Cache, Call};
+
+/// Database and model facts gathered by the caller at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    /// Memories per namespace.
+    pub memories: Vec<(String, u64)>,
+    /// Size of the database file.
+    pub database_bytes: u64,
+    /// Size of its write-ahead log.
+    pub wal_bytes: u64,
+    /// Database connections: open, in use, and callers waiting for one.
+    pub pool: [u64; 3],
+    /// The embedder's state name (`ready`, `loading`, …).
+    pub embedder: &'static str,
+    /// Which server this is.
+    pub instance: String,
+    /// Servers sharing the database (1 when the engine has no fleet).
+    pub fleet: u64,
+}
+
+/// Embedder states, one-hot in `memoryd_embedder_state`.
+const EMBEDDER_STATES: [&str; 5] = ["not_installed", "installing", "loading", "ready", "failed"];
+
+/// Everything exposed to Prometheus.
+pub(super) struct Counters {
+    /// The registry every metric below is registered in.
+    registry: Registry,
+    /// `memoryd_tool_calls_total{tool, transport, outcome}`.
+    pub(super) calls: IntCounterVec,
+    /// `memoryd_rehydrate_calls_total{role, outcome}`.
+    pub(super) rehydrates: IntCounterVec,
+    /// `memoryd_tool_duration_seconds{tool}`.
+    latency: HistogramVec,
+    /// `memoryd_cache_lookups_total{cache, result}`.
+    pub(super) lookups: IntCounterVec,
+    /// Scrape-time gauges, set from [`State`] just before encoding.
+    memories: IntGaugeVec,
+    database_bytes: IntGauge,
+    wal_bytes: IntGauge,
+    pool: IntGaugeVec,
+    instance: IntGaugeVec,
+    fleet: IntGauge,
+    uptime: IntGauge,
+    embedder: IntGaugeVec,
+}
+
+impl Counters {
+    /// Every metric, registered and at zero (`build_info` at 1).
+    pub(super) fn new() -> Counters {
+        let registry =
+            Registry::new_custom(Some("memoryd".into()), None).expect("a valid metrics prefix");
+        let calls = IntCounterVec::new(
+            Opts::new(
+                "tool_calls_total",
+                "Tool calls by tool, transport and outcome.",
+            ),
+            &["tool", "transport", "outcome"],
+        )
+        .expect("valid metric");
+        let rehydrates = IntCounterVec::new(
+            Opts::new(
+                "rehydrate_calls_total",
+                "rehydrate_memory calls by role and outcome.",
+            ),
+            &["role", "outcome"],
+        )
+        .expect("valid metric");
+        // 0.25 ms … ~4 s: rehydrate is a few ms, a cold model call tens of ms.
+        let latency = HistogramVec::new(
+            HistogramOpts::new("tool_duration_seconds", "Time spent in a tool call.").buckets(
+                prometheus::exponential_buckets(0.000_25, 2.0, 15).expect("valid buckets"),
+            ),
+            &["tool"],
+        )
+        .expect("valid metric");
+        let lookups = IntCounterVec::new(
+            Opts::new("cache_lookups_total", "Cache lookups by cache and result."),
+            &["cache", "result"],
+        )
+        .expect("valid metric");
+        let memories = IntGaugeVec::new(
+            Opts::new("memories", "Memories stored, by namespace."),
+            &["namespace"],
+        )
+        .expect("valid metric");
+        let database_bytes = IntGauge::new("database_size_bytes", "Size of the database file.")
+            .expect("valid metric");
+        let wal_bytes = IntGauge::new("wal_size_bytes", "Size of the write-ahead log file.")
+            .expect("valid metric");
+        let pool = IntGaugeVec::new(
+            Opts::new(
+                "database_pool_connections",
+                "Database connections of this process: open, in_use, and callers waiting.",
+            ),
+            &["state"],
+        )
+        .expect("valid metric");
+        let instance = IntGaugeVec::new(
+            Opts::new(
+                "instance_info",
+                "Always 1; the label names the server that answered.",
+            ),
+            &["id"],
+        )
+        .expect("valid metric");
+        let fleet = IntGauge::new(
+            "fleet_instances",
+            "Servers the database heard from in the last 15 s (1 on SQLite).",
+        )
+        .expect("valid metric");
+        let uptime = IntGauge::new("uptime_seconds", "Seconds since the process started.")
+            .expect("valid metric");
+        let embedder = IntGaugeVec::new(
+            Opts::new(
+                "embedder_state",
+                "1 for the embedding model's current state, 0 for the others.",
+            ),
+            &["state"],
+        )
+        .expect("valid metric");
+        let build = IntGaugeVec::new(
+            Opts::new("build_info", "Always 1; the version is the label."),
+            &["version"],
+        )
+        .expect("valid metric");
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        for collector in [
+            Box::new(calls.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(rehydrates.clone()),
+            Box::new(latency.clone()),
+            Box::new(lookups.clone()),
+            Box::new(memories.clone()),
+            Box::new(database_bytes.clone()),
+            Box::new(wal_bytes.clone()),
+            Box::new(pool.clone()),
+            Box::new(instance.clone()),
+            Box::new(fleet.clone()),
+            Box::new(uptime.clone()),
+            Box::new(embedder.clone()),
+            Box::new(build),
+        ] {
+            registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+        Counters {
+            registry,
+            calls,
+            rehydrates,
+            latency,
+            lookups,
+            memories,
+            database_bytes,
+            wal_bytes,
+            pool,
+            instance,
+            fleet,
+            uptime,
+            embedder,
+        }
+    }
+
+    /// Counts one finished call; `role` is its role label, for `rehydrate_memory` only.
+    pub(super) fn record_call(&self, call: &Call, role: Option<&str>) {
+        let tool = call.tool;
+        self.calls
+            .with_label_values(&[tool, call.transport.name(), call.outcome])
+            .inc();
+        self.latency
+            .with_label_values(&[tool])
+            .observe(call.elapsed.as_secs_f64());
+        if let Some(role) = role {
+            self.rehydrates
+                .with_label_values(&[role, call.outcome])
+                .inc();
+        }
+    }
+
+    /// Counts one cache lookup.
+    pub(super) fn record_lookup(&self, cache: Cache, hit: bool) {
+        let result = if hit { "hit" } else { "miss" };
+        self.lookups
+            .with_label_values(&[cache.name(), result])
+            .inc();
+    }
+
+    /// The Prometheus text exposition (format 0.0.4) of every metric, with the scrape-time
+    /// gauges taken from `state` and the uptime from `uptime_seconds`.
+    pub(super) fn text(&self, state: &State, uptime_seconds: u64) -> String {
+        self.memories.reset();
+        for (namespace, n) in &state.memories {
+            self.memories
+                .with_label_values(&[namespace.as_str()])
+                .set(clamp(*n));
+        }
+        self.database_bytes.set(clamp(state.database_bytes));
+        self.wal_bytes.set(clamp(state.wal_bytes));
+        self.instance.reset();
+        self.instance
+            .with_label_values(&[state.instance.as_str()])
+            .set(1);
+        self.fleet.set(clamp(state.fleet));
+        for (name, n) in ["open", "in_use", "waiting"].iter().zip(state.pool) {
+            self.pool.with_label_values(&[name]).set(clamp(n));
+        }
+        self.uptime.set(clamp(uptime_seconds));
+        for name in EMBEDDER_STATES {
+            self.embedder
+                .with_label_values(&[name])
+                .set(i64::from(name == state.embedder));
+        }
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding into memory cannot fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+/// Every sample of `counters` as (labels, value); collects that one family only, not the
+/// whole registry with its histograms.
+pub(super) fn counter_values(counters: &IntCounterVec) -> Vec<(BTreeMap<String, String>, u64)> {
+    use prometheus::core::Collector;
+    counters
+        .collect()
+        .into_iter()
+        .flat_map(|f| f.get_metric().to_vec())
+        .map(|m| {
+            let labels = m
+                .get_label()
+                .iter()
+                .map(|l| (l.name().to_string(), l.value().to_string()))
+                .collect();
+            (labels, m.get_counter().get_value() as u64)
+        })
+        .collect()
+}
+
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
