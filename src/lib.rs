@@ -15,7 +15,8 @@
 //! - [`index`]: the in-memory BM25 index and vector copy the engines keep in step with their
 //!   change logs.
 //!
-//! Beside them: [`app`] (the shared state handle), [`config`] (settings and limits),
+//! Beside them: [`app`] (the shared state handle), [`panic_guard`] (a handler's panic
+//! answers as an internal error), [`config`] (settings and limits),
 //! [`memory`] (the data model and its field rules), [`error`] (the one error type),
 //! [`metrics`] (call and cache counters), [`metrics_history`] (the bounded history behind the
 //! charts on `/status`), [`process`] (the process's resident memory), [`shutdown`] (signals,
@@ -43,6 +44,7 @@ pub mod index;
 pub mod memory;
 pub mod metrics;
 pub mod metrics_history;
+pub mod panic_guard;
 pub mod process;
 pub mod proxy;
 pub mod rehydrate;

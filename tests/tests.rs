@@ -18,6 +18,7 @@ mod http;
 mod keyword_weighing;
 mod mcp_surface;
 mod ops;
+mod panics;
 mod rehydrate;
 mod reliability;
 mod scenarios;

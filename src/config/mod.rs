@@ -56,6 +56,10 @@ pub struct Config {
     pub health: Health,
     /// Where memories are stored.
     pub storage: Storage,
+    /// Debug builds only, for tests: the one site that panics on purpose (`tool:NAME`,
+    /// `route:PATH` or `mcp:METHOD`), from `MEMORYD_TEST_PANIC`; see `panic_guard`.
+    #[serde(skip)]
+    pub inject_panic: Option<String>,
 }
 
 /// Where memories are stored: SQLite in the data dir, or a PostgreSQL database.
@@ -94,6 +98,7 @@ impl Default for Config {
             roles: roles::built_in(),
             health: Health::default(),
             storage: Storage::default(),
+            inject_panic: None,
         }
     }
 }
@@ -122,6 +127,9 @@ impl Config {
         })?;
         config.model_dir = data_dir.join("models");
         config.data_dir = data_dir;
+        if cfg!(debug_assertions) {
+            config.inject_panic = std::env::var("MEMORYD_TEST_PANIC").ok();
+        }
         config.validate()?;
         Ok(config)
     }

@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::App;
 use crate::config::McpSessions;
 use crate::metrics::Transport;
+use crate::panic_guard;
 use crate::tools::MemoryServer;
 
 /// Servers heard from within this many seconds count as the fleet (they announce every 5).
@@ -70,10 +71,15 @@ pub fn router(app: App, shutdown: &CancellationToken) -> Router {
         .route("/status", get(status::page))
         .route("/status/history", get(status::history))
         .with_state(app.clone())
-        .merge(browser::router(app))
+        .merge(browser::router(app.clone()))
         .nest_service("/mcp", mcp)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))
+        // Outermost, so a panic anywhere below (the guard included) still gets an answer.
+        .layer(axum::middleware::from_fn_with_state(
+            app,
+            panic_guard::layer,
+        ))
 }
 
 /// Serves HTTP on `listener` until `shutdown` is cancelled, then drains in-flight requests

@@ -77,6 +77,11 @@ impl Metrics {
         self.window.record_lookup(cache, hit);
     }
 
+    /// Counts one handler that panicked (and was answered with an internal error).
+    pub fn record_panic(&self) {
+        self.counters.panics.inc();
+    }
+
     /// Calls and cache lookups held for the window (each at most a fixed number).
     pub fn window_samples(&self) -> u64 {
         self.window.len()

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use super::event::{Cache, Call};
@@ -45,6 +45,9 @@ pub(super) struct Counters {
     latency: HistogramVec,
     /// `memoryd_cache_lookups_total{cache, result}`.
     pub(super) lookups: IntCounterVec,
+    /// `memoryd_panics_total`: handlers that panicked and were answered with an internal
+    /// error (see `panic_guard`).
+    pub(super) panics: IntCounter,
     /// Scrape-time gauges, set from [`State`] just before encoding.
     memories: IntGaugeVec,
     database_bytes: IntGauge,
@@ -88,6 +91,11 @@ impl Counters {
         let lookups = IntCounterVec::new(
             Opts::new("cache_lookups_total", "Cache lookups by cache and result."),
             &["cache", "result"],
+        )
+        .expect("valid metric");
+        let panics = IntCounter::new(
+            "panics_total",
+            "Request handlers that panicked (each answered with an internal error).",
         )
         .expect("valid metric");
         let memories = IntGaugeVec::new(
@@ -141,6 +149,7 @@ impl Counters {
             Box::new(rehydrates.clone()),
             Box::new(latency.clone()),
             Box::new(lookups.clone()),
+            Box::new(panics.clone()),
             Box::new(memories.clone()),
             Box::new(database_bytes.clone()),
             Box::new(wal_bytes.clone()),
@@ -161,6 +170,7 @@ impl Counters {
             rehydrates,
             latency,
             lookups,
+            panics,
             memories,
             database_bytes,
             wal_bytes,

@@ -63,6 +63,8 @@ pub struct Snapshot {
     pub requests_total: u64,
     /// Failed tool calls since start.
     pub errors_total: u64,
+    /// Request handlers that panicked since start (each answered with an internal error).
+    pub panics_total: u64,
     /// Tool calls in the window.
     pub window_requests: u64,
     /// Failed calls per call in the window, percent.
@@ -182,6 +184,7 @@ impl Metrics {
             window_seconds: self.window.span().as_secs(),
             requests_total,
             errors_total,
+            panics_total: self.counters.panics.get(),
             window_requests: window_calls.len() as u64,
             error_rate_percent: percent(failed, window_calls.len()),
             avg_response_time_ms: mean_ms(&micros),

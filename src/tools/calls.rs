@@ -1,7 +1,7 @@
 //! The one path of every tool call, whatever the transport: over MCP (`tools/call` on stdio
 //! or `/mcp`) and as plain JSON (`POST /mcp/tools/call`). Each call runs within the time
-//! limit, is counted in the metrics, writes one log line, and answers an unknown tool name
-//! with the names that exist. The tools themselves do the work; nothing here knows one.
+//! limit, is counted in the metrics, writes one log line, answers a panic as an internal
+//! error, and answers an unknown tool name with the names that exist. The tools themselves do the work; nothing here knows one.
 
 use std::future::Future;
 use std::time::Instant;
@@ -17,6 +17,7 @@ use super::{MemoryServer, NAMES, table};
 use crate::app::App;
 use crate::error::Error;
 use crate::metrics::{Call, Transport};
+use crate::panic_guard::{self, Site};
 
 impl MemoryServer {
     /// Answers `tools/call`: routes the call, observes it, and logs it to the session.
@@ -111,12 +112,18 @@ async fn observed<R: Finished>(
     call: impl Future<Output = R>,
 ) -> (String, R, &'static str, std::time::Duration) {
     let started = Instant::now();
-    let (result, outcome) = match within_timeout(app, call).await {
-        Ok(result) if table::find(name).is_none() => (result, "unknown_tool"),
-        Ok(result) => {
+    let site = Site("tool", name);
+    let guarded = panic_guard::catch(app, site, async {
+        panic_guard::inject(app, site);
+        call.await
+    });
+    let (result, outcome) = match within_timeout(app, guarded).await {
+        Ok(Ok(result)) if table::find(name).is_none() => (result, "unknown_tool"),
+        Ok(Ok(result)) => {
             let outcome = result.outcome();
             (result, outcome)
         }
+        Ok(Err(panicked)) => (R::failed(panicked), "internal"),
         Err(timeout) => (R::failed(timeout), "timeout"),
     };
     let elapsed = started.elapsed();

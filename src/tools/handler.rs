@@ -1,6 +1,7 @@
 //! The one `ServerHandler` impl of [`MemoryServer`]: which MCP request goes to which area.
-//! Each method is one call into its area's file; none holds logic of its own, so the whole
-//! surface a client sees reads on one page.
+//! Each method is one call into its area's file, inside `panic_guard::mcp` (a panic answers
+//! as an internal error); none holds logic of its own, so the whole surface a client sees
+//! reads on one page.
 
 #[allow(deprecated)]
 use rmcp::model::{
@@ -14,6 +15,7 @@ use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
 use super::{MemoryServer, completion, info, prompts, resources};
+use crate::panic_guard;
 
 // Logging is deprecated by the 2026-07-28 revision (SEP-2577), but 2025-11-25 clients use it.
 #[allow(deprecated)]
@@ -28,7 +30,7 @@ impl ServerHandler for MemoryServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        self.on_call_tool(request, context).await
+        panic_guard::mcp(&self.app, "tools/call", self.on_call_tool(request, context)).await
     }
 
     async fn list_resources(
@@ -36,7 +38,12 @@ impl ServerHandler for MemoryServer {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        self.on_list_resources(request, context).await
+        panic_guard::mcp(
+            &self.app,
+            "resources/list",
+            self.on_list_resources(request, context),
+        )
+        .await
     }
 
     async fn list_resource_templates(
@@ -44,7 +51,10 @@ impl ServerHandler for MemoryServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        Ok(resources::templates())
+        panic_guard::mcp(&self.app, "resources/templates/list", async {
+            Ok(resources::templates())
+        })
+        .await
     }
 
     async fn read_resource(
@@ -52,7 +62,12 @@ impl ServerHandler for MemoryServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        self.on_read_resource(request, context).await
+        panic_guard::mcp(
+            &self.app,
+            "resources/read",
+            self.on_read_resource(request, context),
+        )
+        .await
     }
 
     async fn subscribe(
@@ -60,7 +75,12 @@ impl ServerHandler for MemoryServer {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.on_subscribe(request, context).await
+        panic_guard::mcp(
+            &self.app,
+            "resources/subscribe",
+            self.on_subscribe(request, context),
+        )
+        .await
     }
 
     async fn unsubscribe(
@@ -68,7 +88,12 @@ impl ServerHandler for MemoryServer {
         request: UnsubscribeRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.on_unsubscribe(request).await
+        panic_guard::mcp(
+            &self.app,
+            "resources/unsubscribe",
+            self.on_unsubscribe(request),
+        )
+        .await
     }
 
     fn accepted_subscription_filter(
@@ -79,7 +104,7 @@ impl ServerHandler for MemoryServer {
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
-        self.on_listen(context).await
+        panic_guard::mcp(&self.app, "subscriptions/listen", self.on_listen(context)).await
     }
 
     async fn list_prompts(
@@ -87,7 +112,7 @@ impl ServerHandler for MemoryServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        Ok(prompts::list())
+        panic_guard::mcp(&self.app, "prompts/list", async { Ok(prompts::list()) }).await
     }
 
     async fn get_prompt(
@@ -95,7 +120,12 @@ impl ServerHandler for MemoryServer {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        self.on_get_prompt(request, context).await
+        panic_guard::mcp(
+            &self.app,
+            "prompts/get",
+            self.on_get_prompt(request, context),
+        )
+        .await
     }
 
     async fn complete(
@@ -103,7 +133,10 @@ impl ServerHandler for MemoryServer {
         request: CompleteRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        Ok(completion::complete(&self.app, &request).await?)
+        panic_guard::mcp(&self.app, "completion/complete", async {
+            Ok(completion::complete(&self.app, &request).await?)
+        })
+        .await
     }
 
     async fn set_level(
@@ -111,7 +144,10 @@ impl ServerHandler for MemoryServer {
         request: SetLevelRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.on_set_level(request);
-        Ok(())
+        panic_guard::mcp(&self.app, "logging/setLevel", async {
+            self.on_set_level(request);
+            Ok(())
+        })
+        .await
     }
 }
