@@ -10,6 +10,8 @@ mod backend;
 mod filter;
 mod postgres;
 mod records;
+mod row;
+mod rules;
 mod search;
 mod sqlite;
 mod tokenizer;
