@@ -1,11 +1,12 @@
 //! Reading a stored memory back, the same way for every engine: the columns in one order,
-//! and the one mapping from their values to a [`Memory`].
+//! and the one mapping from their values to a [`Memory`] (or to a search [`Hit`]).
 //!
 //! An engine selects the memory columns in the order of `MEMORY_COLUMNS` and gives typed access
 //! to them through [`Columns`]; [`read_memory`] does the rest. A value of the wrong type, a
 //! NULL where a value must be, or stored JSON that does not parse is a [`ColumnError`] naming
 //! the column, which reaches the caller as an internal error: never a panic.
 
+use super::search::{Hit, excerpt};
 use crate::error::Error;
 use crate::memory::Memory;
 
@@ -103,6 +104,37 @@ pub(crate) fn read_memory(row: &impl Columns) -> Result<Memory, ColumnError> {
     })
 }
 
+/// The columns [`read_hit`] reads, in its order: the memory's id, its rowid (which the
+/// engine reads itself, to put the hit in ranked order), then what a hit shows.
+#[cfg(test)]
+pub(crate) const HIT_COLUMNS: [&str; 9] = [
+    "id",
+    "rowid",
+    "title",
+    "content",
+    "source",
+    "anchor",
+    "kind",
+    "tags",
+    "occurred_at",
+];
+
+/// Reads a search hit (score 0, snippet around `terms`) from a row selected in the order of
+/// `HIT_COLUMNS` (the tags as text).
+pub(crate) fn read_hit(row: &impl Columns, terms: &[String]) -> Result<Hit, ColumnError> {
+    Ok(Hit {
+        id: row.text(0)?,
+        score: 0.0,
+        title: row.optional_text(2)?,
+        snippet: excerpt(&row.text(3)?, terms),
+        source: row.optional_text(4)?,
+        anchor: row.optional_text(5)?,
+        kind: row.text(6)?,
+        tags: json(&row.text(7)?, "tags")?,
+        occurred_at: row.text(8)?,
+    })
+}
+
 /// Parses the text of the JSON column `column`.
 pub(crate) fn json<T: serde::de::DeserializeOwned>(
     text: &str,
@@ -177,6 +209,28 @@ mod tests {
         assert_eq!(m.metadata["k"], 1);
         assert_eq!(m.content_hash, "abc");
         assert_eq!(m.context.as_deref(), Some("before"));
+    }
+
+    #[test]
+    fn a_hit_reads_its_columns_and_makes_its_snippet() {
+        let values = vec![
+            Some("id-1"),
+            Some("42"),
+            Some("T"),
+            Some("one two three"),
+            None,
+            Some("a"),
+            Some("note"),
+            Some(r#"["x"]"#),
+            Some("2026-01-01T00:00:00.000Z"),
+        ];
+        let hit = read_hit(&Values(values), &["two".into()]).unwrap();
+        assert_eq!(hit.id, "id-1");
+        assert_eq!(hit.title.as_deref(), Some("T"));
+        assert_eq!(hit.snippet, "one two three");
+        assert_eq!(hit.source, None);
+        assert_eq!(hit.tags, vec!["x"]);
+        assert_eq!(hit.occurred_at, "2026-01-01T00:00:00.000Z");
     }
 
     #[test]

@@ -10,9 +10,13 @@ use super::columns::get;
 use super::sql::Query;
 use super::{PgStore, sources};
 use crate::error::Result;
-use crate::store::row::json;
+use crate::store::row::read_hit;
 use crate::store::search::{in_ranked_order, ranked_pairs};
-use crate::store::{Filter, Hit, KeywordQuery, Ranked, excerpt};
+use crate::store::{Filter, Hit, KeywordQuery, Ranked};
+
+/// The columns `store::row::read_hit` reads, in its order, for a table aliased `m`.
+pub(super) const HIT_COLUMNS: &str = "m.id, m.rowid, m.title, m.content, m.source, m.anchor, \
+     m.kind, m.tags::text, m.occurred_at";
 
 impl PgStore {
     /// Keyword ranking of memories within `filter` containing any of the query's terms.
@@ -107,28 +111,13 @@ impl PgStore {
         let rowids: Vec<i64> = ranked.iter().map(|r| r.rowid).collect();
         let client = self.conn().await?;
         let stmt = client
-            .prepare_cached(
-                "SELECT m.rowid, m.id, m.title, m.content, m.source, m.anchor, m.kind, \
-                 m.tags::text, m.occurred_at FROM memories m WHERE m.rowid = ANY($1)",
-            )
+            .prepare_cached(&format!(
+                "SELECT {HIT_COLUMNS} FROM memories m WHERE m.rowid = ANY($1)"
+            ))
             .await?;
         let mut by_rowid: HashMap<i64, Hit> = HashMap::new();
         for r in client.query(&stmt, &[&rowids]).await? {
-            let content: &str = get(&r, 3)?;
-            by_rowid.insert(
-                get(&r, 0)?,
-                Hit {
-                    id: get(&r, 1)?,
-                    score: 0.0,
-                    title: get(&r, 2)?,
-                    snippet: excerpt(content, &terms),
-                    source: get(&r, 4)?,
-                    anchor: get(&r, 5)?,
-                    kind: get(&r, 6)?,
-                    tags: json(get(&r, 7)?, "tags")?,
-                    occurred_at: get(&r, 8)?,
-                },
-            );
+            by_rowid.insert(get(&r, 1)?, read_hit(&r, &terms)?);
         }
         Ok(in_ranked_order(&ranked, by_rowid))
     }

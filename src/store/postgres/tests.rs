@@ -6,8 +6,8 @@ use super::columns::get;
 use super::test_server::Server;
 use crate::error::Error;
 use crate::memory::{self, Memory, MemoryPatch, NewMemory, embedding_text};
-use crate::store::row::MEMORY_COLUMNS;
-use crate::store::{Filter, Imported};
+use crate::store::row::{HIT_COLUMNS, MEMORY_COLUMNS};
+use crate::store::{Filter, Imported, query_terms};
 
 fn new_memory(namespace: &str, content: &str) -> NewMemory {
     NewMemory {
@@ -47,6 +47,11 @@ fn the_columns_are_read_in_the_shared_order() {
         .map(|c| c.trim_start_matches("m.").trim_end_matches("::text"))
         .collect();
     assert_eq!(names, MEMORY_COLUMNS);
+    let names: Vec<_> = super::search::HIT_COLUMNS
+        .split(", ")
+        .map(|c| c.trim_start_matches("m.").trim_end_matches("::text"))
+        .collect();
+    assert_eq!(names, HIT_COLUMNS);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,6 +249,17 @@ async fn list_pages_newest_first_with_filters() {
             .memories
             .is_empty()
     );
+
+    // Search hits read through the shared mapping, in ranked order.
+    let ranked = store
+        .keyword_ranked(query_terms("number 3").into(), Filter::namespace("ns"), 10)
+        .await
+        .unwrap();
+    assert_eq!(ranked.len(), 5);
+    let hits = store.hits(ranked, vec!["3".into()]).await.unwrap();
+    assert_eq!(hits[0].id, ids[3], "the memory with both terms first");
+    assert_eq!(hits[0].snippet, "memory number 3");
+    assert_eq!(hits[0].tags, vec!["alpha", "beta"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -40,17 +40,6 @@ fn unreadable(row: &Row, index: usize, err: rusqlite::Error) -> ColumnError {
     ColumnError::unreadable(column, err)
 }
 
-/// Reads the JSON text at `idx` (for statements that map rows inside rusqlite's closures).
-pub(super) fn json_column<T: serde::de::DeserializeOwned>(
-    row: &Row,
-    idx: usize,
-) -> rusqlite::Result<T> {
-    let text: String = row.get(idx)?;
-    serde_json::from_str(&text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
-    })
-}
-
 /// Id of the memory with this content hash in the namespace, if any.
 pub(super) fn id_for_hash(
     conn: &Connection,
