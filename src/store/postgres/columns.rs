@@ -1,8 +1,9 @@
 //! Reading values out of PostgreSQL rows: by position, typed, and never panicking.
 //!
-//! tokio-postgres' `Row::get` panics on a NULL or a type it cannot convert, and no layer
-//! above catches a panic; every read here goes through `try_get` and turns a mismatch into a
-//! [`ColumnError`] naming the column (an internal error for the caller).
+//! tokio-postgres' plain getter panics on a NULL or a type it cannot convert, and no layer
+//! above catches a panic: every read in this engine goes through [`get`], which uses
+//! `try_get` and turns a mismatch into a [`ColumnError`] naming the column (an internal error
+//! for the caller).
 
 use tokio_postgres::Row;
 use tokio_postgres::types::FromSql;
