@@ -50,15 +50,15 @@ fn the_database_password_is_never_printed() {
 /// refuses the login with a message that says the handshake worked. Serves `connections`
 /// clients.
 fn fake_tls_postgres(dir: &std::path::Path, connections: usize) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use std::io::{Read, Write};
     use std::sync::Arc;
     let read_pem = |name: &str| std::fs::read(dir.join(name)).unwrap();
-    let certs: Vec<_> = rustls_pemfile::certs(&mut read_pem("server.crt").as_slice())
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&read_pem("server.crt"))
         .collect::<Result<_, _>>()
         .unwrap();
-    let key = rustls_pemfile::private_key(&mut read_pem("server.key").as_slice())
-        .unwrap()
-        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(&read_pem("server.key")).unwrap();
     let config = Arc::new(
         rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),

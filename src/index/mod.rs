@@ -69,7 +69,8 @@ pub struct Ranked {
 /// What a keyword search looks for: the query's words and how to weigh them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct KeywordQuery {
-    /// The query's words (see [`query_terms`](crate::store::query_terms)).
+    /// The query's words: lowercased, deduplicated, stopwords dropped (the caller makes
+    /// them; this module only weighs them).
     pub terms: Vec<String>,
     /// When set, a term's idf is the lower of its database-wide idf and its idf within the
     /// namespace searched, but at least this share (0 to 1) of the database-wide one; `None`

@@ -2,7 +2,9 @@
 //!
 //! Every engine (`sqlite/`, `postgres/`) implements [`Backend`]; the rest of memoryd holds a
 //! [`Store`](super::Store) and never sees an engine's own types. Adding an engine means adding
-//! a folder that implements this trait and one arm in [`super::open`].
+//! a folder that implements this trait and one arm in [`Store::open`](super::Store::open).
+//! The engine runs the update and import rules of `super::rules` and reads memories with
+//! `super::row`, rather than deciding those itself.
 
 use std::path::PathBuf;
 use std::sync::Arc;

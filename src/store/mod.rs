@@ -3,13 +3,18 @@
 //! [`Store`] is a cheap-to-clone handle on a [`Backend`]: SQLite (`sqlite/`, one file in the
 //! data dir, the default) or PostgreSQL with pgvector (`postgres/`, for teams and fleets).
 //! Callers see only the types of this module; no database crate's type leaves `store/`.
-//! This module owns the choice of engine; the engines own every SQL statement memoryd runs.
-//! Nothing here embeds, ranks across engines or counts tokens.
+//! This module owns the choice of engine and the rules every engine follows: what an update
+//! and an import do (`rules.rs`) and how a fetched row becomes a [`crate::memory::Memory`]
+//! (`row.rs`). The engines own every SQL statement memoryd runs; they store and fetch, and
+//! decide nothing those rules decide. Nothing here embeds, ranks across engines or counts
+//! tokens.
 
 mod backend;
 mod filter;
 mod postgres;
 mod records;
+mod row;
+mod rules;
 mod search;
 mod sqlite;
 mod tokenizer;

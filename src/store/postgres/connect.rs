@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio_postgres::config::{Host, SslMode};
@@ -162,11 +163,9 @@ fn rustls_config(target: &Target) -> Result<rustls::ClientConfig> {
                     context: format!("cannot read sslrootcert {path}"),
                     source,
                 })?;
-                for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                    let cert = cert.map_err(|source| Error::Io {
-                        context: format!("sslrootcert {path} is not PEM"),
-                        source,
-                    })?;
+                for cert in CertificateDer::pem_slice_iter(&pem) {
+                    let cert = cert
+                        .map_err(|e| Error::Setup(format!("sslrootcert {path} is not PEM: {e}")))?;
                     roots.add(cert).map_err(|e| {
                         Error::Setup(format!("sslrootcert {path} holds a bad certificate: {e}"))
                     })?;

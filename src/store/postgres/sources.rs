@@ -11,6 +11,7 @@ use futures_util::StreamExt;
 use tokio::runtime::Handle;
 use tokio_postgres::Row;
 
+use super::columns::get;
 use super::sql::Query;
 use crate::error::Result;
 use crate::index::{Document, LogSource, TextSource};
@@ -31,19 +32,19 @@ impl Source<'_> {
     fn scalar(&mut self, sql: &str) -> Result<i64> {
         self.handle.block_on(async {
             let stmt = self.client.prepare_cached(sql).await?;
-            Ok(self.client.query_one(&stmt, &[]).await?.get(0))
+            get(&self.client.query_one(&stmt, &[]).await?, 0)
         })
     }
 }
 
-fn document(r: &Row) -> Document {
-    Document {
-        rowid: r.get(0),
-        namespace: r.get(1),
-        title: r.get(2),
-        content: r.get(3),
-        tags: r.get(4),
-    }
+fn document(r: &Row) -> Result<Document> {
+    Ok(Document {
+        rowid: get(r, 0)?,
+        namespace: get(r, 1)?,
+        title: get(r, 2)?,
+        content: get(r, 3)?,
+        tags: get(r, 4)?,
+    })
 }
 
 const DOCUMENT: &str = "SELECT rowid, namespace, title, content, tags::text FROM memories";
@@ -64,7 +65,7 @@ impl LogSource for Source<'_> {
                 .prepare_cached("SELECT memory_rowid FROM text_log WHERE seq > $1")
                 .await?;
             let rows = self.client.query(&stmt, &[&seq]).await?;
-            Ok(rows.iter().map(|r| Some(r.get(0))).collect())
+            rows.iter().map(|r| get(r, 0).map(Some)).collect()
         })
     }
 }
@@ -76,11 +77,11 @@ impl TextSource for Source<'_> {
                 .client
                 .prepare_cached(&format!("{DOCUMENT} WHERE rowid = $1"))
                 .await?;
-            Ok(self
-                .client
+            self.client
                 .query_opt(&stmt, &[&rowid])
                 .await?
-                .map(|r| document(&r)))
+                .map(|r| document(&r))
+                .transpose()
         })
     }
 
@@ -95,7 +96,7 @@ impl TextSource for Source<'_> {
             let rows = self.client.query_raw(&stmt, params).await?;
             let mut rows = std::pin::pin!(rows);
             while let Some(row) = rows.next().await {
-                each(document(&row?));
+                each(document(&row?)?);
             }
             Ok(())
         })
@@ -113,7 +114,7 @@ impl TextSource for Source<'_> {
         self.handle.block_on(async {
             let stmt = self.client.prepare_cached(&q.text).await?;
             let rows = self.client.query(&stmt, &q.params()).await?;
-            Ok(rows.iter().map(|r| r.get(0)).collect())
+            rows.iter().map(|r| get(r, 0)).collect()
         })
     }
 }

@@ -9,9 +9,9 @@
 use rusqlite::{Connection, params, params_from_iter};
 
 use super::filter::{self, Filter, FilterSql};
-use super::memories::json_column;
 use crate::error::Result;
-use crate::store::search::{Hit, Ranked, excerpt, in_ranked_order};
+use crate::store::row::read_hit;
+use crate::store::search::{Hit, Ranked, in_ranked_order};
 
 /// The FTS5 expression matching any of `terms` (words from [`query_terms`]).
 pub(super) fn expression(terms: &[String]) -> String {
@@ -116,51 +116,33 @@ pub(super) fn hits(conn: &Connection, ranked: &[Ranked], terms: &[String]) -> Re
         return Ok(Vec::new());
     }
     let placeholders = vec!["?"; ranked.len()].join(", ");
-    let sql = format!(
-        "SELECT m.id, m.rowid, {HIT_COLUMNS} FROM memories m WHERE m.rowid IN ({placeholders})"
-    );
+    let sql = format!("SELECT {HIT_COLUMNS} FROM memories m WHERE m.rowid IN ({placeholders})");
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rowids = ranked.iter().map(|r| r.rowid);
-    let by_rowid: std::collections::HashMap<i64, Hit> = stmt
-        .query_map(params_from_iter(rowids), |r| {
-            Ok((
-                r.get(1)?,
-                hit_from_row(r, 0.0, |content| excerpt(content, terms))?,
-            ))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    let mut by_rowid: std::collections::HashMap<i64, Hit> = Default::default();
+    let mut rows = stmt.query(params_from_iter(ranked.iter().map(|r| r.rowid)))?;
+    while let Some(r) = rows.next()? {
+        by_rowid.insert(r.get(1)?, read_hit(r, terms)?);
+    }
     Ok(in_ranked_order(ranked, by_rowid))
 }
 
-/// The columns [`hit_from_row`] reads from index 2 on, for a table aliased `m` (index 0 is
-/// the id, index 1 the score or rowid).
-pub(super) const HIT_COLUMNS: &str =
-    "m.title, m.content, m.source, m.anchor, m.kind, m.tags, m.occurred_at";
-
-/// A hit from a row `id, <score or rowid>, HIT_COLUMNS`, with its snippet made from content.
-pub(super) fn hit_from_row(
-    r: &rusqlite::Row,
-    score: f64,
-    snippet: impl FnOnce(&str) -> String,
-) -> rusqlite::Result<Hit> {
-    let content: String = r.get(3)?;
-    Ok(Hit {
-        id: r.get(0)?,
-        score,
-        title: r.get(2)?,
-        snippet: snippet(&content),
-        source: r.get(4)?,
-        anchor: r.get(5)?,
-        kind: r.get(6)?,
-        tags: json_column(r, 7)?,
-        occurred_at: r.get(8)?,
-    })
-}
+/// The columns `store::row::read_hit` reads, in its order, for a table aliased `m`.
+pub(super) const HIT_COLUMNS: &str = "m.id, m.rowid, m.title, m.content, m.source, m.anchor, \
+     m.kind, m.tags, m.occurred_at";
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::query_terms;
+
+    #[test]
+    fn the_hit_columns_are_read_in_the_shared_order() {
+        let names: Vec<_> = HIT_COLUMNS
+            .split(", ")
+            .map(|c| c.trim_start_matches("m."))
+            .collect();
+        assert_eq!(names, crate::store::row::HIT_COLUMNS);
+    }
 
     #[test]
     fn any_text_becomes_a_valid_expression() {

@@ -7,7 +7,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::filter::{Filter, FilterSql};
 use crate::error::{Error, Result};
-use crate::memory::{self, Memory, MemoryPatch, NewMemory};
+use crate::memory::{self, Memory, NewMemory};
+use crate::store::row::{ColumnError, Columns, read_memory, to_json};
 use crate::store::{Page, Situated, Stored};
 
 /// The columns [`from_row`] reads, in its order, for a table aliased `m`.
@@ -15,40 +16,28 @@ pub(super) const COLUMNS: &str = "m.id, m.namespace, m.content, m.title, m.kind,
      m.source, m.anchor, m.roles, m.priority, m.created_at, m.updated_at, m.occurred_at, \
      m.metadata, m.content_hash, m.context";
 
-/// Reads a memory from a row selected with [`COLUMNS`].
-pub(super) fn from_row(row: &Row) -> rusqlite::Result<Memory> {
-    Ok(Memory {
-        id: row.get(0)?,
-        namespace: row.get(1)?,
-        content: row.get(2)?,
-        title: row.get(3)?,
-        kind: row.get(4)?,
-        tags: json_column(row, 5)?,
-        source: row.get(6)?,
-        anchor: row.get(7)?,
-        roles: json_column(row, 8)?,
-        priority: row.get(9)?,
-        created_at: row.get(10)?,
-        updated_at: row.get(11)?,
-        occurred_at: row.get(12)?,
-        metadata: json_column(row, 13)?,
-        content_hash: row.get(14)?,
-        context: row.get(15)?,
-    })
+/// Reads a memory from a row selected with [`COLUMNS`] first.
+pub(super) fn from_row(row: &Row) -> Result<Memory> {
+    Ok(read_memory(row)?)
 }
 
-pub(super) fn json_column<T: serde::de::DeserializeOwned>(
-    row: &Row,
-    idx: usize,
-) -> rusqlite::Result<T> {
-    let text: String = row.get(idx)?;
-    serde_json::from_str(&text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
-    })
+impl Columns for Row<'_> {
+    fn text(&self, index: usize) -> Result<String, ColumnError> {
+        self.get(index).map_err(|e| unreadable(self, index, e))
+    }
+
+    fn optional_text(&self, index: usize) -> Result<Option<String>, ColumnError> {
+        self.get(index).map_err(|e| unreadable(self, index, e))
+    }
+
+    fn int(&self, index: usize) -> Result<i32, ColumnError> {
+        self.get(index).map_err(|e| unreadable(self, index, e))
+    }
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::Internal(format!("cannot encode JSON: {e}")))
+fn unreadable(row: &Row, index: usize, err: rusqlite::Error) -> ColumnError {
+    let column = row.as_ref().column_name(index).unwrap_or("?");
+    ColumnError::unreadable(column, err)
 }
 
 /// Id of the memory with this content hash in the namespace, if any.
@@ -119,45 +108,30 @@ pub(super) fn insert_row(conn: &Connection, m: &Memory) -> Result<i64> {
 
 /// Fetches one memory or says it is not found.
 pub(super) fn get(conn: &Connection, namespace: &str, id: &str) -> Result<Memory> {
-    conn.query_row(
-        &format!("SELECT {COLUMNS} FROM memories m WHERE m.namespace = ?1 AND m.id = ?2"),
-        params![namespace, id],
-        from_row,
-    )
-    .optional()?
-    .ok_or_else(|| Error::NotFound {
-        id: id.to_string(),
-        namespace: namespace.to_string(),
-    })
+    fetch(conn, namespace, id).map(|(m, _)| m)
 }
 
-/// Applies `patch` to one memory inside the caller's transaction; returns it and its rowid.
-pub(super) fn update(
-    conn: &Connection,
-    namespace: &str,
-    id: &str,
-    patch: &MemoryPatch,
-) -> Result<(Memory, i64)> {
-    let mut m = get(conn, namespace, id)?;
-    if let Some(content) = &patch.content {
-        let hash = memory::content_hash(content);
-        if let Some(other) = id_for_hash(conn, namespace, &hash)?
-            && other != m.id
-        {
-            return Err(Error::DuplicateContent {
-                existing_id: other,
-                namespace: namespace.to_string(),
-            });
-        }
-        m.content = content.clone();
-        m.content_hash = hash;
+/// Fetches one memory and its rowid, or says it is not found.
+pub(super) fn fetch(conn: &Connection, namespace: &str, id: &str) -> Result<(Memory, i64)> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS}, m.rowid FROM memories m WHERE m.namespace = ?1 AND m.id = ?2"
+    ))?;
+    let mut rows = stmt.query(params![namespace, id])?;
+    match rows.next()? {
+        Some(row) => Ok((from_row(row)?, row.get(16)?)),
+        None => Err(Error::NotFound {
+            id: id.to_string(),
+            namespace: namespace.to_string(),
+        }),
     }
-    patch.apply_fields(&mut m);
-    m.updated_at = memory::now();
+}
+
+/// Writes every field of `m` to its row `rowid` (the rules above the seam decided them).
+pub(super) fn rewrite(conn: &Connection, rowid: i64, m: &Memory) -> Result<()> {
     conn.execute(
         "UPDATE memories SET content = ?1, title = ?2, kind = ?3, tags = ?4, source = ?5, \
          anchor = ?6, roles = ?7, priority = ?8, occurred_at = ?9, metadata = ?10, \
-         content_hash = ?11, updated_at = ?12, context = ?15 WHERE namespace = ?13 AND id = ?14",
+         content_hash = ?11, updated_at = ?12, context = ?13 WHERE rowid = ?14",
         params![
             m.content,
             m.title,
@@ -171,17 +145,11 @@ pub(super) fn update(
             to_json(&m.metadata)?,
             m.content_hash,
             m.updated_at,
-            namespace,
-            id,
             m.context,
+            rowid,
         ],
     )?;
-    let rowid = conn.query_row(
-        "SELECT rowid FROM memories WHERE namespace = ?1 AND id = ?2",
-        params![namespace, id],
-        |r| r.get(0),
-    )?;
-    Ok((m, rowid))
+    Ok(())
 }
 
 /// Deletes one memory; `false` when there was none.
@@ -211,9 +179,11 @@ pub(super) fn list(
         "SELECT {COLUMNS}, m.rowid FROM memories m WHERE {conditions} ORDER BY m.rowid DESC LIMIT ?"
     );
     let mut stmt = conn.prepare(&sql)?;
-    let mut rows: Vec<(Memory, i64)> = stmt
-        .query_map(params_from_iter(values), |r| Ok((from_row(r)?, r.get(16)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+    let mut rows: Vec<(Memory, i64)> = Vec::new();
+    let mut found = stmt.query(params_from_iter(values))?;
+    while let Some(r) = found.next()? {
+        rows.push((from_row(r)?, r.get(16)?));
+    }
     let next_after = if rows.len() > limit {
         rows.truncate(limit);
         rows.last().map(|(_, rowid)| *rowid)
@@ -233,10 +203,12 @@ pub(super) fn pinned_for(conn: &Connection, namespace: &str, role: &str) -> Resu
          (SELECT 1 FROM json_each(m.roles) r WHERE r.value = ?2 OR r.value = '*') \
          ORDER BY m.priority DESC, m.updated_at DESC, m.rowid DESC"
     ))?;
-    let rows = stmt
-        .query_map(params![namespace, role], from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+    let mut out = Vec::new();
+    let mut rows = stmt.query(params![namespace, role])?;
+    while let Some(r) = rows.next()? {
+        out.push(from_row(r)?);
+    }
+    Ok(out)
 }
 
 /// The memories with these rowids, in the order given (missing rowids are skipped).
@@ -246,8 +218,8 @@ pub(super) fn by_rowid(conn: &Connection, rowids: &[i64]) -> Result<Vec<(i64, Me
     ))?;
     let mut out = Vec::with_capacity(rowids.len());
     for rowid in rowids {
-        if let Some(m) = stmt.query_row(params![rowid], from_row).optional()? {
-            out.push((*rowid, m));
+        if let Some(r) = stmt.query(params![rowid])?.next()? {
+            out.push((*rowid, from_row(r)?));
         }
     }
     Ok(out)
@@ -315,6 +287,7 @@ pub(super) fn namespace_counts(conn: &Connection) -> Result<Vec<(String, u64)>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::MemoryPatch;
     use crate::store::sqlite::SqliteStore as Store;
     use crate::store::{KeywordRanking, query_terms};
 
@@ -345,6 +318,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("memoryd.db")).unwrap();
         (dir, store)
+    }
+
+    #[test]
+    fn the_columns_are_read_in_the_shared_order() {
+        let names: Vec<_> = COLUMNS
+            .split(", ")
+            .map(|c| c.trim_start_matches("m."))
+            .collect();
+        assert_eq!(names, crate::store::row::MEMORY_COLUMNS);
     }
 
     #[tokio::test]

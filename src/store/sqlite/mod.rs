@@ -33,7 +33,8 @@ use crate::error::{Error, Result};
 use crate::index::IndexFootprint;
 use crate::index::keyword::KeywordIndex;
 use crate::index::vectors::VectorIndex;
-use crate::memory::{self, Memory, MemoryPatch, NewMemory};
+use crate::memory::{Memory, MemoryPatch, NewMemory};
+use crate::store::rules::{self, VectorWrite};
 use crate::store::tokenizer::Tokenizer;
 use crate::store::{
     Backend, Checkpoint, Engine, Filter, Hit, Imported, KeywordQuery, KeywordRanking, Page,
@@ -299,22 +300,21 @@ impl SqliteStore {
         vector: Option<(String, Vec<f32>)>,
     ) -> Result<(Memory, bool)> {
         self.write(move |tx| {
-            let (memory, rowid) = memories::update(tx, &namespace, &id, &patch)?;
-            let text = memory::embedding_text(memory.context.as_deref(), &memory.content);
-            let reembed = patch.content.is_some() || patch.context.is_some();
-            let mut missing = false;
-            if reembed {
-                match vector {
-                    Some((embedded, v)) if embedded == text => {
-                        vectors::put(tx, rowid, &namespace, &v)?
-                    }
-                    _ => {
-                        missing = vectors::current_text(tx, rowid)?.is_some()
-                            && !vectors::has_vector(tx, rowid)?
-                    }
-                }
+            let (current, rowid) = memories::fetch(tx, &namespace, &id)?;
+            let had_vector = vectors::has_vector(tx, rowid)?;
+            let patched = rules::patch(current, &patch);
+            if let Some(hash) = &patched.duplicate_check {
+                patched.refuse_duplicate(memories::id_for_hash(tx, &namespace, hash)?)?;
             }
-            Ok((memory, missing))
+            let (change, missing) = patched.vector(had_vector, vector);
+            // Triggers drop the vector of changed text in the same statement.
+            memories::rewrite(tx, rowid, &patched.memory)?;
+            match change {
+                VectorWrite::Keep => {}
+                VectorWrite::Put(v) => vectors::put(tx, rowid, &namespace, &v)?,
+                VectorWrite::Clear => vectors::remove(tx, rowid)?,
+            }
+            Ok((patched.memory, missing))
         })
         .await
     }

@@ -2,15 +2,17 @@
 //! memories with their own ids and timestamps for `import`.
 //!
 //! Unlike `insert`, which makes a new id and stamps the time, these keep every field as
-//! given, so an export imported into an empty database gives the same memories.
+//! given, so an export imported into an empty database gives the same memories. What each
+//! imported record does is `store::rules::import_outcome`'s decision.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use super::memories::{COLUMNS, from_row, insert_row};
 use super::{SqliteStore, vectors};
 use crate::error::Result;
 use crate::memory::Memory;
 use crate::store::Imported;
+use crate::store::rules::{Occupant, import_outcome};
 
 impl SqliteStore {
     /// Up to `limit` memories of every namespace with rowid above `after`, in rowid (storing)
@@ -46,37 +48,35 @@ fn export_page(conn: &Connection, after: i64, limit: usize) -> Result<Vec<(i64, 
     let mut stmt = conn.prepare(&format!(
         "SELECT {COLUMNS}, m.rowid FROM memories m WHERE m.rowid > ?1 ORDER BY m.rowid LIMIT ?2"
     ))?;
-    let rows = stmt.query_map(params![after, limit as i64], |r| {
-        Ok((r.get::<_, i64>(16)?, from_row(r)?))
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let mut out = Vec::new();
+    let mut rows = stmt.query(params![after, limit as i64])?;
+    while let Some(r) = rows.next()? {
+        out.push((r.get::<_, i64>(16)?, from_row(r)?));
+    }
+    Ok(out)
 }
 
+/// Imports one memory if the rules say so.
 fn import_one(conn: &Connection, m: &Memory) -> Result<Imported> {
-    let by_id: Option<(String, String)> = conn
-        .query_row(
-            "SELECT namespace, content_hash FROM memories WHERE id = ?1",
-            params![m.id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    if let Some((namespace, hash)) = by_id {
-        return Ok(if hash == m.content_hash && namespace == m.namespace {
-            Imported::AlreadyPresent
-        } else {
-            Imported::IdConflict { namespace }
-        });
+    let outcome = import_outcome(m, &occupants(conn, m)?);
+    if outcome == Imported::Inserted {
+        insert_row(conn, m)?;
     }
-    let existing: Option<String> = conn
-        .query_row(
-            "SELECT id FROM memories WHERE namespace = ?1 AND content_hash = ?2",
-            params![m.namespace, m.content_hash],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if let Some(existing_id) = existing {
-        return Ok(Imported::DuplicateContent { existing_id });
-    }
-    insert_row(conn, m)?;
-    Ok(Imported::Inserted)
+    Ok(outcome)
+}
+
+/// The stored memories with `m`'s id, or its content in its namespace.
+fn occupants(conn: &Connection, m: &Memory) -> Result<Vec<Occupant>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, namespace, content_hash FROM memories \
+         WHERE id = ?1 OR (namespace = ?2 AND content_hash = ?3)",
+    )?;
+    let rows = stmt.query_map(params![m.id, m.namespace, m.content_hash], |r| {
+        Ok(Occupant {
+            id: r.get(0)?,
+            namespace: r.get(1)?,
+            content_hash: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

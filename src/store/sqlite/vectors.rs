@@ -37,6 +37,18 @@ pub(super) fn put(conn: &Connection, rowid: i64, namespace: &str, vector: &[f32]
     log_change(conn, Some(rowid))
 }
 
+/// Removes the vector of one memory, if it has one.
+pub(super) fn remove(conn: &Connection, rowid: i64) -> Result<()> {
+    let removed = conn.execute(
+        "DELETE FROM memory_vectors WHERE rowid = ?1",
+        params![rowid],
+    )?;
+    if removed > 0 {
+        log_change(conn, Some(rowid))?;
+    }
+    Ok(())
+}
+
 /// Records in `vector_log` that the vector of `rowid` (of every memory, for `None`) changed.
 fn log_change(conn: &Connection, rowid: Option<i64>) -> Result<()> {
     conn.prepare_cached("INSERT INTO vector_log (memory_rowid) VALUES (?1)")?

@@ -1,0 +1,263 @@
+//! Reading a stored memory back, the same way for every engine: the columns in one order,
+//! and the one mapping from their values to a [`Memory`] (or to a search [`Hit`]).
+//!
+//! An engine selects the memory columns in the order of `MEMORY_COLUMNS` and gives typed access
+//! to them through [`Columns`]; [`read_memory`] does the rest. A value of the wrong type, a
+//! NULL where a value must be, or stored JSON that does not parse is a [`ColumnError`] naming
+//! the column, which reaches the caller as an internal error: never a panic.
+
+use super::search::{Hit, excerpt};
+use crate::error::Error;
+use crate::memory::Memory;
+
+/// The memory columns, in the order [`read_memory`] reads them (positions 0 to 15); each
+/// engine's tests check its column list against it.
+#[cfg(test)]
+pub(crate) const MEMORY_COLUMNS: [&str; 16] = [
+    "id",
+    "namespace",
+    "content",
+    "title",
+    "kind",
+    "tags",
+    "source",
+    "anchor",
+    "roles",
+    "priority",
+    "created_at",
+    "updated_at",
+    "occurred_at",
+    "metadata",
+    "content_hash",
+    "context",
+];
+
+/// A stored value that could not be read as memoryd expects it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ColumnError {
+    /// The value is NULL where one is required, or of another type.
+    #[error("cannot read column '{column}': {reason}")]
+    Unreadable {
+        /// The column, as the query named it.
+        column: String,
+        /// What the database client said.
+        reason: String,
+    },
+    /// A JSON column holds text that is not the JSON expected.
+    #[error("stored {column} is not valid JSON: {reason}")]
+    Json {
+        /// The column.
+        column: &'static str,
+        /// What the JSON parser said.
+        reason: String,
+    },
+}
+
+impl ColumnError {
+    /// The value of `column` could not be read: `reason` says why.
+    pub(crate) fn unreadable(column: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        ColumnError::Unreadable {
+            column: column.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl From<ColumnError> for Error {
+    fn from(err: ColumnError) -> Self {
+        // Stored data that does not read back is a broken invariant, not the caller's fault.
+        Error::Internal(err.to_string())
+    }
+}
+
+/// Typed access, by position, to the columns of one fetched row. Each engine implements it
+/// for its own row type; an error names the column.
+pub(crate) trait Columns {
+    /// A text value that must be there.
+    fn text(&self, index: usize) -> Result<String, ColumnError>;
+    /// A text value that may be NULL.
+    fn optional_text(&self, index: usize) -> Result<Option<String>, ColumnError>;
+    /// A 32-bit integer that must be there.
+    fn int(&self, index: usize) -> Result<i32, ColumnError>;
+}
+
+/// Reads a memory from a row whose first 16 columns are [`MEMORY_COLUMNS`] (the JSON columns
+/// as text).
+pub(crate) fn read_memory(row: &impl Columns) -> Result<Memory, ColumnError> {
+    Ok(Memory {
+        id: row.text(0)?,
+        namespace: row.text(1)?,
+        content: row.text(2)?,
+        title: row.optional_text(3)?,
+        kind: row.text(4)?,
+        tags: json(&row.text(5)?, "tags")?,
+        source: row.optional_text(6)?,
+        anchor: row.optional_text(7)?,
+        roles: json(&row.text(8)?, "roles")?,
+        priority: row.int(9)?,
+        created_at: row.text(10)?,
+        updated_at: row.text(11)?,
+        occurred_at: row.text(12)?,
+        metadata: json(&row.text(13)?, "metadata")?,
+        content_hash: row.text(14)?,
+        context: row.optional_text(15)?,
+    })
+}
+
+/// The columns [`read_hit`] reads, in its order: the memory's id, its rowid (which the
+/// engine reads itself, to put the hit in ranked order), then what a hit shows.
+#[cfg(test)]
+pub(crate) const HIT_COLUMNS: [&str; 9] = [
+    "id",
+    "rowid",
+    "title",
+    "content",
+    "source",
+    "anchor",
+    "kind",
+    "tags",
+    "occurred_at",
+];
+
+/// Reads a search hit (score 0, snippet around `terms`) from a row selected in the order of
+/// `HIT_COLUMNS` (the tags as text).
+pub(crate) fn read_hit(row: &impl Columns, terms: &[String]) -> Result<Hit, ColumnError> {
+    Ok(Hit {
+        id: row.text(0)?,
+        score: 0.0,
+        title: row.optional_text(2)?,
+        snippet: excerpt(&row.text(3)?, terms),
+        source: row.optional_text(4)?,
+        anchor: row.optional_text(5)?,
+        kind: row.text(6)?,
+        tags: json(&row.text(7)?, "tags")?,
+        occurred_at: row.text(8)?,
+    })
+}
+
+/// Parses the text of the JSON column `column`.
+pub(crate) fn json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    column: &'static str,
+) -> Result<T, ColumnError> {
+    serde_json::from_str(text).map_err(|e| ColumnError::Json {
+        column,
+        reason: e.to_string(),
+    })
+}
+
+/// The JSON text stored for a list or object column.
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> crate::error::Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Internal(format!("cannot encode JSON: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row as plain values: `None` is NULL.
+    struct Values(Vec<Option<&'static str>>);
+
+    impl Columns for Values {
+        fn text(&self, i: usize) -> Result<String, ColumnError> {
+            self.optional_text(i)?
+                .ok_or_else(|| ColumnError::unreadable(MEMORY_COLUMNS[i], "NULL"))
+        }
+        fn optional_text(&self, i: usize) -> Result<Option<String>, ColumnError> {
+            Ok(self.0[i].map(str::to_string))
+        }
+        fn int(&self, i: usize) -> Result<i32, ColumnError> {
+            self.text(i)?
+                .parse()
+                .map_err(|e| ColumnError::unreadable(MEMORY_COLUMNS[i], e))
+        }
+    }
+
+    fn row() -> Vec<Option<&'static str>> {
+        vec![
+            Some("id-1"),
+            Some("ns"),
+            Some("the content"),
+            None,
+            Some("note"),
+            Some(r#"["a","b"]"#),
+            Some("docs/a.md"),
+            None,
+            Some(r#"["*"]"#),
+            Some("7"),
+            Some("2026-01-01T00:00:00.000Z"),
+            Some("2026-01-02T00:00:00.000Z"),
+            Some("2025-12-31T00:00:00.000Z"),
+            Some(r#"{"k":1}"#),
+            Some("abc"),
+            Some("before"),
+        ]
+    }
+
+    #[test]
+    fn every_column_lands_in_its_field() {
+        let m = read_memory(&Values(row())).unwrap();
+        assert_eq!(m.id, "id-1");
+        assert_eq!(m.namespace, "ns");
+        assert_eq!(m.title, None);
+        assert_eq!(m.tags, vec!["a", "b"]);
+        assert_eq!(m.source.as_deref(), Some("docs/a.md"));
+        assert_eq!(m.roles, vec!["*"]);
+        assert_eq!(m.priority, 7);
+        assert_eq!(m.updated_at, "2026-01-02T00:00:00.000Z");
+        assert_eq!(m.occurred_at, "2025-12-31T00:00:00.000Z");
+        assert_eq!(m.metadata["k"], 1);
+        assert_eq!(m.content_hash, "abc");
+        assert_eq!(m.context.as_deref(), Some("before"));
+    }
+
+    #[test]
+    fn a_hit_reads_its_columns_and_makes_its_snippet() {
+        let values = vec![
+            Some("id-1"),
+            Some("42"),
+            Some("T"),
+            Some("one two three"),
+            None,
+            Some("a"),
+            Some("note"),
+            Some(r#"["x"]"#),
+            Some("2026-01-01T00:00:00.000Z"),
+        ];
+        let hit = read_hit(&Values(values), &["two".into()]).unwrap();
+        assert_eq!(hit.id, "id-1");
+        assert_eq!(hit.title.as_deref(), Some("T"));
+        assert_eq!(hit.snippet, "one two three");
+        assert_eq!(hit.source, None);
+        assert_eq!(hit.tags, vec!["x"]);
+        assert_eq!(hit.occurred_at, "2026-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn bad_json_and_missing_values_name_the_column_and_become_internal_errors() {
+        let mut bad = row();
+        bad[8] = Some("not json");
+        let err = read_memory(&Values(bad)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ColumnError::Json {
+                    column: "roles",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err: Error = err.into();
+        assert!(matches!(err, Error::Internal(_)));
+        assert!(
+            err.to_string()
+                .starts_with("internal error: stored roles is not valid JSON")
+        );
+
+        let mut null = row();
+        null[2] = None;
+        let err = read_memory(&Values(null)).unwrap_err();
+        assert_eq!(err.to_string(), "cannot read column 'content': NULL");
+    }
+}
