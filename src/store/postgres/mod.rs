@@ -36,7 +36,11 @@ mod sql;
 mod transfer;
 mod vectors;
 
+// The integration suite's throwaway server, the same file: one way to start PostgreSQL for
+// tests. Its helpers for the suite's own checks go unused here.
 #[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../../tests/postgres.rs"]
 mod test_server;
 #[cfg(test)]
 mod tests;

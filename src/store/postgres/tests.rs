@@ -1,29 +1,21 @@
-//! The PostgreSQL engine against a real server (see `test_server.rs`): rows in and out
+//! The PostgreSQL engine against a real server (`tests/postgres.rs`'s): rows in and out
 //! through the shared rules, paging, imports, and stored values that do not read back.
 
 use super::PgStore;
 use super::columns::get;
 use super::test_server::Server;
 use crate::error::Error;
-use crate::memory::{self, Memory, MemoryPatch, NewMemory, embedding_text};
+use crate::memory::{self, Memory, MemoryPatch, embedding_text};
+use crate::store::KeywordRanking;
 use crate::store::row::{HIT_COLUMNS, MEMORY_COLUMNS};
+use crate::store::sample_memory as new_memory;
 use crate::store::{Filter, Imported, query_terms};
 
-fn new_memory(namespace: &str, content: &str) -> NewMemory {
-    NewMemory {
-        namespace: namespace.into(),
-        content: content.into(),
-        title: Some("A title".into()),
-        kind: "note".into(),
-        tags: vec!["alpha".into(), "beta".into()],
-        source: Some("docs/a.md".into()),
-        anchor: Some("intro".into()),
-        context: None,
-        roles: vec!["planner".into()],
-        priority: 3,
-        occurred_at: None,
-        metadata: serde_json::Map::new(),
-    }
+/// A store on the server's database, migrated, ranking keywords in memory.
+async fn store_on(server: &Server) -> PgStore {
+    PgStore::connect(&server.url("memoryd"), KeywordRanking::InMemory)
+        .await
+        .expect("connect to the test server")
 }
 
 /// Runs SQL on one of the store's pooled connections, then forgets the prepared statements
@@ -57,7 +49,7 @@ fn the_columns_are_read_in_the_shared_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn insert_dedupes_per_namespace_only() {
     let server = Server::start();
-    let store = server.store().await;
+    let store = store_on(&server).await;
     let a = store
         .insert(new_memory("one", "same text"), None)
         .await
@@ -98,7 +90,7 @@ async fn insert_dedupes_per_namespace_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_update_delete_round_trip_through_the_shared_rules() {
     let server = Server::start();
-    let store = server.store().await;
+    let store = store_on(&server).await;
     let mut m = new_memory("ns", "the old words");
     m.metadata.insert("k".into(), serde_json::json!([1, 2]));
     m.occurred_at = Some("2023-05-08T13:56:00.000Z".into());
@@ -201,7 +193,7 @@ async fn get_update_delete_round_trip_through_the_shared_rules() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_pages_newest_first_with_filters() {
     let server = Server::start();
-    let store = server.store().await;
+    let store = store_on(&server).await;
     let mut ids = Vec::new();
     for i in 0..5 {
         let mut m = new_memory("ns", &format!("memory number {i}"));
@@ -265,7 +257,7 @@ async fn list_pages_newest_first_with_filters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_outcomes_follow_the_shared_rules() {
     let server = Server::start();
-    let store = server.store().await;
+    let store = store_on(&server).await;
     let record = |namespace: &str, content: &str| -> Memory {
         new_memory(namespace, content).stamped(memory::content_hash(content))
     };
@@ -321,7 +313,7 @@ async fn import_outcomes_follow_the_shared_rules() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_value_that_does_not_read_back_is_an_internal_error_naming_its_column() {
     let server = Server::start();
-    let store = server.store().await;
+    let store = store_on(&server).await;
     let id = store
         .insert(new_memory("ns", "fragile"), None)
         .await

@@ -288,25 +288,9 @@ pub(super) fn namespace_counts(conn: &Connection) -> Result<Vec<(String, u64)>> 
 mod tests {
     use super::*;
     use crate::memory::MemoryPatch;
+    use crate::store::sample_memory as new_memory;
     use crate::store::sqlite::SqliteStore as Store;
     use crate::store::{KeywordRanking, query_terms};
-
-    fn new_memory(namespace: &str, content: &str) -> NewMemory {
-        NewMemory {
-            namespace: namespace.into(),
-            content: content.into(),
-            title: Some("A title".into()),
-            kind: "note".into(),
-            tags: vec!["alpha".into(), "beta".into()],
-            source: Some("docs/a.md".into()),
-            anchor: Some("intro".into()),
-            context: None,
-            roles: vec!["planner".into()],
-            priority: 3,
-            occurred_at: None,
-            metadata: serde_json::Map::new(),
-        }
-    }
 
     impl Store {
         async fn insert_one(&self, m: NewMemory) -> Result<Stored> {
