@@ -189,6 +189,7 @@ fn benches(c: &mut Criterion) {
         limit: None,
         token_budget: Some(budget),
         namespace: Some("bench".into()),
+        as_of: None,
     };
     let budget = AtomicU64::new(1000);
     let mut g = c.benchmark_group("rehydrate_10k");

@@ -52,6 +52,103 @@ pub struct Memory {
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// SHA-256 of `content`, hex; the dedupe key within a namespace.
     pub content_hash: String,
+    /// 1 when stored, one more for each `update_memory` that changed it.
+    #[serde(default = "first_version")]
+    pub version: i32,
+    /// The memory that replaced this one (`supersedes`), if any; a superseded memory leaves
+    /// search, list and rehydrate unless asked for, but stays readable by id.
+    #[serde(default)]
+    pub superseded_by: Option<String>,
+    /// Until when the memory held (RFC 3339, UTC): the `occurred_at` of the memory that
+    /// superseded it; none while it still holds.
+    #[serde(default)]
+    pub valid_until: Option<String>,
+    /// The memory's earlier states, newest first (`get_memory` with `history: true`, and
+    /// export); absent otherwise. The memory itself is its current state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<Vec<Version>>,
+}
+
+fn first_version() -> i32 {
+    1
+}
+
+/// One earlier state of a memory, as it stood until an `update_memory` changed it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Version {
+    /// Its number: 1 is the memory as first stored.
+    pub version: i32,
+    /// The text then.
+    pub content: String,
+    /// The title then.
+    pub title: Option<String>,
+    /// The tags then.
+    pub tags: Vec<String>,
+    /// When this state began (the memory's `updated_at` then).
+    pub changed_at: String,
+    /// Who made this state; null until memoryd knows principals (access control).
+    pub changed_by: Option<String>,
+    /// The kind then.
+    pub kind: String,
+    /// The source then.
+    pub source: Option<String>,
+    /// The anchor then.
+    pub anchor: Option<String>,
+    /// The context then.
+    pub context: Option<String>,
+    /// The roles then.
+    pub roles: Vec<String>,
+    /// The priority then.
+    pub priority: i32,
+    /// The occurred_at then.
+    pub occurred_at: String,
+    /// The metadata then.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Version {
+    /// The state `m` is in now, as a version.
+    pub fn of(m: &Memory) -> Version {
+        Version {
+            version: m.version,
+            content: m.content.clone(),
+            title: m.title.clone(),
+            tags: m.tags.clone(),
+            changed_at: m.updated_at.clone(),
+            changed_by: None,
+            kind: m.kind.clone(),
+            source: m.source.clone(),
+            anchor: m.anchor.clone(),
+            context: m.context.clone(),
+            roles: m.roles.clone(),
+            priority: m.priority,
+            occurred_at: m.occurred_at.clone(),
+            metadata: m.metadata.clone(),
+        }
+    }
+
+    /// `current` as it stood at this version: its fields of then, its id, namespace, creation
+    /// time and lifecycle of now.
+    pub fn as_memory(&self, current: &Memory) -> Memory {
+        Memory {
+            content: self.content.clone(),
+            title: self.title.clone(),
+            kind: self.kind.clone(),
+            tags: self.tags.clone(),
+            source: self.source.clone(),
+            anchor: self.anchor.clone(),
+            context: self.context.clone(),
+            roles: self.roles.clone(),
+            priority: self.priority,
+            updated_at: self.changed_at.clone(),
+            occurred_at: self.occurred_at.clone(),
+            metadata: self.metadata.clone(),
+            content_hash: content_hash(&self.content),
+            version: self.version,
+            versions: None,
+            ..current.clone()
+        }
+    }
 }
 
 /// A validated memory about to be inserted.
@@ -105,6 +202,10 @@ impl NewMemory {
             updated_at: now,
             metadata: self.metadata.clone(),
             content_hash,
+            version: 1,
+            superseded_by: None,
+            valid_until: None,
+            versions: None,
         }
     }
 }
@@ -134,10 +235,13 @@ pub struct MemoryPatch {
     pub occurred_at: Option<String>,
     /// New metadata (replaces the whole object).
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Memories of the same namespace this one replaces (not a field: each named memory gets
+    /// `superseded_by` and `valid_until`).
+    pub supersedes: Vec<String>,
 }
 
 impl MemoryPatch {
-    /// True when the patch changes nothing.
+    /// True when the patch changes no field of the memory (it may still supersede others).
     pub fn is_empty(&self) -> bool {
         self.content.is_none()
             && self.title.is_none()
@@ -385,6 +489,34 @@ pub fn role(argument: &str, value: &str) -> Result<String> {
         ));
     }
     Ok(v.to_string())
+}
+
+/// Checks the ids of a `supersedes` argument: each a non-empty id without whitespace,
+/// duplicates dropped, at most 100 (whether each exists, and may be superseded, is the store's
+/// rule to check inside the write).
+pub fn supersedes(values: Vec<String>) -> Result<Vec<String>> {
+    if values.len() > 100 {
+        return Err(Error::invalid(
+            "supersedes",
+            format!("names {} memories; at most 100 are allowed", values.len()),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(values.len());
+    for id in values {
+        let id = id.trim().to_string();
+        if id.is_empty() || id.chars().count() > 128 || id.chars().any(char::is_whitespace) {
+            return Err(Error::invalid(
+                "supersedes",
+                format!(
+                    "'{id}' is not a memory id\npass the id field of a memory, as search_memory or store_memory returned it"
+                ),
+            ));
+        }
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
 }
 
 /// Checks a list of roles (duplicates dropped).

@@ -459,13 +459,16 @@ mod on_postgres {
             .ok();
         pg.psql(
             "memoryd",
-            "DROP TABLE instances; DROP TRIGGER memories_text_log ON memories; \
+            "DROP TABLE memory_versions; DROP INDEX memories_superseded; \
+             ALTER TABLE memories DROP COLUMN version, DROP COLUMN superseded_by, \
+             DROP COLUMN valid_until; \
+             DROP TABLE instances; DROP TRIGGER memories_text_log ON memories; \
              DROP FUNCTION memoryd_log_text(); DROP TABLE text_log; \
              DELETE FROM refinery_schema_history WHERE version > 1",
         );
         let doctor = dir.run(&["--offline", "doctor"], "");
         assert!(
-            doctor.stdout().contains("opens (schema version 3)"),
+            doctor.stdout().contains("opens (schema version 4)"),
             "{}",
             doctor.describe()
         );

@@ -16,6 +16,7 @@ mod eval;
 mod fleet;
 mod http;
 mod keyword_weighing;
+mod lifecycle;
 mod mcp_surface;
 mod ops;
 mod panics;

@@ -9,6 +9,12 @@ use crate::tools::get_memory::{self, GetArgs};
 pub struct GetCmd {
     /// The memory's id
     pub id: String,
+    /// Also print its earlier versions, newest first
+    #[arg(long)]
+    pub history: bool,
+    /// Print the memory as it stood at this version (1 is as first stored)
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub version: Option<i64>,
 }
 
 /// Prints one memory: its fields, a blank line, then its content.
@@ -35,6 +41,13 @@ pub fn print_memory(m: &Memory) {
     println!("occurred_at: {}", m.occurred_at);
     println!("created_at:  {}", m.created_at);
     println!("updated_at:  {}", m.updated_at);
+    println!("version:     {}", m.version);
+    if let Some(by) = &m.superseded_by {
+        println!("superseded:  by {by}");
+    }
+    if let Some(until) = &m.valid_until {
+        println!("valid_until: {until}");
+    }
     if !m.metadata.is_empty() {
         println!(
             "metadata:    {}",
@@ -43,6 +56,11 @@ pub fn print_memory(m: &Memory) {
     }
     println!();
     println!("{}", m.content);
+    for v in m.versions.iter().flatten() {
+        println!();
+        println!("--- version {} (from {})", v.version, v.changed_at);
+        println!("{}", v.content);
+    }
 }
 
 /// Fetches and prints the memory.
@@ -52,6 +70,8 @@ pub async fn run(global: &Global, cmd: GetCmd) -> anyhow::Result<()> {
         &app,
         GetArgs {
             id: cmd.id,
+            history: Some(cmd.history),
+            version: cmd.version,
             namespace: global.namespace.clone(),
         },
     )

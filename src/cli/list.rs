@@ -21,6 +21,12 @@ pub struct ListCmd {
     /// Continue from a previous page's cursor
     #[arg(long)]
     pub cursor: Option<String>,
+    /// Also memories another one superseded
+    #[arg(long)]
+    pub include_superseded: bool,
+    /// As memory stood at this time: only memories valid then (RFC 3339 or YYYY-MM-DD)
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
 }
 
 /// Prints one page and, when there is more, the command for the next.
@@ -31,6 +37,8 @@ pub async fn run(global: &Global, cmd: ListCmd) -> anyhow::Result<()> {
         role: cmd.role,
         limit: cmd.limit,
         cursor: cmd.cursor,
+        include_superseded: Some(cmd.include_superseded),
+        as_of: cmd.as_of,
         namespace: global.namespace.clone(),
     };
     let app = global.open_app().await?;

@@ -18,6 +18,9 @@ pub struct RehydrateCmd {
     /// Most evidence items (default from the role)
     #[arg(long, short = 'l', allow_hyphen_values = true)]
     pub limit: Option<i64>,
+    /// Build the bundle as memory stood at this time (RFC 3339 or YYYY-MM-DD)
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
 }
 
 /// Prints the bundle's text (or the whole bundle with --json) and a summary on stderr.
@@ -30,6 +33,7 @@ pub async fn run(global: &Global, cmd: RehydrateCmd) -> anyhow::Result<()> {
             task: cmd.task,
             limit: cmd.limit,
             token_budget: cmd.budget,
+            as_of: cmd.as_of,
             namespace: global.namespace.clone(),
         },
     )

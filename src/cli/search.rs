@@ -28,6 +28,12 @@ pub struct SearchCmd {
     /// Only memories that occurred at or before this time
     #[arg(long)]
     pub until: Option<String>,
+    /// Also memories another one superseded
+    #[arg(long)]
+    pub include_superseded: bool,
+    /// As memory stood at this time: only memories valid then (RFC 3339 or YYYY-MM-DD)
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
 }
 
 fn parse_mode(mode: &str) -> Result<SearchMode, Error> {
@@ -52,6 +58,8 @@ pub async fn run(global: &Global, cmd: SearchCmd) -> anyhow::Result<()> {
         kind: cmd.kind,
         since: cmd.since,
         until: cmd.until,
+        include_superseded: Some(cmd.include_superseded),
+        as_of: cmd.as_of,
         namespace: global.namespace.clone(),
     };
     let app = global.open_app_with_model().await?;

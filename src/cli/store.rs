@@ -42,6 +42,9 @@ pub struct StoreCmd {
     /// A JSON object of your own fields
     #[arg(long, value_name = "JSON")]
     pub metadata: Option<String>,
+    /// Id of a memory this one replaces (repeat for several); it is kept, marked superseded
+    #[arg(long = "supersedes", value_name = "ID")]
+    pub supersedes: Vec<String>,
 }
 
 /// Stores the memory and prints its id.
@@ -68,6 +71,7 @@ pub async fn run(global: &Global, cmd: StoreCmd) -> anyhow::Result<()> {
         priority: cmd.priority,
         occurred_at: cmd.occurred_at,
         metadata: parse_metadata(cmd.metadata.as_deref())?,
+        supersedes: Some(cmd.supersedes),
         namespace: global.namespace.clone(),
     };
     let app = global.open_app_with_model().await?;

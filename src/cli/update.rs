@@ -48,6 +48,9 @@ pub struct UpdateCmd {
     /// New metadata, a JSON object replacing the old one
     #[arg(long, value_name = "JSON")]
     pub metadata: Option<String>,
+    /// Id of a memory this one replaces (repeat for several); it is kept, marked superseded
+    #[arg(long = "supersedes", value_name = "ID")]
+    pub supersedes: Vec<String>,
 }
 
 fn list_flag(values: Vec<String>, clear: bool) -> Option<Vec<String>> {
@@ -75,6 +78,7 @@ pub async fn run(global: &Global, cmd: UpdateCmd) -> anyhow::Result<()> {
         priority: cmd.priority,
         occurred_at: cmd.occurred_at,
         metadata: parse_metadata(cmd.metadata.as_deref())?,
+        supersedes: Some(cmd.supersedes),
         namespace: global.namespace.clone(),
     };
     let app = global.open_app_with_model().await?;

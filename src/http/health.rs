@@ -98,6 +98,9 @@ pub struct Embedder {
 pub struct Memories {
     /// Across namespaces.
     pub total: u64,
+    /// Of those, how many another memory superseded (kept for history and `as_of`, left out
+    /// of search, list and rehydrate).
+    pub superseded: u64,
     /// Per namespace.
     pub by_namespace: std::collections::BTreeMap<String, u64>,
 }
@@ -114,6 +117,8 @@ pub struct Observation {
     pub database: Database,
     /// Memories per namespace (empty when the database is unreachable).
     pub memories: Vec<(String, u64)>,
+    /// Memories superseded by another, over every namespace (0 when unknown).
+    pub superseded: u64,
     /// The embedding model.
     pub embedder: Embedder,
 }
@@ -142,6 +147,14 @@ pub async fn observe(app: &App) -> Observation {
             .unwrap_or_default(),
         Some(_) => Default::default(),
     };
+    let superseded = match error {
+        None => tokio::time::timeout(DATABASE_TIMEOUT, store.superseded_count())
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .unwrap_or_default(),
+        Some(_) => 0,
+    };
     let fleet = match error {
         None => tokio::time::timeout(DATABASE_TIMEOUT, store.fleet(super::FLEET_FRESH_SECONDS))
             .await
@@ -168,6 +181,7 @@ pub async fn observe(app: &App) -> Observation {
             wal_size_bytes: sizes.wal,
         },
         memories,
+        superseded,
         embedder: Embedder {
             state: state.name(),
             model: embed::MODEL_NAME,
@@ -348,6 +362,7 @@ mod tests {
                 wal_size_bytes: 0,
             },
             memories: Vec::new(),
+            superseded: 0,
             embedder: Embedder {
                 state: state.name(),
                 model: embed::MODEL_NAME,

@@ -46,6 +46,7 @@ pub async fn handle(
     if prometheus {
         let state = metrics::State {
             memories: seen.memories.clone(),
+            superseded: seen.superseded,
             database_bytes: seen.database.size_bytes,
             wal_bytes: seen.database.wal_size_bytes,
             pool: [
@@ -99,6 +100,7 @@ fn json_body(app: &App, seen: health::Observation, rate_limited_clients: usize) 
     let (status, alerts) = health::assess(&seen, &app.config().health);
     let memories = Memories {
         total: seen.memories.iter().map(|m| m.1).sum(),
+        superseded: seen.superseded,
         by_namespace: seen.memories.into_iter().collect(),
     };
     let mut body = serde_json::to_value(&seen.snapshot).expect("a snapshot serialises");

@@ -134,6 +134,14 @@ pub struct Draft {
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     /// Expected SHA-256 of the content, checked when given.
     pub content_hash: Option<String>,
+    /// Its version (otherwise 1).
+    pub version: Option<i32>,
+    /// The memory that superseded it.
+    pub superseded_by: Option<String>,
+    /// Until when it held (when it was superseded).
+    pub valid_until: Option<String>,
+    /// Its earlier versions, newest first (as `export` writes them).
+    pub versions: Option<Vec<memory::Version>>,
     /// The vector `export --vectors` wrote.
     pub vector: Option<CarriedVector>,
 }
@@ -142,7 +150,7 @@ impl Draft {
     /// Applies every field rule; the result is ready to store as is.
     pub fn check(self, default_namespace: &str, limits: &Limits, now: &str) -> Result<Memory> {
         let id = match self.id {
-            Some(id) => check_id(id)?,
+            Some(id) => check_id("id", id)?,
             None => memory::new_id(),
         };
         let content = memory::content(self.content, limits)?;
@@ -161,6 +169,7 @@ impl Draft {
         let updated_at = time("updated_at", self.updated_at)?.unwrap_or_else(|| created_at.clone());
         let occurred_at =
             time("occurred_at", self.occurred_at)?.unwrap_or_else(|| created_at.clone());
+        let (version, versions) = check_versions(self.version, self.versions)?;
         Ok(Memory {
             id,
             namespace: memory::namespace(Some(
@@ -180,15 +189,52 @@ impl Draft {
             occurred_at,
             metadata: memory::metadata(self.metadata, limits)?,
             content_hash,
+            version,
+            superseded_by: self
+                .superseded_by
+                .map(|id| check_id("superseded_by", id))
+                .transpose()?,
+            valid_until: time("valid_until", self.valid_until)?,
+            versions,
         })
     }
 }
 
-/// An id kept from a file: 1 to 128 characters, no whitespace or control characters.
-fn check_id(id: String) -> Result<String> {
+/// Checks the lifecycle of a record: a version from 1, and earlier versions numbered below it,
+/// each once; returns the version and the earlier versions (`None` when there are none).
+fn check_versions(
+    version: Option<i32>,
+    versions: Option<Vec<memory::Version>>,
+) -> Result<(i32, Option<Vec<memory::Version>>)> {
+    let version = version.unwrap_or(1);
+    if version < 1 {
+        return Err(Error::invalid(
+            "version",
+            format!("must be 1 or more, got {version}"),
+        ));
+    }
+    let versions = versions.filter(|v| !v.is_empty());
+    let mut seen = std::collections::HashSet::new();
+    for v in versions.iter().flatten() {
+        if v.version < 1 || v.version >= version || !seen.insert(v.version) {
+            return Err(Error::invalid(
+                "versions",
+                format!(
+                    "version {} is not an earlier version of a memory at version {version}\nnumber earlier versions from 1, each once, below the memory's version",
+                    v.version
+                ),
+            ));
+        }
+    }
+    Ok((version, versions))
+}
+
+/// An id kept from a file (in the field `field`): 1 to 128 characters, no whitespace or
+/// control characters.
+fn check_id(field: &str, id: String) -> Result<String> {
     if id.is_empty() || id.chars().count() > 128 || id.chars().any(|c| c.is_whitespace()) {
         return Err(Error::invalid(
-            "id",
+            field,
             format!(
                 "'{id}' is not a valid id\nuse 1 to 128 characters without spaces, or leave id out for a new one"
             ),

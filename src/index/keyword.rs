@@ -48,6 +48,9 @@ struct Index {
     lengths: Vec<u32>,
     /// False once the slot's memory changed or went.
     alive: Vec<bool>,
+    /// True when the slot's memory is superseded (default searches skip it; it still counts
+    /// in the statistics, as FTS5 counts it).
+    superseded: Vec<bool>,
     /// The live slot of each memory.
     slots: HashMap<i64, u32>,
     /// Namespace ids.
@@ -115,6 +118,7 @@ impl Index {
         self.namespace_of.push(namespace);
         self.lengths.push(length);
         self.alive.push(true);
+        self.superseded.push(fields.superseded);
         self.slots.insert(fields.rowid, slot);
         self.live_tokens += u64::from(length);
     }
@@ -173,6 +177,7 @@ impl Index {
         retain_alive(&mut self.rowids, alive);
         retain_alive(&mut self.namespace_of, alive);
         retain_alive(&mut self.lengths, alive);
+        retain_alive(&mut self.superseded, alive);
         self.alive = vec![true; self.rowids.len()];
         for slot in self.slots.values_mut() {
             *slot = renumbered[*slot as usize];
@@ -192,6 +197,7 @@ impl Index {
         namespace: &str,
         limit: Option<usize>,
         query: &KeywordQuery,
+        include_superseded: bool,
         scores: &mut Vec<f64>,
     ) -> Vec<Ranked> {
         let namespace_idf_floor = query.namespace_idf_floor;
@@ -236,7 +242,10 @@ impl Index {
             }
             for &(slot, freq) in list {
                 let s = slot as usize;
-                if !self.alive[s] || self.namespace_of[s] != namespace {
+                if !self.alive[s]
+                    || self.namespace_of[s] != namespace
+                    || (self.superseded[s] && !include_superseded)
+                {
                     continue;
                 }
                 let freq = f64::from(freq);
@@ -468,14 +477,16 @@ impl KeywordIndex {
     }
 
     /// BM25 ranking of the memories of `namespace` that contain any of the query's terms
-    /// (query words, tokenized here as FTS5 would), best first, at most `limit`. When
-    /// `narrowed`, only those the source says pass its filter.
+    /// (query words, tokenized here as FTS5 would), best first, at most `limit`; superseded
+    /// memories only when `include_superseded`. When `narrowed`, only those the source says
+    /// pass its filter.
     pub fn ranked(
         &self,
         source: &mut dyn TextSource,
         query: &KeywordQuery,
         namespace: &str,
         narrowed: bool,
+        include_superseded: bool,
         limit: usize,
     ) -> Result<Vec<Ranked>> {
         let newest = source.newest()?;
@@ -493,6 +504,7 @@ impl KeywordIndex {
             namespace,
             (!narrowed).then_some(limit),
             query,
+            include_superseded,
             &mut scores,
         );
         drop(guard);
@@ -617,6 +629,31 @@ mod tests {
         }
     }
 
+    #[test]
+    fn superseded_memories_leave_the_ranking_but_not_the_statistics() {
+        let mut space = Index::default();
+        let mut scratch = HashMap::new();
+        let mut old = fields(1, None, "staging runs mysql on stage1");
+        old.superseded = true;
+        space.add(&mut Words, &old, &mut scratch);
+        space.add(
+            &mut Words,
+            &fields(2, None, "staging runs postgres"),
+            &mut scratch,
+        );
+        let q = ids(&space, &mut Words, &["staging"]);
+        let mut scores = Vec::new();
+        let rowids = |r: Vec<Ranked>| r.iter().map(|r| r.rowid).collect::<Vec<_>>();
+        let current = space.rank(&q, "ns", Some(10), &plain(), false, &mut scores);
+        assert_eq!(rowids(current.clone()), [2]);
+        let all = space.rank(&q, "ns", Some(10), &plain(), true, &mut scores);
+        assert_eq!(rowids(all.clone()), [2, 1]);
+        assert_eq!(
+            current[0].score, all[0].score,
+            "the same statistics either way"
+        );
+    }
+
     fn fields(rowid: i64, title: Option<&str>, content: &str) -> Document {
         Document {
             rowid,
@@ -624,6 +661,7 @@ mod tests {
             title: title.map(str::to_string),
             content: content.into(),
             tags: "[]".into(),
+            superseded: false,
         }
     }
 
@@ -664,27 +702,30 @@ mod tests {
             &mut scratch,
         );
         let q = ids(&space, &mut tokenizer, &["ledgers"]);
-        let top = space.rank(&q, "ns", Some(3), &plain(), &mut scores);
+        let top = space.rank(&q, "ns", Some(3), &plain(), false, &mut scores);
         assert_eq!(top[0].rowid, 7, "title and repeats weigh more");
         assert_eq!(top[1].rowid, 2999, "ties: newest first");
         for rowid in 0..2000 {
             space.remove(rowid);
         }
         assert_eq!(space.dead, 2001);
-        let before = space.rank(&q, "ns", None, &plain(), &mut scores);
+        let before = space.rank(&q, "ns", None, &plain(), false, &mut scores);
         assert_eq!(before.len(), 1000);
         assert!(
             scores.iter().all(|&x| x == 0.0),
             "the scratch is left clean"
         );
         for k in [1, 7, 999, 1000, 5000] {
-            let top = space.rank(&q, "ns", Some(k), &plain(), &mut scores);
+            let top = space.rank(&q, "ns", Some(k), &plain(), false, &mut scores);
             assert_eq!(top, before[..k.min(1000)], "best {k}");
         }
         space.compact_if_worthwhile();
         assert_eq!(space.dead, 0);
         assert_eq!(space.rowids.len(), 1000);
-        assert_eq!(space.rank(&q, "ns", None, &plain(), &mut scores), before);
+        assert_eq!(
+            space.rank(&q, "ns", None, &plain(), false, &mut scores),
+            before
+        );
         assert!(
             space
                 .rank(
@@ -692,13 +733,14 @@ mod tests {
                     "ns",
                     None,
                     &plain(),
+                    false,
                     &mut scores
                 )
                 .is_empty()
         );
         assert!(
             space
-                .rank(&q, "other", None, &plain(), &mut scores)
+                .rank(&q, "other", None, &plain(), false, &mut scores)
                 .is_empty()
         );
         // The one-off words of the removed memories left the dictionary; the live ones'
@@ -712,7 +754,7 @@ mod tests {
         assert!(ids(&space, &mut tokenizer, &["1999"]).is_empty());
         let live = ids(&space, &mut tokenizer, &["2500"]);
         assert_eq!(
-            space.rank(&live, "ns", None, &plain(), &mut scores)[0].rowid,
+            space.rank(&live, "ns", None, &plain(), false, &mut scores)[0].rowid,
             2500
         );
     }
@@ -761,11 +803,14 @@ mod tests {
             add(&mut space, rowid, "notes", &format!("other note n{rowid}"));
         }
         let q = ids(&space, &mut Words, &["alice", "pottery"]);
-        let fts5 = space.rank(&q, "chat", None, &plain(), &mut scores);
+        let fts5 = space.rank(&q, "chat", None, &plain(), false, &mut scores);
         assert_eq!(fts5.len(), 7);
         assert_ne!(fts5[0].rowid, 6, "FTS5's idf: Alice's turns come first");
-        assert_eq!(space.rank(&q, "chat", None, &floor(1.0), &mut scores), fts5);
-        let weighed = space.rank(&q, "chat", None, &floor(0.3), &mut scores);
+        assert_eq!(
+            space.rank(&q, "chat", None, &floor(1.0), false, &mut scores),
+            fts5
+        );
+        let weighed = space.rank(&q, "chat", None, &floor(0.3), false, &mut scores);
         assert_eq!(weighed[0].rowid, 6, "the pottery turn comes first");
         // Alice is in 6 of the 7 turns: her weight falls to the floor.
         let alice = fts5.iter().find(|r| r.rowid == 0).unwrap().score;
@@ -775,8 +820,8 @@ mod tests {
         let p = ids(&space, &mut Words, &["pottery"]);
         let order = |r: Vec<Ranked>| r.iter().map(|r| r.rowid).collect::<Vec<_>>();
         assert_eq!(
-            order(space.rank(&p, "notes", None, &floor(0.3), &mut scores)),
-            order(space.rank(&p, "notes", None, &plain(), &mut scores))
+            order(space.rank(&p, "notes", None, &floor(0.3), false, &mut scores)),
+            order(space.rank(&p, "notes", None, &plain(), false, &mut scores))
         );
         // A removed turn leaves the namespace's count.
         space.remove(0);
@@ -809,7 +854,7 @@ mod tests {
         let q = ids(&space, &mut Words, &["kiln"]);
         let order = |r: Vec<Ranked>| r.iter().map(|r| r.rowid).collect::<Vec<_>>();
         assert_eq!(
-            order(space.rank(&q, "ns", None, &plain(), &mut scores)),
+            order(space.rank(&q, "ns", None, &plain(), false, &mut scores)),
             [1, 2]
         );
         let with = |b: f64| KeywordQuery {
@@ -817,12 +862,12 @@ mod tests {
             ..KeywordQuery::default()
         };
         assert_eq!(
-            space.rank(&q, "ns", None, &with(0.75), &mut scores),
-            space.rank(&q, "ns", None, &plain(), &mut scores),
+            space.rank(&q, "ns", None, &with(0.75), false, &mut scores),
+            space.rank(&q, "ns", None, &plain(), false, &mut scores),
             "0.75 is FTS5's"
         );
         assert_eq!(
-            order(space.rank(&q, "ns", None, &with(0.25), &mut scores)),
+            order(space.rank(&q, "ns", None, &with(0.25), false, &mut scores)),
             [2, 1]
         );
         // With b = 0 length no longer counts: one match scores the same in any memory.
@@ -831,6 +876,7 @@ mod tests {
             "ns",
             None,
             &with(0.0),
+            false,
             &mut scores,
         );
         assert_eq!(flat.len(), 2);
@@ -897,7 +943,7 @@ mod tests {
         let search = |index: &KeywordIndex, source: &mut Docs, word: &str| -> Result<Vec<i64>> {
             let query = KeywordQuery::from(vec![word.to_string()]);
             Ok(index
-                .ranked(source, &query, "ns", false, 10)?
+                .ranked(source, &query, "ns", false, false, 10)?
                 .iter()
                 .map(|r| r.rowid)
                 .collect())

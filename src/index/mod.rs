@@ -118,6 +118,8 @@ pub struct Document {
     pub content: String,
     /// Its tags as stored (the JSON array's text: the tokenizer reads the words).
     pub tags: String,
+    /// Whether another memory superseded it (default searches leave it out).
+    pub superseded: bool,
 }
 
 /// What the keyword index reads: its log, changed memories, and everything on a reload.
@@ -134,11 +136,13 @@ pub trait TextSource: LogSource {
 
 /// What the vector copy reads: its log, changed vectors, and one namespace's on a load.
 pub trait VectorSource: LogSource {
-    /// The namespace and vector of one memory, if it has one.
-    fn vector(&mut self, rowid: i64) -> Result<Option<(String, Vec<f32>)>>;
+    /// The namespace and vector of one memory, if it has one, and whether the memory is
+    /// superseded.
+    fn vector(&mut self, rowid: i64) -> Result<Option<(String, Vec<f32>, bool)>>;
 
-    /// Every vector of `namespace`.
-    fn vectors(&mut self, namespace: &str, each: &mut dyn FnMut(i64, Vec<f32>)) -> Result<()>;
+    /// Every vector of `namespace`, with whether its memory is superseded.
+    fn vectors(&mut self, namespace: &str, each: &mut dyn FnMut(i64, Vec<f32>, bool))
+    -> Result<()>;
 
     /// Which of `rowids` pass the search's filter beyond its namespace.
     fn passing(&mut self, rowids: &[i64]) -> Result<HashSet<i64>>;

@@ -23,20 +23,26 @@ use crate::error::Result;
 struct Space {
     rowids: Vec<i64>,
     data: Vec<f32>,
+    /// Whether each vector's memory is superseded (default searches skip it).
+    superseded: Vec<bool>,
     /// Where each rowid sits in `rowids`.
     positions: HashMap<i64, usize>,
 }
 
 impl Space {
     /// Adds (or replaces) the vector of `rowid`.
-    fn upsert(&mut self, rowid: i64, vector: &[f32]) {
+    fn upsert(&mut self, rowid: i64, vector: &[f32], superseded: bool) {
         let dim = vector.len();
         match self.positions.get(&rowid) {
-            Some(&i) => self.data[i * dim..(i + 1) * dim].copy_from_slice(vector),
+            Some(&i) => {
+                self.data[i * dim..(i + 1) * dim].copy_from_slice(vector);
+                self.superseded[i] = superseded;
+            }
             None => {
                 self.positions.insert(rowid, self.rowids.len());
                 self.rowids.push(rowid);
                 self.data.extend_from_slice(vector);
+                self.superseded.push(superseded);
             }
         }
     }
@@ -51,10 +57,12 @@ impl Space {
             let moved = self.rowids[last];
             self.rowids[i] = moved;
             self.data.copy_within(last * dim..(last + 1) * dim, i * dim);
+            self.superseded[i] = self.superseded[last];
             self.positions.insert(moved, i);
         }
         self.rowids.truncate(last);
         self.data.truncate(last * dim);
+        self.superseded.truncate(last);
     }
 }
 
@@ -95,13 +103,15 @@ impl VectorIndex {
     }
 
     /// The `k` rowids nearest to `query` (cosine similarity of unit vectors) in `namespace`,
-    /// best first, reading through `source` what changed since the last call.
+    /// best first, reading through `source` what changed since the last call; superseded
+    /// memories only when `include_superseded`.
     pub fn nearest(
         &self,
         source: &mut dyn VectorSource,
         namespace: &str,
         query: &[f32],
         k: usize,
+        include_superseded: bool,
     ) -> Result<Vec<(i64, f32)>> {
         let dim = query.len();
         let newest = source.newest()?;
@@ -109,7 +119,7 @@ impl VectorIndex {
             && state.seq == Some(newest)
             && let Some(space) = state.spaces.get(namespace)
         {
-            return Ok(top_k(space, query, k));
+            return Ok(top_k(space, query, k, include_superseded));
         }
         let mut state = self.write();
         let updated = catch_up(source, &mut state, dim).and_then(|()| {
@@ -125,7 +135,12 @@ impl VectorIndex {
         self.held.store(held, Ordering::Relaxed);
         updated?;
         let state = RwLockWriteGuard::downgrade(state);
-        Ok(top_k(&state.spaces[namespace], query, k))
+        Ok(top_k(
+            &state.spaces[namespace],
+            query,
+            k,
+            include_superseded,
+        ))
     }
 }
 
@@ -142,11 +157,11 @@ fn catch_up(source: &mut dyn VectorSource, state: &mut State, dim: usize) -> Res
                     for space in state.spaces.values_mut() {
                         space.remove(rowid, dim);
                     }
-                    if let Some((namespace, vector)) = source.vector(rowid)?
+                    if let Some((namespace, vector, superseded)) = source.vector(rowid)?
                         && vector.len() == dim
                         && let Some(space) = state.spaces.get_mut(&namespace)
                     {
-                        space.upsert(rowid, &vector);
+                        space.upsert(rowid, &vector, superseded);
                     }
                 }
                 Ok(())
@@ -164,20 +179,21 @@ fn catch_up(source: &mut dyn VectorSource, state: &mut State, dim: usize) -> Res
 
 fn load(source: &mut dyn VectorSource, namespace: &str, dim: usize) -> Result<Space> {
     let mut space = Space::default();
-    source.vectors(namespace, &mut |rowid, vector| {
+    source.vectors(namespace, &mut |rowid, vector, superseded| {
         if vector.len() == dim {
-            space.upsert(rowid, &vector);
+            space.upsert(rowid, &vector, superseded);
         }
     })?;
     Ok(space)
 }
 
-fn top_k(space: &Space, query: &[f32], k: usize) -> Vec<(i64, f32)> {
+fn top_k(space: &Space, query: &[f32], k: usize, include_superseded: bool) -> Vec<(i64, f32)> {
     let dim = query.len();
     let mut scored: Vec<(f32, usize)> = space
         .data
         .chunks_exact(dim)
         .enumerate()
+        .filter(|&(i, _)| include_superseded || !space.superseded[i])
         .map(|(i, v)| (dot(v, query), i))
         .collect();
     let k = k.min(scored.len());
@@ -220,30 +236,46 @@ mod tests {
     #[test]
     fn top_k_orders_by_dot_product() {
         let mut space = Space::default();
-        space.upsert(10, &[1.0, 0.0]);
-        space.upsert(20, &[0.0, 1.0]);
-        space.upsert(30, &[0.6, 0.8]);
-        let got = top_k(&space, &[0.0, 1.0], 2);
+        space.upsert(10, &[1.0, 0.0], false);
+        space.upsert(20, &[0.0, 1.0], false);
+        space.upsert(30, &[0.6, 0.8], false);
+        let got = top_k(&space, &[0.0, 1.0], 2, false);
         assert_eq!(
             got.iter().map(|(r, _)| *r).collect::<Vec<_>>(),
             vec![20, 30]
         );
         assert!((got[1].1 - 0.8).abs() < 1e-6);
-        assert_eq!(top_k(&space, &[1.0, 0.0], 10).len(), 3);
+        assert_eq!(top_k(&space, &[1.0, 0.0], 10, false).len(), 3);
+    }
+
+    #[test]
+    fn superseded_vectors_are_skipped_unless_asked_for_and_the_rest_still_fill_k() {
+        let mut space = Space::default();
+        space.upsert(10, &[0.0, 1.0], true);
+        space.upsert(20, &[0.6, 0.8], false);
+        space.upsert(30, &[1.0, 0.0], false);
+        let rowids = |got: Vec<(i64, f32)>| got.iter().map(|(r, _)| *r).collect::<Vec<_>>();
+        assert_eq!(rowids(top_k(&space, &[0.0, 1.0], 2, false)), vec![20, 30]);
+        assert_eq!(rowids(top_k(&space, &[0.0, 1.0], 2, true)), vec![10, 20]);
+        // Superseding follows the memory when the last vector moves into a gap.
+        space.remove(20, 2);
+        assert_eq!(rowids(top_k(&space, &[0.0, 1.0], 3, false)), vec![30]);
+        space.upsert(10, &[0.0, 1.0], false);
+        assert_eq!(rowids(top_k(&space, &[0.0, 1.0], 1, false)), vec![10]);
     }
 
     #[test]
     fn remove_moves_the_last_vector_into_the_gap() {
         let mut space = Space::default();
         for (rowid, x) in [(1, 1.0), (2, 2.0), (3, 3.0)] {
-            space.upsert(rowid, &[x, 0.0]);
+            space.upsert(rowid, &[x, 0.0], false);
         }
         space.remove(1, 2);
         space.remove(99, 2);
         assert_eq!(space.rowids, vec![3, 2]);
         assert_eq!(space.data, vec![3.0, 0.0, 2.0, 0.0]);
         assert_eq!(space.positions[&3], 0);
-        space.upsert(2, &[5.0, 5.0]);
+        space.upsert(2, &[5.0, 5.0], false);
         space.remove(3, 2);
         assert_eq!(space.rowids, vec![2]);
         assert_eq!(space.data, vec![5.0, 5.0]);

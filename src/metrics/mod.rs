@@ -229,6 +229,7 @@ mod tests {
         let m = metrics();
         let state = State {
             memories: vec![("default".into(), 7), ("proj".into(), 2)],
+            superseded: 3,
             database_bytes: 4096,
             wal_bytes: 8,
             pool: [5, 2, 1],
@@ -245,6 +246,7 @@ mod tests {
             "memoryd_database_pool_connections{state=\"waiting\"} 1",
             "memoryd_memories{namespace=\"default\"} 7",
             "memoryd_memories{namespace=\"proj\"} 2",
+            "memoryd_memories_superseded 3",
             "memoryd_database_size_bytes 4096",
             "memoryd_wal_size_bytes 8",
             "memoryd_embedder_state{state=\"ready\"} 1",

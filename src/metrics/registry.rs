@@ -16,6 +16,8 @@ use super::event::{Cache, Call};
 pub struct State {
     /// Memories per namespace.
     pub memories: Vec<(String, u64)>,
+    /// Memories superseded by another, over every namespace.
+    pub superseded: u64,
     /// Size of the database file.
     pub database_bytes: u64,
     /// Size of its write-ahead log.
@@ -50,6 +52,7 @@ pub(super) struct Counters {
     pub(super) panics: IntCounter,
     /// Scrape-time gauges, set from [`State`] just before encoding.
     memories: IntGaugeVec,
+    superseded: IntGauge,
     database_bytes: IntGauge,
     wal_bytes: IntGauge,
     pool: IntGaugeVec,
@@ -103,6 +106,11 @@ impl Counters {
             &["namespace"],
         )
         .expect("valid metric");
+        let superseded = IntGauge::new(
+            "memories_superseded",
+            "Memories another memory superseded, over every namespace (kept, left out of search).",
+        )
+        .expect("valid metric");
         let database_bytes = IntGauge::new("database_size_bytes", "Size of the database file.")
             .expect("valid metric");
         let wal_bytes = IntGauge::new("wal_size_bytes", "Size of the write-ahead log file.")
@@ -151,6 +159,7 @@ impl Counters {
             Box::new(lookups.clone()),
             Box::new(panics.clone()),
             Box::new(memories.clone()),
+            Box::new(superseded.clone()),
             Box::new(database_bytes.clone()),
             Box::new(wal_bytes.clone()),
             Box::new(pool.clone()),
@@ -172,6 +181,7 @@ impl Counters {
             lookups,
             panics,
             memories,
+            superseded,
             database_bytes,
             wal_bytes,
             pool,
@@ -215,6 +225,7 @@ impl Counters {
                 .with_label_values(&[namespace.as_str()])
                 .set(clamp(*n));
         }
+        self.superseded.set(clamp(state.superseded));
         self.database_bytes.set(clamp(state.database_bytes));
         self.wal_bytes.set(clamp(state.wal_bytes));
         self.instance.reset();

@@ -14,6 +14,7 @@ pub(super) struct CacheKey {
     task: String,
     limit: usize,
     budget: usize,
+    as_of: Option<String>,
     generation: i64,
 }
 
@@ -26,6 +27,7 @@ impl CacheKey {
             task: normalise(&req.task),
             limit: req.limit,
             budget: req.token_budget,
+            as_of: req.as_of.clone(),
             generation,
         }
     }

@@ -27,10 +27,13 @@ pub(super) async fn pins_and_evidence(with: &Sources<'_>, req: &Request) -> Resu
     let wanted = req.limit * with.settings.candidates_per_item.max(1);
     let (pins, found) = tokio::try_join!(
         with.store
-            .pinned_for(req.namespace.clone(), req.role_name.clone()),
+            .pinned_for(req.namespace.clone(), req.role_name.clone(), req.validity()),
         with.searcher.ranked(
             &req.task,
-            Filter::namespace(req.namespace.clone()),
+            Filter {
+                validity: req.validity(),
+                ..Filter::namespace(req.namespace.clone())
+            },
             wanted,
             SearchMode::Hybrid,
         ),

@@ -4,6 +4,7 @@
 use crate::config::{Config, Role};
 use crate::error::{Error, Result};
 use crate::memory;
+use crate::store::Validity;
 
 /// A validated request with the role's defaults applied.
 #[derive(Debug, Clone)]
@@ -20,6 +21,19 @@ pub struct Request {
     pub limit: usize,
     /// Budget of the whole text, in tokens.
     pub token_budget: usize,
+    /// Build the bundle from the memories valid at this normalised time; `None` for those
+    /// that hold now.
+    pub as_of: Option<String>,
+}
+
+impl Request {
+    /// Which memories the bundle may draw on.
+    pub fn validity(&self) -> Validity {
+        match &self.as_of {
+            Some(t) => Validity::AsOf(t.clone()),
+            None => Validity::Current,
+        }
+    }
 }
 
 impl Request {
@@ -77,6 +91,7 @@ impl Request {
             limit: memory::limit("limit", limit, settings.limit, bounds.max_limit)?,
             token_budget,
             role: settings.clone(),
+            as_of: None,
         })
     }
 }

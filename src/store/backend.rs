@@ -11,12 +11,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::filter::Filter;
+use super::filter::{Filter, Validity};
 use super::records::{Checkpoint, Imported, Page, Pending, Situated, Stored};
 use super::search::{Hit, KeywordQuery, Ranked};
 use crate::error::Result;
 use crate::index::IndexFootprint;
-use crate::memory::{Memory, MemoryPatch, NewMemory};
+use crate::memory::{Memory, MemoryPatch, NewMemory, Version};
 
 /// Which engine holds the memories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -99,6 +99,23 @@ pub trait Backend: Send + Sync + 'static {
     /// the same content in its namespace.
     async fn insert(&self, memory: NewMemory, vector: Option<Vec<f32>>) -> Result<Stored>;
 
+    /// [`Backend::insert`], and in the same transaction the memories `supersedes` names marked
+    /// as superseded by the memory stored (or found holding the same content), as
+    /// `store::rules::supersede` decides; nothing is written when it refuses one.
+    async fn insert_superseding(
+        &self,
+        memory: NewMemory,
+        vector: Option<Vec<f32>>,
+        supersedes: Vec<String>,
+    ) -> Result<Stored>;
+
+    /// The earlier versions of the memory `id`, newest first (the caller has read the memory
+    /// in its namespace).
+    async fn versions(&self, id: String) -> Result<Vec<Version>>;
+
+    /// Number of superseded memories, over every namespace.
+    async fn superseded_count(&self) -> Result<u64>;
+
     /// Inserts many memories in one transaction; `vectors[i]` belongs to `memories[i]`.
     async fn insert_many(
         &self,
@@ -109,8 +126,9 @@ pub trait Backend: Send + Sync + 'static {
     /// Fetches one memory by id within a namespace.
     async fn get(&self, namespace: String, id: String) -> Result<Memory>;
 
-    /// Applies a patch to one memory and returns it as stored, with whether it now lacks a
-    /// vector. `vector` is (text embedded, its embedding) for the memory as patched; it is
+    /// Applies a patch to one memory (keeping the state it leaves as a version, and marking
+    /// the memories of `patch.supersedes`, in one transaction) and returns it as stored, with
+    /// whether it now lacks a vector. `vector` is (text embedded, its embedding) for the memory as patched; it is
     /// written only if the stored memory's text is exactly that (a concurrent update may have
     /// changed it), otherwise the memory waits for the backfill.
     async fn update(
@@ -168,8 +186,14 @@ pub trait Backend: Send + Sync + 'static {
     /// Drops every vector and records `model` as the database's model (for `reembed`).
     async fn reset_vectors(&self, model: &'static str, dim: usize) -> Result<()>;
 
-    /// Memories pinned for `role` (or for every role), highest priority first.
-    async fn pinned_for(&self, namespace: String, role: String) -> Result<Vec<Memory>>;
+    /// Memories pinned for `role` (or for every role) and valid as `validity` says, highest
+    /// priority first.
+    async fn pinned_for(
+        &self,
+        namespace: String,
+        role: String,
+        validity: Validity,
+    ) -> Result<Vec<Memory>>;
 
     /// The memories with these rowids, in their order (missing ones are skipped).
     async fn memories_by_rowid(&self, rowids: Vec<i64>) -> Result<Vec<(i64, Memory)>>;
@@ -189,10 +213,11 @@ pub trait Backend: Send + Sync + 'static {
     async fn namespace_counts(&self) -> Result<Vec<(String, u64)>>;
 
     /// Up to `limit` memories of every namespace after row `after`, in storing order, with
-    /// their rows.
+    /// their rows and (in `versions`, when they have any) their earlier versions.
     async fn export_page(&self, after: i64, limit: usize) -> Result<Vec<(i64, Memory)>>;
 
-    /// Inserts memories exactly as given (ids, timestamps, hashes) in one transaction;
+    /// Inserts memories exactly as given (ids, timestamps, hashes, lifecycle, and the earlier
+    /// versions in `versions`) in one transaction;
     /// `vectors[i]`, when there is one, belongs to `memories[i]`.
     async fn import_memories(
         &self,

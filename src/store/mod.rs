@@ -24,8 +24,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use backend::{Backend, Engine, Member, PoolStatus, Sizes};
-pub use filter::Filter;
+pub use filter::{Filter, Validity};
 pub use records::{Checkpoint, Imported, Page, Pending, Situated, Stored};
+pub use rules::at_version;
 pub use search::{Hit, KeywordQuery, Ranked, excerpt, query_terms};
 pub use sqlite::verify_copy;
 

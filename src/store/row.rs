@@ -10,10 +10,13 @@ use super::search::{Hit, excerpt};
 use crate::error::Error;
 use crate::memory::Memory;
 
-/// The memory columns, in the order [`read_memory`] reads them (positions 0 to 15); each
+/// Where the columns an engine selects after the memory columns start.
+pub(crate) const AFTER_MEMORY: usize = 19;
+
+/// The memory columns, in the order [`read_memory`] reads them (positions 0 to 18); each
 /// engine's tests check its column list against it.
 #[cfg(test)]
-pub(crate) const MEMORY_COLUMNS: [&str; 16] = [
+pub(crate) const MEMORY_COLUMNS: [&str; AFTER_MEMORY] = [
     "id",
     "namespace",
     "content",
@@ -30,6 +33,9 @@ pub(crate) const MEMORY_COLUMNS: [&str; 16] = [
     "metadata",
     "content_hash",
     "context",
+    "version",
+    "superseded_by",
+    "valid_until",
 ];
 
 /// A stored value that could not be read as memoryd expects it.
@@ -81,7 +87,7 @@ pub(crate) trait Columns {
     fn int(&self, index: usize) -> Result<i32, ColumnError>;
 }
 
-/// Reads a memory from a row whose first 16 columns are [`MEMORY_COLUMNS`] (the JSON columns
+/// Reads a memory from a row whose first 19 columns are [`MEMORY_COLUMNS`] (the JSON columns
 /// as text).
 pub(crate) fn read_memory(row: &impl Columns) -> Result<Memory, ColumnError> {
     Ok(Memory {
@@ -101,6 +107,10 @@ pub(crate) fn read_memory(row: &impl Columns) -> Result<Memory, ColumnError> {
         metadata: json(&row.text(13)?, "metadata")?,
         content_hash: row.text(14)?,
         context: row.optional_text(15)?,
+        version: row.int(16)?,
+        superseded_by: row.optional_text(17)?,
+        valid_until: row.optional_text(18)?,
+        versions: None,
     })
 }
 
@@ -191,6 +201,9 @@ mod tests {
             Some(r#"{"k":1}"#),
             Some("abc"),
             Some("before"),
+            Some("2"),
+            Some("id-2"),
+            Some("2026-02-01T00:00:00.000Z"),
         ]
     }
 
@@ -209,6 +222,9 @@ mod tests {
         assert_eq!(m.metadata["k"], 1);
         assert_eq!(m.content_hash, "abc");
         assert_eq!(m.context.as_deref(), Some("before"));
+        assert_eq!(m.version, 2);
+        assert_eq!(m.superseded_by.as_deref(), Some("id-2"));
+        assert_eq!(m.valid_until.as_deref(), Some("2026-02-01T00:00:00.000Z"));
     }
 
     #[test]

@@ -1,15 +1,21 @@
-//! What an update and an import do, decided once for every engine.
+//! What an update, a supersede and an import do, decided once for every engine.
 //!
 //! The engines fetch what is stored and execute the write these functions decide; they
 //! decide nothing themselves. An update is: fetch the memory (and whether it has a vector),
 //! [`patch`] it, look up who holds the new content and let [`Patched::refuse_duplicate`]
-//! judge, ask [`Patched::vector`] what becomes of the vector, then write. An import is: fetch
-//! the [`Occupant`]s of the record's id and content, and [`import_outcome`] says whether to
-//! insert it.
+//! judge, ask [`Patched::vector`] what becomes of the vector, then write (the memory, and the
+//! state it leaves, [`Patched::previous`], as a version). A supersede (`supersedes` on a store
+//! or an update) is: fetch each named memory by id in any namespace ([`Named`]) and the chain
+//! of memories that superseded the new one, let [`supersede`] judge, then mark what it
+//! returns, in the same transaction as the write. An import is: fetch the [`Occupant`]s of the
+//! record's id and content, and [`import_outcome`] says whether to insert it.
 
 use super::records::Imported;
 use crate::error::{Error, Result};
-use crate::memory::{self, Memory, MemoryPatch, embedding_text};
+use crate::memory::{self, Memory, MemoryPatch, Version, embedding_text};
+
+/// Most ids one `supersedes` may name.
+pub(crate) const MAX_SUPERSEDES: usize = 100;
 
 /// A memory with a patch applied, not yet written.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +31,9 @@ pub(crate) struct Patched {
     /// Whether the embedded text's parts differ from what is stored, so that the stored vector
     /// no longer fits.
     text_changed: bool,
+    /// The state the memory leaves, to keep as a version; `None` when the patch changes no
+    /// field (it only supersedes others), so nothing is to be written to the memory.
+    pub(crate) previous: Option<Version>,
 }
 
 /// What becomes of a memory's vector on an update.
@@ -39,8 +48,19 @@ pub(crate) enum VectorWrite {
 }
 
 /// Applies `patch` to the stored memory `current`: new content gets a new hash, every other
-/// field the patch sets is set, and `updated_at` is now.
+/// field the patch sets is set, `updated_at` is now and the version one more. A patch that
+/// changes no field (only `supersedes`) leaves the memory exactly as it is.
 pub(crate) fn patch(current: Memory, patch: &MemoryPatch) -> Patched {
+    if patch.is_empty() {
+        return Patched {
+            memory: current,
+            duplicate_check: None,
+            reembed: false,
+            text_changed: false,
+            previous: None,
+        };
+    }
+    let previous = Version::of(&current);
     let mut m = current;
     let (old_content, old_context) = (m.content.clone(), m.context.clone());
     let mut duplicate_check = None;
@@ -52,7 +72,9 @@ pub(crate) fn patch(current: Memory, patch: &MemoryPatch) -> Patched {
     }
     patch.apply_fields(&mut m);
     m.updated_at = memory::now();
+    m.version = previous.version + 1;
     Patched {
+        previous: Some(previous),
         text_changed: m.content != old_content || m.context != old_context,
         reembed: patch.content.is_some() || patch.context.is_some(),
         duplicate_check,
@@ -90,6 +112,109 @@ impl Patched {
             Some((embedded, v)) if embedded == text => (VectorWrite::Put(v), false),
             _ => (VectorWrite::Clear, true),
         }
+    }
+}
+
+/// A memory named in `supersedes`, as stored (looked up by id in every namespace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Named {
+    /// Its id.
+    pub(crate) id: String,
+    /// Its namespace.
+    pub(crate) namespace: String,
+    /// The memory that already superseded it, if any.
+    pub(crate) superseded_by: Option<String>,
+}
+
+/// What a supersede writes: each of `ids` gets `superseded_by = by` and `valid_until = until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Supersede {
+    /// The memory that replaces them.
+    pub(crate) by: String,
+    /// Its `occurred_at`: when they stopped holding.
+    pub(crate) until: String,
+    /// The memories to mark, in the order named, each once.
+    pub(crate) ids: Vec<String>,
+}
+
+/// Checks that `by` (the memory stored or updated) may supersede the memories `supersedes`
+/// names. `found` is what is stored under those ids, in any namespace; `successors` is the
+/// chain of memories that superseded `by` (its `superseded_by`, then that one's, ...). Every
+/// refusal names the argument and the id, so nothing is written. Naming a memory `by` already
+/// superseded is no change (a repeated call is idempotent); `None` when nothing is to be
+/// marked.
+pub(crate) fn supersede(
+    by: &Memory,
+    supersedes: &[String],
+    found: &[Named],
+    successors: &[String],
+) -> Result<Option<Supersede>> {
+    let refuse = |reason: String| Err(Error::invalid("supersedes", reason));
+    if supersedes.len() > MAX_SUPERSEDES {
+        return refuse(format!(
+            "names {} memories; at most {MAX_SUPERSEDES} are allowed",
+            supersedes.len()
+        ));
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for id in supersedes {
+        if ids.contains(id) {
+            continue;
+        }
+        let Some(named) = found.iter().find(|n| &n.id == id) else {
+            return refuse(format!(
+                "no memory '{id}' in namespace '{}'\nfind the memory to replace with search_memory and pass its id",
+                by.namespace
+            ));
+        };
+        if named.namespace != by.namespace {
+            return refuse(format!(
+                "memory '{id}' is not in this namespace ('{}')\na memory supersedes only memories of its own namespace",
+                by.namespace
+            ));
+        }
+        if *id == by.id {
+            return refuse(format!("memory '{id}' cannot supersede itself"));
+        }
+        match &named.superseded_by {
+            Some(other) if *other == by.id => continue,
+            Some(other) => {
+                return refuse(format!(
+                    "memory '{id}' is already superseded by '{other}'\nsupersede '{other}' instead if it is the one this memory replaces"
+                ));
+            }
+            None => {}
+        }
+        if successors.contains(id) {
+            return refuse(format!(
+                "memory '{id}' already supersedes '{}' (directly or through others); superseding it would make a cycle",
+                by.id
+            ));
+        }
+        ids.push(id.clone());
+    }
+    Ok((!ids.is_empty()).then(|| Supersede {
+        by: by.id.clone(),
+        until: by.occurred_at.clone(),
+        ids,
+    }))
+}
+
+/// `current` as it stood at version `n`, given its earlier `versions`; an unknown `n` is an
+/// error naming `version`.
+pub fn at_version(current: Memory, versions: &[Version], n: i64) -> Result<Memory> {
+    if n == i64::from(current.version) {
+        return Ok(current);
+    }
+    match versions.iter().find(|v| i64::from(v.version) == n) {
+        Some(v) => Ok(v.as_memory(&current)),
+        None => Err(Error::invalid(
+            "version",
+            format!(
+                "memory '{}' has no version {n}; its versions are 1 to {}\nask get_memory with history: true to see them",
+                current.id, current.version
+            ),
+        )),
     }
 }
 
@@ -235,6 +360,116 @@ mod tests {
             patch(stored(), &ctx).vector(true, None),
             (VectorWrite::Clear, true)
         );
+    }
+
+    #[test]
+    fn a_patch_keeps_the_state_it_leaves_as_the_next_version() {
+        let p = patch(stored(), &content("new words"));
+        assert_eq!(p.memory.version, 2);
+        let previous = p.previous.expect("a version is kept");
+        assert_eq!(previous.version, 1);
+        assert_eq!(previous.content, "old words");
+        assert_eq!(previous.title.as_deref(), Some("t"));
+        assert_eq!(previous.changed_at, "2020-01-01T00:00:00.000Z");
+        assert_eq!(previous.changed_by, None);
+        // That version reads back as the memory stood then, with its hash of then.
+        let then = at_version(p.memory.clone(), std::slice::from_ref(&previous), 1).unwrap();
+        assert_eq!(then.content, "old words");
+        assert_eq!(then.version, 1);
+        assert_eq!(then.content_hash, memory::content_hash("old words"));
+        assert_eq!(then.id, p.memory.id);
+        assert_eq!(at_version(p.memory.clone(), &[], 2).unwrap(), p.memory);
+        let err = at_version(p.memory.clone(), &[previous], 3)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "invalid argument 'version': memory '{}' has no version 3; its versions are 1 to 2",
+                p.memory.id
+            )),
+            "{err}"
+        );
+        // Only supersedes: nothing of the memory changes, and no version is kept.
+        let only = MemoryPatch {
+            supersedes: vec!["x".into()],
+            ..MemoryPatch::default()
+        };
+        let p = patch(stored(), &only);
+        assert_eq!(p.previous, None);
+        assert_eq!(
+            (p.memory.version, p.memory.updated_at.as_str()),
+            (1, "2020-01-01T00:00:00.000Z")
+        );
+    }
+
+    fn named(id: &str, namespace: &str, superseded_by: Option<&str>) -> Named {
+        Named {
+            id: id.into(),
+            namespace: namespace.into(),
+            superseded_by: superseded_by.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn supersede_marks_each_named_memory_until_the_new_one_occurred() {
+        let by = stored();
+        let found = [named("a", "ns", None), named("b", "ns", None)];
+        let ids = vec!["a".to_string(), "b".into(), "a".into()];
+        let s = supersede(&by, &ids, &found, &[]).unwrap().unwrap();
+        assert_eq!(s.by, by.id);
+        assert_eq!(s.until, "2020-01-01T00:00:00.000Z");
+        assert_eq!(s.ids, vec!["a", "b"], "each once, in the order named");
+        // Already superseded by this very memory: a repeat changes nothing.
+        let done = [named("a", "ns", Some(&by.id))];
+        assert_eq!(supersede(&by, &["a".into()], &done, &[]).unwrap(), None);
+        assert_eq!(supersede(&by, &[], &[], &[]).unwrap(), None);
+    }
+
+    #[test]
+    fn every_refused_supersede_names_the_argument_and_the_id() {
+        let by = stored();
+        let refused = |ids: &[&str], found: &[Named], successors: &[&str]| {
+            let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+            let successors: Vec<String> = successors.iter().map(|s| s.to_string()).collect();
+            supersede(&by, &ids, found, &successors)
+                .unwrap_err()
+                .to_string()
+        };
+        let err = refused(&["ghost"], &[], &[]);
+        assert!(
+            err.starts_with("invalid argument 'supersedes': no memory 'ghost' in namespace 'ns'"),
+            "{err}"
+        );
+        let err = refused(&["far"], &[named("far", "other", None)], &[]);
+        assert!(
+            err.starts_with(
+                "invalid argument 'supersedes': memory 'far' is not in this namespace ('ns')"
+            ),
+            "{err}"
+        );
+        let me = by.id.clone();
+        let err = refused(&[&me], &[named(&me, "ns", None)], &[]);
+        assert_eq!(
+            err,
+            format!("invalid argument 'supersedes': memory '{me}' cannot supersede itself")
+        );
+        let err = refused(&["old"], &[named("old", "ns", Some("newer"))], &[]);
+        assert!(
+            err.starts_with(
+                "invalid argument 'supersedes': memory 'old' is already superseded by 'newer'"
+            ),
+            "{err}"
+        );
+        let err = refused(&["top"], &[named("top", "ns", None)], &["mid", "top"]);
+        assert!(
+            err.starts_with(&format!(
+                "invalid argument 'supersedes': memory 'top' already supersedes '{me}'"
+            )) && err.contains("cycle"),
+            "{err}"
+        );
+        // One bad id refuses the whole call, whatever its place.
+        let err = refused(&["a", "ghost"], &[named("a", "ns", None)], &[]);
+        assert!(err.contains("'ghost'"), "{err}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::params::Parameters;
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::memory::{self, Memory};
-use crate::store::Filter;
+use crate::store::{Filter, Validity};
 
 /// Arguments of `list_memories`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -28,6 +28,11 @@ pub struct ListArgs {
     pub limit: Option<i64>,
     /// `next_cursor` from the previous page; omit for the first page.
     pub cursor: Option<String>,
+    /// Also list memories another one superseded (left out by default).
+    pub include_superseded: Option<bool>,
+    /// List memories as they stood at this time (RFC 3339 or YYYY-MM-DD): only those valid
+    /// then (occurred by then and not yet superseded), superseded ones included.
+    pub as_of: Option<String>,
     /// Project scope (default "default").
     pub namespace: Option<String>,
 }
@@ -79,6 +84,12 @@ pub async fn run(app: &App, args: ListArgs) -> Result<ListOutput> {
         role: args.role.map(|r| memory::role("role", &r)).transpose()?,
         since: None,
         until: None,
+        validity: Validity::asked(
+            args.include_superseded,
+            args.as_of
+                .map(|t| memory::parse_time("as_of", &t))
+                .transpose()?,
+        ),
     };
     let page = app.store().list(filter, after, limit).await?;
     Ok(ListOutput {
@@ -90,7 +101,8 @@ pub async fn run(app: &App, args: ListArgs) -> Result<ListOutput> {
 #[tool_router(router = list_memories_router, vis = "pub(crate)")]
 impl MemoryServer {
     /// List memories newest first, one page at a time, optionally filtered by tags, kind or
-    /// pinned role. Pass next_cursor back as cursor for the next page.
+    /// pinned role. Pass next_cursor back as cursor for the next page. Superseded memories
+    /// are left out unless include_superseded or an as_of from when they held.
     #[tool(annotations(read_only_hint = true, open_world_hint = false))]
     async fn list_memories(
         &self,

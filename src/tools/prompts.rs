@@ -197,6 +197,7 @@ async fn rehydrate(app: &App, mut arguments: Arguments) -> Result<GetPromptResul
             token_budget,
             namespace,
             limit: None,
+            as_of: None,
         },
     )
     .await?;

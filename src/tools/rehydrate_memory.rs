@@ -27,13 +27,16 @@ pub struct RehydrateArgs {
     /// Budget of the returned text in tokens (64 to 32000; default from the role).
     #[schemars(range(min = 64, max = 32000))]
     pub token_budget: Option<i64>,
+    /// Build the bundle as memory stood at this time (RFC 3339 or YYYY-MM-DD): only memories
+    /// valid then, superseded ones included; by default, only memories that still hold.
+    pub as_of: Option<String>,
     /// Project scope (default "default").
     pub namespace: Option<String>,
 }
 
 /// Resolves the role and builds the bundle.
 pub async fn run(app: &App, args: RehydrateArgs) -> Result<Bundle> {
-    let request = Request::resolve(
+    let mut request = Request::resolve(
         app.config(),
         args.namespace.as_deref(),
         &args.role,
@@ -41,6 +44,10 @@ pub async fn run(app: &App, args: RehydrateArgs) -> Result<Bundle> {
         args.limit,
         args.token_budget,
     )?;
+    request.as_of = args
+        .as_of
+        .map(|t| crate::memory::parse_time("as_of", &t))
+        .transpose()?;
     let sources = crate::rehydrate::Sources {
         store: app.store(),
         searcher: app.searcher(),

@@ -23,6 +23,7 @@ use super::list_memories::{self, ListArgs};
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::memory::{self, Memory};
+use crate::store::Validity;
 
 /// The URI scheme of every resource.
 pub const SCHEME: &str = "memory://";
@@ -176,7 +177,7 @@ pub async fn list(
         for role in app.config().roles.keys() {
             let pinned = app
                 .store()
-                .pinned_for(namespace.clone(), role.clone())
+                .pinned_for(namespace.clone(), role.clone(), Validity::Current)
                 .await?;
             if !pinned.is_empty() {
                 let target = Target::Pins {
@@ -291,7 +292,7 @@ pub async fn read(app: &App, uri: &str) -> Result<ReadResourceResult> {
             }
             let pinned = app
                 .store()
-                .pinned_for(namespace.clone(), role.clone())
+                .pinned_for(namespace.clone(), role.clone(), Validity::Current)
                 .await?;
             ResourceContents::TextResourceContents {
                 uri: uri.to_string(),

@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::error::{Error, Result};
 use crate::memory;
 use crate::retrieve::{Hit, SearchMode};
-use crate::store::Filter;
+use crate::store::{Filter, Validity};
 
 /// Longest query accepted, in characters.
 const MAX_QUERY_CHARS: usize = 4096;
@@ -34,6 +34,11 @@ pub struct SearchArgs {
     pub since: Option<String>,
     /// Only memories whose occurred_at is at or before this time (RFC 3339 or YYYY-MM-DD).
     pub until: Option<String>,
+    /// Also search memories another one superseded (left out by default).
+    pub include_superseded: Option<bool>,
+    /// Answer as memory stood at this time (RFC 3339 or YYYY-MM-DD): only memories valid then
+    /// (occurred by then and not yet superseded), superseded ones included.
+    pub as_of: Option<String>,
     /// Project scope (default "default").
     pub namespace: Option<String>,
 }
@@ -82,6 +87,12 @@ pub async fn run(app: &App, args: SearchArgs) -> Result<SearchOutput> {
             .until
             .map(|t| memory::parse_time("until", &t))
             .transpose()?,
+        validity: Validity::asked(
+            args.include_superseded,
+            args.as_of
+                .map(|t| memory::parse_time("as_of", &t))
+                .transpose()?,
+        ),
     };
     if let (Some(since), Some(until)) = (&filter.since, &filter.until)
         && since > until
@@ -105,7 +116,8 @@ pub async fn run(app: &App, args: SearchArgs) -> Result<SearchOutput> {
 #[tool_router(router = search_memory_router, vis = "pub(crate)")]
 impl MemoryServer {
     /// Search memories by meaning and keywords; returns ranked hits with a snippet each.
-    /// Use get_memory for a hit's full text.
+    /// Use get_memory for a hit's full text. Superseded memories are left out unless
+    /// include_superseded or an as_of from when they held.
     #[tool(annotations(read_only_hint = true, open_world_hint = false))]
     async fn search_memory(
         &self,

@@ -19,7 +19,7 @@ use super::list_memories::{self, ListArgs};
 use super::resources::{self, Target};
 use crate::app::App;
 use crate::error::{Error, Result};
-use crate::store::Store;
+use crate::store::{Store, Validity};
 
 /// How often the store's generation is read while anyone follows a change.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -163,9 +163,11 @@ async fn fingerprint(app: &App, uri: &str) -> Result<Option<u64>> {
             Err(Error::NotFound { .. }) => return Ok(None),
             Err(other) => return Err(other),
         },
-        Target::Pins { namespace, role } => {
-            serde_json::to_string(&app.store().pinned_for(namespace, role).await?)
-        }
+        Target::Pins { namespace, role } => serde_json::to_string(
+            &app.store()
+                .pinned_for(namespace, role, Validity::Current)
+                .await?,
+        ),
     }
     .map_err(|e| Error::Internal(format!("memory did not serialise: {e}")))?;
     Ok(Some(hash(&shown)))

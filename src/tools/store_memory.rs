@@ -9,7 +9,7 @@ use super::params::Parameters;
 use crate::app::App;
 use crate::config::StoreEmbedding;
 use crate::error::Result;
-use crate::memory::{self, NewMemory};
+use crate::memory::{self, MemoryPatch, NewMemory};
 use crate::store::Pending;
 
 /// Arguments of `store_memory`.
@@ -40,6 +40,11 @@ pub struct StoreArgs {
     pub occurred_at: Option<String>,
     /// Free JSON object of your own fields (at most 16 KiB).
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Ids of memories (same namespace) that this one replaces: pass them when the new memory
+    /// changes a fact, decision or preference a stored memory states (find it with
+    /// search_memory first). They are kept, marked superseded_by this memory and valid_until
+    /// its occurred_at, and leave search, list and rehydrate.
+    pub supersedes: Option<Vec<String>>,
     /// Project scope (default "default").
     pub namespace: Option<String>,
 }
@@ -73,13 +78,24 @@ pub async fn run(app: &App, args: StoreArgs) -> Result<StoreOutput> {
             .transpose()?,
         metadata: memory::metadata(args.metadata, limits)?,
     };
-    // Same content already stored: answer without spending an embedding on it.
+    let supersedes = memory::supersedes(args.supersedes.unwrap_or_default())?;
+    // Same content already stored: answer without spending an embedding on it (the memory
+    // holding it still supersedes what was named).
     let hash = memory::content_hash(&new.content);
     if let Some(id) = app
         .store()
         .id_for_content(new.namespace.clone(), hash)
         .await?
     {
+        if !supersedes.is_empty() {
+            let patch = MemoryPatch {
+                supersedes,
+                ..MemoryPatch::default()
+            };
+            app.store()
+                .update(new.namespace.clone(), id.clone(), patch, None)
+                .await?;
+        }
         return Ok(StoreOutput {
             id,
             deduplicated: true,
@@ -97,7 +113,13 @@ pub async fn run(app: &App, args: StoreArgs) -> Result<StoreOutput> {
         StoreEmbedding::Background => (None, Some((new.namespace.clone(), text))),
     };
     let missing = vector.is_none();
-    let stored = app.store().insert(new, vector).await?;
+    let stored = if supersedes.is_empty() {
+        app.store().insert(new, vector).await?
+    } else {
+        app.store()
+            .insert_superseding(new, vector, supersedes)
+            .await?
+    };
     if missing && !stored.deduplicated {
         // Queued by rowid only when the model can embed it now; otherwise the backfill's
         // scan finds it once the model is ready.
@@ -120,6 +142,9 @@ pub async fn run(app: &App, args: StoreArgs) -> Result<StoreOutput> {
 impl MemoryServer {
     /// Store a memory (note, decision, fact, document chunk) for later sessions. Storing the
     /// same content again in a namespace returns the existing id with deduplicated: true.
+    /// When it replaces what a stored memory says (a changed fact, a reversed decision, a new
+    /// preference), search_memory for the old one first and pass its id in supersedes: the
+    /// old memory is kept as history but no longer comes back as current.
     #[tool(annotations(
         read_only_hint = false,
         destructive_hint = false,

@@ -38,6 +38,11 @@ pub struct UpdateArgs {
     pub occurred_at: Option<String>,
     /// New metadata object, replacing the old one.
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Ids of other memories (same namespace) that this one replaces: pass them when this
+    /// memory now states what they stated differently (find them with search_memory first).
+    /// They are kept, marked superseded_by this memory and valid_until its occurred_at, and
+    /// leave search, list and rehydrate.
+    pub supersedes: Option<Vec<String>>,
     /// Project scope (default "default").
     pub namespace: Option<String>,
 }
@@ -82,11 +87,12 @@ pub async fn run(app: &App, args: UpdateArgs) -> Result<Memory> {
             .metadata
             .map(|m| memory::metadata(Some(m), limits))
             .transpose()?,
+        supersedes: memory::supersedes(args.supersedes.unwrap_or_default())?,
     };
-    if patch.is_empty() {
+    if patch.is_empty() && patch.supersedes.is_empty() {
         return Err(Error::invalid(
             "id",
-            "nothing to update\ngive at least one field to change, such as content, title or tags",
+            "nothing to update\ngive at least one field to change, such as content, title or tags, or supersedes",
         ));
     }
     // New content or context needs a new vector: compose the text the memory will have,
@@ -116,7 +122,11 @@ pub async fn run(app: &App, args: UpdateArgs) -> Result<Memory> {
 
 #[tool_router(router = update_memory_router, vis = "pub(crate)")]
 impl MemoryServer {
-    /// Change fields of one memory (only the fields given); returns the memory as stored.
+    /// Change fields of one memory (only the fields given); returns the memory as stored, its
+    /// version one more (get_memory with history: true shows the earlier ones). To record
+    /// that a fact, decision or preference changed, prefer storing the new one with
+    /// supersedes, so the old one stays on record; supersedes here marks other memories this
+    /// one replaces.
     #[tool(annotations(
         read_only_hint = false,
         destructive_hint = true,

@@ -14,16 +14,16 @@ use super::PgStore;
 use super::columns::get;
 use super::sql::Query;
 use crate::error::{Error, Result};
-use crate::memory::{self, Memory, MemoryPatch, NewMemory};
-use crate::store::row::{read_memory, to_json};
-use crate::store::rules::{self, VectorWrite};
-use crate::store::{Filter, Page, Situated, Stored};
+use crate::memory::{self, Memory, MemoryPatch, NewMemory, Version};
+use crate::store::row::{AFTER_MEMORY, json, read_memory, to_json};
+use crate::store::rules::{self, Named, VectorWrite};
+use crate::store::{Filter, Page, Situated, Stored, Validity};
 
 /// The columns [`from_row`] reads, in its order (`store::row::MEMORY_COLUMNS`, the JSON ones
 /// as text), for a table aliased `m`.
 pub(super) const COLUMNS: &str = "m.id, m.namespace, m.content, m.title, m.kind, m.tags::text, \
      m.source, m.anchor, m.roles::text, m.priority, m.created_at, m.updated_at, m.occurred_at, \
-     m.metadata, m.content_hash, m.context";
+     m.metadata, m.content_hash, m.context, m.version, m.superseded_by, m.valid_until";
 
 /// Reads a memory from a row selected with [`COLUMNS`] first.
 pub(super) fn from_row(r: &Row) -> Result<Memory> {
@@ -32,9 +32,9 @@ pub(super) fn from_row(r: &Row) -> Result<Memory> {
 
 const INSERT: &str = "INSERT INTO memories (id, namespace, content, title, kind, tags, source, \
      anchor, roles, priority, created_at, updated_at, occurred_at, metadata, content_hash, \
-     context, embedding) VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8, $9::text::jsonb, \
-     $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (namespace, content_hash) DO NOTHING \
-     RETURNING rowid";
+     context, embedding, version, superseded_by, valid_until) VALUES ($1, $2, $3, $4, $5, \
+     $6::text::jsonb, $7, $8, $9::text::jsonb, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
+     $20) ON CONFLICT (namespace, content_hash) DO NOTHING RETURNING rowid";
 
 /// Inserts a complete row as given; its rowid, or `None` when the namespace already holds the
 /// content.
@@ -69,10 +69,119 @@ pub(super) async fn insert_row(
                 &m.content_hash,
                 &m.context,
                 &embedding,
+                &m.version,
+                &m.superseded_by,
+                &m.valid_until,
             ],
         )
         .await?;
     row.map(|r| get(&r, 0)).transpose()
+}
+
+/// Marks the memories `supersedes` names as superseded by `by`, once [`rules::supersede`]
+/// accepts them; an error writes nothing (the caller's transaction rolls back). The named
+/// rows are locked, so two writers cannot both supersede one memory.
+pub(super) async fn supersede(
+    tx: &Transaction<'_>,
+    by: &Memory,
+    supersedes: &[String],
+) -> Result<()> {
+    if supersedes.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&String> = supersedes.iter().take(rules::MAX_SUPERSEDES + 1).collect();
+    let stmt = tx
+        .prepare_cached(
+            "SELECT id, namespace, superseded_by FROM memories WHERE id = ANY($1) \
+             ORDER BY rowid FOR UPDATE",
+        )
+        .await?;
+    let found = tx
+        .query(&stmt, &[&ids])
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Named {
+                id: get(r, 0)?,
+                namespace: get(r, 1)?,
+                superseded_by: get(r, 2)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let stmt = tx
+        .prepare_cached(
+            "WITH RECURSIVE chain(id) AS (SELECT superseded_by FROM memories WHERE id = $1 \
+             UNION SELECT m.superseded_by FROM memories m JOIN chain c ON m.id = c.id) \
+             SELECT id FROM chain WHERE id IS NOT NULL",
+        )
+        .await?;
+    let successors = tx
+        .query(&stmt, &[&by.id])
+        .await?
+        .iter()
+        .map(|r| get(r, 0))
+        .collect::<Result<Vec<String>>>()?;
+    let Some(marked) = rules::supersede(by, supersedes, &found, &successors)? else {
+        return Ok(());
+    };
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE memories SET superseded_by = $1, valid_until = $2 WHERE id = ANY($3)",
+        )
+        .await?;
+    tx.execute(&stmt, &[&marked.by, &marked.until, &marked.ids])
+        .await?;
+    Ok(())
+}
+
+/// Keeps `previous` as a version of the memory `memory_id`.
+pub(super) async fn put_version(
+    tx: &Transaction<'_>,
+    memory_id: &str,
+    previous: &Version,
+) -> Result<()> {
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO memory_versions (memory_id, version, changed_at, changed_by, state) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &memory_id,
+            &previous.version,
+            &previous.changed_at,
+            &previous.changed_by,
+            &to_json(previous)?,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The earlier versions of each of `ids`, newest first, by memory id.
+pub(super) async fn versions_of(
+    client: &deadpool_postgres::Object,
+    ids: &[String],
+) -> Result<HashMap<String, Vec<Version>>> {
+    let mut out: HashMap<String, Vec<Version>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let stmt = client
+        .prepare_cached(
+            "SELECT memory_id, state FROM memory_versions WHERE memory_id = ANY($1) \
+             ORDER BY memory_id, version DESC",
+        )
+        .await?;
+    for r in client.query(&stmt, &[&ids]).await? {
+        let state: &str = get(&r, 1)?;
+        out.entry(get(&r, 0)?)
+            .or_default()
+            .push(json(state, "state")?);
+    }
+    Ok(out)
 }
 
 /// The id and rowid of the memory holding this content hash in the namespace, if any.
@@ -153,6 +262,51 @@ impl PgStore {
         Ok(stored)
     }
 
+    /// [`PgStore::insert`], and the memories `supersedes` names marked as superseded by the
+    /// stored one in the same transaction (nothing is written when one is refused).
+    pub(super) async fn insert_superseding(
+        &self,
+        memory: NewMemory,
+        vector: Option<Vec<f32>>,
+        supersedes: Vec<String>,
+    ) -> Result<Stored> {
+        let mut client = self.conn().await?;
+        let tx = client.transaction().await?;
+        let stored = insert_new(&tx, &memory, vector.as_deref()).await?;
+        if !supersedes.is_empty() {
+            let stmt = tx
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM memories m WHERE m.rowid = $1"
+                ))
+                .await?;
+            let by = from_row(&tx.query_one(&stmt, &[&stored.rowid]).await?)?;
+            supersede(&tx, &by, &supersedes).await?;
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// The earlier versions of the memory `id`, newest first.
+    pub(super) async fn versions(&self, id: String) -> Result<Vec<Version>> {
+        let client = self.conn().await?;
+        Ok(versions_of(&client, std::slice::from_ref(&id))
+            .await?
+            .remove(&id)
+            .unwrap_or_default())
+    }
+
+    /// Number of superseded memories, over every namespace.
+    pub(super) async fn superseded_count(&self) -> Result<u64> {
+        let client = self.conn().await?;
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM memories WHERE superseded_by IS NOT NULL",
+                &[],
+            )
+            .await?;
+        Ok(get::<i64>(&row, 0)? as u64)
+    }
+
     /// Inserts many memories in one transaction; `vectors[i]` belongs to `memories[i]`.
     pub(super) async fn insert_many(
         &self,
@@ -203,20 +357,26 @@ impl PgStore {
         let Some(row) = tx.query_opt(&stmt, &[&namespace, &id]).await? else {
             return Err(Error::NotFound { id, namespace });
         };
-        let rowid: i64 = get(&row, 16)?;
-        let had_vector: bool = get(&row, 17)?;
+        let rowid: i64 = get(&row, AFTER_MEMORY)?;
+        let had_vector: bool = get(&row, AFTER_MEMORY + 1)?;
         let patched = rules::patch(from_row(&row)?, &patch);
         if let Some(hash) = &patched.duplicate_check {
             let holder = row_for_hash(&tx, &namespace, hash).await?;
             patched.refuse_duplicate(holder.map(|(id, _)| id))?;
         }
         let (change, missing) = patched.vector(had_vector, vector);
+        let Some(previous) = &patched.previous else {
+            // Nothing of the memory changes: it only supersedes others.
+            supersede(&tx, &patched.memory, &patch.supersedes).await?;
+            tx.commit().await?;
+            return Ok((patched.memory, missing));
+        };
         let (set_vector, new_vector) = match change {
             VectorWrite::Keep => (false, None),
             VectorWrite::Put(v) => (true, Some(Vector::from(v))),
             VectorWrite::Clear => (true, None),
         };
-        let m = patched.memory;
+        let m = &patched.memory;
         let tags = to_json(&m.tags)?;
         let roles = to_json(&m.roles)?;
         let metadata = to_json(&m.metadata)?;
@@ -225,8 +385,8 @@ impl PgStore {
                 "UPDATE memories SET content = $1, title = $2, kind = $3, tags = $4::text::jsonb, \
                  source = $5, anchor = $6, roles = $7::text::jsonb, priority = $8, \
                  occurred_at = $9, metadata = $10, content_hash = $11, updated_at = $12, \
-                 context = $13, embedding = CASE WHEN $14 THEN $15 ELSE embedding END \
-                 WHERE rowid = $16",
+                 context = $13, embedding = CASE WHEN $14 THEN $15 ELSE embedding END, \
+                 version = $17 WHERE rowid = $16",
             )
             .await?;
         tx.execute(
@@ -248,11 +408,14 @@ impl PgStore {
                 &set_vector,
                 &new_vector,
                 &rowid,
+                &m.version,
             ],
         )
         .await?;
+        put_version(&tx, &m.id, previous).await?;
+        supersede(&tx, m, &patch.supersedes).await?;
         tx.commit().await?;
-        Ok((m, missing))
+        Ok((patched.memory, missing))
     }
 
     /// Deletes one memory; `false` when there was none with that id.
@@ -285,7 +448,7 @@ impl PgStore {
         let mut last = None;
         for row in rows.iter().take(limit) {
             memories.push(from_row(row)?);
-            last = Some(get::<i64>(row, 16)?);
+            last = Some(get::<i64>(row, AFTER_MEMORY)?);
         }
         Ok(Page {
             next_after: if rows.len() > limit { last } else { None },
@@ -293,22 +456,24 @@ impl PgStore {
         })
     }
 
-    /// Memories pinned for `role` (or for every role), highest priority first.
-    pub(super) async fn pinned_for(&self, namespace: String, role: String) -> Result<Vec<Memory>> {
-        let client = self.conn().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM memories m WHERE m.namespace = $1 \
-                 AND m.roles <> '[]'::jsonb AND (m.roles ? $2 OR m.roles ? '*') \
-                 ORDER BY m.priority DESC, m.updated_at DESC, m.rowid DESC"
-            ))
-            .await?;
-        client
-            .query(&stmt, &[&namespace, &role])
-            .await?
-            .iter()
-            .map(from_row)
-            .collect()
+    /// Memories pinned for `role` (or for every role) and valid as `validity` says, highest
+    /// priority first.
+    pub(super) async fn pinned_for(
+        &self,
+        namespace: String,
+        role: String,
+        validity: Validity,
+    ) -> Result<Vec<Memory>> {
+        let filter = Filter {
+            validity,
+            ..Filter::namespace(namespace)
+        };
+        let mut q = Query::new(format!("SELECT {COLUMNS} FROM memories m WHERE "));
+        q.filter(&filter);
+        q.push(" AND m.roles <> '[]'::jsonb AND (m.roles ? ");
+        q.bind(role);
+        q.push(" OR m.roles ? '*') ORDER BY m.priority DESC, m.updated_at DESC, m.rowid DESC");
+        self.query(&q).await?.iter().map(from_row).collect()
     }
 
     /// The memories with these rowids, in their order (missing ones are skipped).
@@ -324,7 +489,7 @@ impl PgStore {
             .await?;
         let mut found: HashMap<i64, Memory> = HashMap::new();
         for row in client.query(&stmt, &[&rowids]).await? {
-            found.insert(get(&row, 16)?, from_row(&row)?);
+            found.insert(get(&row, AFTER_MEMORY)?, from_row(&row)?);
         }
         Ok(rowids
             .iter()

@@ -57,11 +57,11 @@ use self::sql::Query;
 use crate::error::{Error, Result};
 use crate::index::IndexFootprint;
 use crate::index::keyword::KeywordIndex;
-use crate::memory::{Memory, MemoryPatch, NewMemory};
+use crate::memory::{Memory, MemoryPatch, NewMemory, Version};
 use crate::store::tokenizer::Tokenizer;
 use crate::store::{
     Backend, Checkpoint, Engine, Filter, Hit, Imported, KeywordQuery, KeywordRanking, Member, Page,
-    Pending, PoolStatus, Ranked, Situated, Sizes, Stored,
+    Pending, PoolStatus, Ranked, Situated, Sizes, Stored, Validity,
 };
 
 /// A handle on a PostgreSQL database.
@@ -152,6 +152,23 @@ impl Backend for PgStore {
         PgStore::insert(self, memory, vector).await
     }
 
+    async fn insert_superseding(
+        &self,
+        memory: NewMemory,
+        vector: Option<Vec<f32>>,
+        supersedes: Vec<String>,
+    ) -> Result<Stored> {
+        PgStore::insert_superseding(self, memory, vector, supersedes).await
+    }
+
+    async fn versions(&self, id: String) -> Result<Vec<Version>> {
+        PgStore::versions(self, id).await
+    }
+
+    async fn superseded_count(&self) -> Result<u64> {
+        PgStore::superseded_count(self).await
+    }
+
     async fn insert_many(
         &self,
         memories: Vec<NewMemory>,
@@ -228,8 +245,13 @@ impl Backend for PgStore {
         PgStore::reset_vectors(self, model, dim).await
     }
 
-    async fn pinned_for(&self, namespace: String, role: String) -> Result<Vec<Memory>> {
-        PgStore::pinned_for(self, namespace, role).await
+    async fn pinned_for(
+        &self,
+        namespace: String,
+        role: String,
+        validity: Validity,
+    ) -> Result<Vec<Memory>> {
+        PgStore::pinned_for(self, namespace, role, validity).await
     }
 
     async fn memories_by_rowid(&self, rowids: Vec<i64>) -> Result<Vec<(i64, Memory)>> {

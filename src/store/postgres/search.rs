@@ -43,6 +43,7 @@ impl PgStore {
                     &query,
                     &filter.namespace,
                     filter.narrows(),
+                    !filter.validity.skips_superseded(),
                     limit,
                 )
             })

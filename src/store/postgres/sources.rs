@@ -44,10 +44,12 @@ fn document(r: &Row) -> Result<Document> {
         title: get(r, 2)?,
         content: get(r, 3)?,
         tags: get(r, 4)?,
+        superseded: get(r, 5)?,
     })
 }
 
-const DOCUMENT: &str = "SELECT rowid, namespace, title, content, tags::text FROM memories";
+const DOCUMENT: &str = "SELECT rowid, namespace, title, content, tags::text, \
+     superseded_by IS NOT NULL FROM memories";
 
 impl LogSource for Source<'_> {
     fn newest(&mut self) -> Result<i64> {

@@ -4,7 +4,7 @@
 use tokio_postgres::types::ToSql;
 
 use super::Param;
-use crate::store::Filter;
+use crate::store::{Filter, Validity};
 
 /// SQL text and its parameters, numbered as they are bound.
 pub(super) struct Query {
@@ -65,6 +65,17 @@ impl Query {
             self.push(" AND m.occurred_at <= ");
             self.bind(until.clone());
         }
+        match &filter.validity {
+            Validity::Current => self.push(" AND m.superseded_by IS NULL"),
+            Validity::Any => {}
+            Validity::AsOf(t) => {
+                self.push(" AND m.occurred_at <= ");
+                let n = self.param(t.clone());
+                self.push(&format!(
+                    "${n} AND (m.valid_until IS NULL OR ${n} < m.valid_until)"
+                ));
+            }
+        }
     }
 
     /// The parameters, as tokio-postgres takes them.
@@ -89,6 +100,7 @@ mod tests {
             role: Some("planner".into()),
             since: Some("2024-01-01T00:00:00Z".into()),
             until: None,
+            validity: Validity::Any,
         };
         let mut q = Query::new("SELECT 1 FROM memories m WHERE ".into());
         q.filter(&filter);

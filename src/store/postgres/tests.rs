@@ -225,7 +225,11 @@ async fn list_pages_newest_first_with_filters() {
         3
     );
     let pinned = store
-        .pinned_for("ns".into(), "planner".into())
+        .pinned_for(
+            "ns".into(),
+            "planner".into(),
+            crate::store::Validity::Current,
+        )
         .await
         .unwrap();
     assert_eq!(pinned.len(), 3);

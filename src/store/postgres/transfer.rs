@@ -8,10 +8,11 @@ use deadpool_postgres::Transaction;
 
 use super::PgStore;
 use super::columns::get;
-use super::memories::{COLUMNS, from_row, insert_row};
+use super::memories::{COLUMNS, from_row, insert_row, put_version, versions_of};
 use crate::error::{Error, Result};
 use crate::memory::Memory;
 use crate::store::Imported;
+use crate::store::row::AFTER_MEMORY;
 use crate::store::rules::{Occupant, import_outcome};
 
 impl PgStore {
@@ -24,12 +25,22 @@ impl PgStore {
                  ORDER BY m.rowid LIMIT $2"
             ))
             .await?;
-        client
+        let mut page = client
             .query(&stmt, &[&after, &(limit as i64)])
             .await?
             .iter()
-            .map(|r| Ok((get(r, 16)?, from_row(r)?)))
-            .collect()
+            .map(|r| Ok((get(r, AFTER_MEMORY)?, from_row(r)?)))
+            .collect::<Result<Vec<(i64, Memory)>>>()?;
+        let changed: Vec<String> = page
+            .iter()
+            .filter(|(_, m)| m.version > 1)
+            .map(|(_, m)| m.id.clone())
+            .collect();
+        let mut versions = versions_of(&client, &changed).await?;
+        for (_, m) in &mut page {
+            m.versions = versions.remove(&m.id);
+        }
+        Ok(page)
     }
 
     /// Inserts memories exactly as given, each as the rules decide, in one transaction.
@@ -54,6 +65,10 @@ impl PgStore {
                         return Err(Error::Internal(
                             "a conflicting insert left no row behind".into(),
                         ));
+                    }
+                } else {
+                    for version in m.versions.iter().flatten() {
+                        put_version(&tx, &m.id, version).await?;
                     }
                 }
             }

@@ -7,6 +7,7 @@ use rusqlite::{Connection, params_from_iter};
 
 use crate::error::Result;
 pub(super) use crate::store::Filter;
+use crate::store::Validity;
 
 /// SQLite conditions for a filter.
 pub(super) trait FilterSql {
@@ -40,6 +41,17 @@ impl FilterSql for Filter {
         if let Some(until) = &self.until {
             clauses.push("m.occurred_at <= ?".into());
             params.push(Value::Text(until.clone()));
+        }
+        match &self.validity {
+            Validity::Current => clauses.push("m.superseded_by IS NULL".into()),
+            Validity::Any => {}
+            Validity::AsOf(t) => {
+                clauses.push(
+                    "m.occurred_at <= ? AND (m.valid_until IS NULL OR ? < m.valid_until)".into(),
+                );
+                params.push(Value::Text(t.clone()));
+                params.push(Value::Text(t.clone()));
+            }
         }
         (clauses.join(" AND "), params)
     }

@@ -7,14 +7,16 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::filter::{Filter, FilterSql};
 use crate::error::{Error, Result};
-use crate::memory::{self, Memory, NewMemory};
-use crate::store::row::{ColumnError, Columns, read_memory, to_json};
+use crate::memory::{self, Memory, NewMemory, Version};
+use crate::store::Validity;
+use crate::store::row::{AFTER_MEMORY, ColumnError, Columns, json, read_memory, to_json};
+use crate::store::rules::{self, Named};
 use crate::store::{Page, Situated, Stored};
 
 /// The columns [`from_row`] reads, in its order, for a table aliased `m`.
 pub(super) const COLUMNS: &str = "m.id, m.namespace, m.content, m.title, m.kind, m.tags, \
      m.source, m.anchor, m.roles, m.priority, m.created_at, m.updated_at, m.occurred_at, \
-     m.metadata, m.content_hash, m.context";
+     m.metadata, m.content_hash, m.context, m.version, m.superseded_by, m.valid_until";
 
 /// Reads a memory from a row selected with [`COLUMNS`] first.
 pub(super) fn from_row(row: &Row) -> Result<Memory> {
@@ -82,8 +84,10 @@ pub(super) fn insert(conn: &Connection, m: &NewMemory) -> Result<Stored> {
 pub(super) fn insert_row(conn: &Connection, m: &Memory) -> Result<i64> {
     conn.execute(
         "INSERT INTO memories (id, namespace, content, title, kind, tags, source, anchor, roles, \
-         priority, created_at, updated_at, occurred_at, metadata, content_hash, context) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+         priority, created_at, updated_at, occurred_at, metadata, content_hash, context, \
+         version, superseded_by, valid_until) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+         ?18, ?19)",
         params![
             m.id,
             m.namespace,
@@ -101,6 +105,9 @@ pub(super) fn insert_row(conn: &Connection, m: &Memory) -> Result<i64> {
             to_json(&m.metadata)?,
             m.content_hash,
             m.context,
+            m.version,
+            m.superseded_by,
+            m.valid_until,
         ],
     )?;
     Ok(conn.last_insert_rowid())
@@ -118,7 +125,7 @@ pub(super) fn fetch(conn: &Connection, namespace: &str, id: &str) -> Result<(Mem
     ))?;
     let mut rows = stmt.query(params![namespace, id])?;
     match rows.next()? {
-        Some(row) => Ok((from_row(row)?, row.get(16)?)),
+        Some(row) => Ok((from_row(row)?, row.get(AFTER_MEMORY)?)),
         None => Err(Error::NotFound {
             id: id.to_string(),
             namespace: namespace.to_string(),
@@ -131,7 +138,7 @@ pub(super) fn rewrite(conn: &Connection, rowid: i64, m: &Memory) -> Result<()> {
     conn.execute(
         "UPDATE memories SET content = ?1, title = ?2, kind = ?3, tags = ?4, source = ?5, \
          anchor = ?6, roles = ?7, priority = ?8, occurred_at = ?9, metadata = ?10, \
-         content_hash = ?11, updated_at = ?12, context = ?13 WHERE rowid = ?14",
+         content_hash = ?11, updated_at = ?12, context = ?13, version = ?14 WHERE rowid = ?15",
         params![
             m.content,
             m.title,
@@ -146,6 +153,7 @@ pub(super) fn rewrite(conn: &Connection, rowid: i64, m: &Memory) -> Result<()> {
             m.content_hash,
             m.updated_at,
             m.context,
+            m.version,
             rowid,
         ],
     )?;
@@ -182,7 +190,7 @@ pub(super) fn list(
     let mut rows: Vec<(Memory, i64)> = Vec::new();
     let mut found = stmt.query(params_from_iter(values))?;
     while let Some(r) = found.next()? {
-        rows.push((from_row(r)?, r.get(16)?));
+        rows.push((from_row(r)?, r.get(AFTER_MEMORY)?));
     }
     let next_after = if rows.len() > limit {
         rows.truncate(limit);
@@ -196,15 +204,27 @@ pub(super) fn list(
     })
 }
 
-/// Memories pinned for `role` (or `*`), highest priority first, then most recently updated.
-pub(super) fn pinned_for(conn: &Connection, namespace: &str, role: &str) -> Result<Vec<Memory>> {
+/// Memories pinned for `role` (or `*`) and valid as `validity` says, highest priority first,
+/// then most recently updated.
+pub(super) fn pinned_for(
+    conn: &Connection,
+    namespace: &str,
+    role: &str,
+    validity: &Validity,
+) -> Result<Vec<Memory>> {
+    let filter = Filter {
+        validity: validity.clone(),
+        ..Filter::namespace(namespace)
+    };
+    let (conditions, mut values) = filter.to_sql();
+    values.push(role.to_string().into());
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM memories m WHERE m.namespace = ?1 AND m.roles != '[]' AND EXISTS \
-         (SELECT 1 FROM json_each(m.roles) r WHERE r.value = ?2 OR r.value = '*') \
+        "SELECT {COLUMNS} FROM memories m WHERE {conditions} AND m.roles != '[]' AND EXISTS \
+         (SELECT 1 FROM json_each(m.roles) r WHERE r.value = ? OR r.value = '*') \
          ORDER BY m.priority DESC, m.updated_at DESC, m.rowid DESC"
     ))?;
     let mut out = Vec::new();
-    let mut rows = stmt.query(params![namespace, role])?;
+    let mut rows = stmt.query(params_from_iter(values))?;
     while let Some(r) = rows.next()? {
         out.push(from_row(r)?);
     }
@@ -263,6 +283,90 @@ const SITUATE: &str = "SELECT m.occurred_at, b.rowid, b.occurred_at, a.rowid, a.
          WHERE x.namespace = m.namespace AND (x.occurred_at, x.rowid) > (m.occurred_at, m.rowid) \
          ORDER BY x.occurred_at, x.rowid LIMIT 1) AND a.source IS m.source \
      WHERE m.rowid = ?1";
+
+/// Marks the memories `supersedes` names as superseded by `by`, once [`rules::supersede`]
+/// accepts them; an error writes nothing (the caller's transaction rolls back).
+pub(super) fn supersede(conn: &Connection, by: &Memory, supersedes: &[String]) -> Result<()> {
+    if supersedes.is_empty() {
+        return Ok(());
+    }
+    let mut lookup =
+        conn.prepare_cached("SELECT id, namespace, superseded_by FROM memories WHERE id = ?1")?;
+    let mut found = Vec::with_capacity(supersedes.len());
+    for id in supersedes.iter().take(rules::MAX_SUPERSEDES + 1) {
+        let named = lookup
+            .query_row(params![id], |r| {
+                Ok(Named {
+                    id: r.get(0)?,
+                    namespace: r.get(1)?,
+                    superseded_by: r.get(2)?,
+                })
+            })
+            .optional()?;
+        found.extend(named);
+    }
+    let successors = successors(conn, &by.id)?;
+    let Some(marked) = rules::supersede(by, supersedes, &found, &successors)? else {
+        return Ok(());
+    };
+    let mut mark = conn
+        .prepare_cached("UPDATE memories SET superseded_by = ?1, valid_until = ?2 WHERE id = ?3")?;
+    for id in &marked.ids {
+        mark.execute(params![marked.by, marked.until, id])?;
+    }
+    Ok(())
+}
+
+/// The memories that superseded `id`, nearest first (its `superseded_by`, that one's, ...).
+fn successors(conn: &Connection, id: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "WITH RECURSIVE chain(id) AS (SELECT superseded_by FROM memories WHERE id = ?1 \
+         UNION SELECT m.superseded_by FROM memories m JOIN chain c ON m.id = c.id) \
+         SELECT id FROM chain WHERE id IS NOT NULL",
+    )?;
+    let rows = stmt.query_map(params![id], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Keeps `previous` as a version of the memory `memory_id`.
+pub(super) fn put_version(conn: &Connection, memory_id: &str, previous: &Version) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO memory_versions (memory_id, version, changed_at, changed_by, state) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        memory_id,
+        previous.version,
+        previous.changed_at,
+        previous.changed_by,
+        to_json(previous)?,
+    ])?;
+    Ok(())
+}
+
+/// The earlier versions of the memory `memory_id`, newest first.
+pub(super) fn versions(conn: &Connection, memory_id: &str) -> Result<Vec<Version>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT state FROM memory_versions WHERE memory_id = ?1 ORDER BY version DESC",
+    )?;
+    let mut rows = stmt.query(params![memory_id])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let state: String = r.get(0)?;
+        out.push(json(&state, "state")?);
+    }
+    Ok(out)
+}
+
+/// Number of superseded memories in the database.
+pub(super) fn superseded_count(conn: &Connection) -> Result<u64> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM memories WHERE superseded_by IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(n as u64)
+}
 
 /// Number of memories in a namespace.
 pub(super) fn count(conn: &Connection, namespace: &str) -> Result<u64> {

@@ -33,12 +33,12 @@ use crate::error::{Error, Result};
 use crate::index::IndexFootprint;
 use crate::index::keyword::KeywordIndex;
 use crate::index::vectors::VectorIndex;
-use crate::memory::{Memory, MemoryPatch, NewMemory};
+use crate::memory::{Memory, MemoryPatch, NewMemory, Version};
 use crate::store::rules::{self, VectorWrite};
 use crate::store::tokenizer::Tokenizer;
 use crate::store::{
     Backend, Checkpoint, Engine, Filter, Hit, Imported, KeywordQuery, KeywordRanking, Page,
-    Pending, PoolStatus, Ranked, Situated, Sizes, Stored,
+    Pending, PoolStatus, Ranked, Situated, Sizes, Stored, Validity,
 };
 
 pub use maintenance::verify_copy;
@@ -76,6 +76,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0005_pinned_index.sql")),
         M::up(include_str!("migrations/0006_vector_log.sql")),
         M::up(include_str!("migrations/0007_text_log.sql")),
+        M::up(include_str!("migrations/0008_lifecycle.sql")),
     ])
 }
 
@@ -253,8 +254,23 @@ impl SqliteStore {
     /// Inserts a memory (with its vector when one was made), or returns the existing one with
     /// the same content in its namespace.
     pub async fn insert(&self, memory: NewMemory, vector: Option<Vec<f32>>) -> Result<Stored> {
+        self.insert_superseding(memory, vector, Vec::new()).await
+    }
+
+    /// [`SqliteStore::insert`], and the memories `supersedes` names marked as superseded by
+    /// the stored one in the same transaction (nothing is written when one is refused).
+    pub async fn insert_superseding(
+        &self,
+        memory: NewMemory,
+        vector: Option<Vec<f32>>,
+        supersedes: Vec<String>,
+    ) -> Result<Stored> {
         self.write(move |tx| {
             let stored = memories::insert(tx, &memory)?;
+            if !supersedes.is_empty() {
+                let by = memories::get(tx, &memory.namespace, &stored.id)?;
+                memories::supersede(tx, &by, &supersedes)?;
+            }
             if let (false, Some(v)) = (stored.deduplicated, vector) {
                 vectors::put(tx, stored.rowid, &memory.namespace, &v)?;
             }
@@ -307,13 +323,17 @@ impl SqliteStore {
                 patched.refuse_duplicate(memories::id_for_hash(tx, &namespace, hash)?)?;
             }
             let (change, missing) = patched.vector(had_vector, vector);
-            // Triggers drop the vector of changed text in the same statement.
-            memories::rewrite(tx, rowid, &patched.memory)?;
+            if let Some(previous) = &patched.previous {
+                // Triggers drop the vector of changed text in the same statement.
+                memories::rewrite(tx, rowid, &patched.memory)?;
+                memories::put_version(tx, &patched.memory.id, previous)?;
+            }
             match change {
                 VectorWrite::Keep => {}
                 VectorWrite::Put(v) => vectors::put(tx, rowid, &namespace, &v)?,
                 VectorWrite::Clear => vectors::remove(tx, rowid)?,
             }
+            memories::supersede(tx, &patched.memory, &patch.supersedes)?;
             Ok((patched.memory, missing))
         })
         .await
@@ -352,6 +372,7 @@ impl SqliteStore {
                     &query,
                     &filter.namespace,
                     filter.narrows(),
+                    !filter.validity.skips_superseded(),
                     limit,
                 );
             }
@@ -431,9 +452,15 @@ impl SqliteStore {
         .await
     }
 
-    /// Memories pinned for `role` (or for every role), highest priority first.
-    pub async fn pinned_for(&self, namespace: String, role: String) -> Result<Vec<Memory>> {
-        self.read(move |c| memories::pinned_for(c, &namespace, &role))
+    /// Memories pinned for `role` (or for every role) and valid as `validity` says, highest
+    /// priority first.
+    pub async fn pinned_for(
+        &self,
+        namespace: String,
+        role: String,
+        validity: Validity,
+    ) -> Result<Vec<Memory>> {
+        self.read(move |c| memories::pinned_for(c, &namespace, &role, &validity))
             .await
     }
 
@@ -515,6 +542,23 @@ impl Backend for SqliteStore {
         SqliteStore::insert(self, memory, vector).await
     }
 
+    async fn insert_superseding(
+        &self,
+        memory: NewMemory,
+        vector: Option<Vec<f32>>,
+        supersedes: Vec<String>,
+    ) -> Result<Stored> {
+        SqliteStore::insert_superseding(self, memory, vector, supersedes).await
+    }
+
+    async fn versions(&self, id: String) -> Result<Vec<Version>> {
+        self.read(move |c| memories::versions(c, &id)).await
+    }
+
+    async fn superseded_count(&self) -> Result<u64> {
+        self.read(memories::superseded_count).await
+    }
+
     async fn insert_many(
         &self,
         memories: Vec<NewMemory>,
@@ -591,8 +635,13 @@ impl Backend for SqliteStore {
         SqliteStore::reset_vectors(self, model, dim).await
     }
 
-    async fn pinned_for(&self, namespace: String, role: String) -> Result<Vec<Memory>> {
-        SqliteStore::pinned_for(self, namespace, role).await
+    async fn pinned_for(
+        &self,
+        namespace: String,
+        role: String,
+        validity: Validity,
+    ) -> Result<Vec<Memory>> {
+        SqliteStore::pinned_for(self, namespace, role, validity).await
     }
 
     async fn memories_by_rowid(&self, rowids: Vec<i64>) -> Result<Vec<(i64, Memory)>> {

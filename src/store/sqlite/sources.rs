@@ -88,6 +88,7 @@ fn document(r: &rusqlite::Row) -> rusqlite::Result<Document> {
         title: r.get(2)?,
         content: r.get(3)?,
         tags: r.get(4)?,
+        superseded: r.get(5)?,
     })
 }
 
@@ -96,7 +97,8 @@ impl TextSource for Source<'_> {
         Ok(self
             .conn
             .prepare_cached(
-                "SELECT rowid, namespace, title, content, tags FROM memories WHERE rowid = ?1",
+                "SELECT rowid, namespace, title, content, tags, superseded_by IS NOT NULL \
+                 FROM memories WHERE rowid = ?1",
             )?
             .query_row(params![rowid], document)
             .optional()?)
@@ -104,7 +106,8 @@ impl TextSource for Source<'_> {
 
     fn documents(&mut self, each: &mut dyn FnMut(Document)) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT rowid, namespace, title, content, tags FROM memories ORDER BY rowid",
+            "SELECT rowid, namespace, title, content, tags, superseded_by IS NOT NULL \
+             FROM memories ORDER BY rowid",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
@@ -127,25 +130,39 @@ fn decode(blob: &[u8]) -> Option<Vec<f32>> {
     })
 }
 
+/// Whether the memory of a vector is superseded, for a vector selected as `v`.
+const SUPERSEDED: &str = "ifnull((SELECT m.superseded_by IS NOT NULL FROM memories m \
+     WHERE m.rowid = v.rowid), 0)";
+
 impl VectorSource for Source<'_> {
-    fn vector(&mut self, rowid: i64) -> Result<Option<(String, Vec<f32>)>> {
-        let row: Option<(String, Vec<u8>)> = self
+    fn vector(&mut self, rowid: i64) -> Result<Option<(String, Vec<f32>, bool)>> {
+        let row: Option<(String, Vec<u8>, bool)> = self
             .conn
-            .prepare_cached("SELECT namespace, embedding FROM memory_vectors WHERE rowid = ?1")?
-            .query_row(params![rowid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached(&format!(
+                "SELECT v.namespace, v.embedding, {SUPERSEDED} FROM memory_vectors v \
+                 WHERE v.rowid = ?1"
+            ))?
+            .query_row(params![rowid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        Ok(row.and_then(|(namespace, blob)| Some((namespace, decode(&blob)?))))
+        Ok(row.and_then(|(namespace, blob, superseded)| {
+            Some((namespace, decode(&blob)?, superseded))
+        }))
     }
 
-    fn vectors(&mut self, namespace: &str, each: &mut dyn FnMut(i64, Vec<f32>)) -> Result<()> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT rowid, embedding FROM memory_vectors WHERE namespace = ?1")?;
+    fn vectors(
+        &mut self,
+        namespace: &str,
+        each: &mut dyn FnMut(i64, Vec<f32>, bool),
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT v.rowid, v.embedding, {SUPERSEDED} FROM memory_vectors v \
+             WHERE v.namespace = ?1"
+        ))?;
         let mut rows = stmt.query(params![namespace])?;
         while let Some(row) = rows.next()? {
             let blob: Vec<u8> = row.get(1)?;
             if let Some(vector) = decode(&blob) {
-                each(row.get(0)?, vector);
+                each(row.get(0)?, vector, row.get(2)?);
             }
         }
         Ok(())

@@ -7,11 +7,12 @@
 
 use rusqlite::{Connection, params};
 
-use super::memories::{COLUMNS, from_row, insert_row};
+use super::memories::{self, COLUMNS, from_row, insert_row};
 use super::{SqliteStore, vectors};
 use crate::error::Result;
 use crate::memory::Memory;
 use crate::store::Imported;
+use crate::store::row::AFTER_MEMORY;
 use crate::store::rules::{Occupant, import_outcome};
 
 impl SqliteStore {
@@ -31,9 +32,9 @@ impl SqliteStore {
         self.write(move |tx| {
             let mut out = Vec::with_capacity(memories.len());
             for (i, m) in memories.iter().enumerate() {
-                let outcome = import_one(tx, m)?;
-                if let (Imported::Inserted, Some(Some(v))) = (&outcome, vectors.get(i)) {
-                    vectors::put(tx, tx.last_insert_rowid(), &m.namespace, v)?;
+                let (outcome, rowid) = import_one(tx, m)?;
+                if let (Some(rowid), Some(Some(v))) = (rowid, vectors.get(i)) {
+                    vectors::put(tx, rowid, &m.namespace, v)?;
                 }
                 out.push(outcome);
             }
@@ -51,18 +52,28 @@ fn export_page(conn: &Connection, after: i64, limit: usize) -> Result<Vec<(i64, 
     let mut out = Vec::new();
     let mut rows = stmt.query(params![after, limit as i64])?;
     while let Some(r) = rows.next()? {
-        out.push((r.get::<_, i64>(16)?, from_row(r)?));
+        out.push((r.get::<_, i64>(AFTER_MEMORY)?, from_row(r)?));
+    }
+    for (_, m) in &mut out {
+        if m.version > 1 {
+            m.versions = Some(memories::versions(conn, &m.id)?).filter(|v| !v.is_empty());
+        }
     }
     Ok(out)
 }
 
-/// Imports one memory if the rules say so.
-fn import_one(conn: &Connection, m: &Memory) -> Result<Imported> {
+/// Imports one memory (with its earlier versions) if the rules say so; its rowid when it
+/// was inserted.
+fn import_one(conn: &Connection, m: &Memory) -> Result<(Imported, Option<i64>)> {
     let outcome = import_outcome(m, &occupants(conn, m)?);
-    if outcome == Imported::Inserted {
-        insert_row(conn, m)?;
+    if outcome != Imported::Inserted {
+        return Ok((outcome, None));
     }
-    Ok(outcome)
+    let rowid = insert_row(conn, m)?;
+    for version in m.versions.iter().flatten() {
+        memories::put_version(conn, &m.id, version)?;
+    }
+    Ok((outcome, Some(rowid)))
 }
 
 /// The stored memories with `m`'s id, or its content in its namespace.

@@ -156,7 +156,13 @@ pub(super) fn knn(
     };
     let mut source = super::sources::Source::vectors(conn, filter);
     let nearest: Vec<Ranked> = index
-        .nearest(&mut source, &filter.namespace, query, want)?
+        .nearest(
+            &mut source,
+            &filter.namespace,
+            query,
+            want,
+            !filter.validity.skips_superseded(),
+        )?
         .into_iter()
         .map(|(rowid, score)| Ranked {
             rowid,
