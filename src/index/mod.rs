@@ -6,6 +6,7 @@
 //! index decides what to re-read and ranks. The SQLite engine uses both indexes; the
 //! PostgreSQL engine uses the keyword index (its vectors are searched by pgvector).
 
+mod bm25;
 pub mod change_log;
 pub mod keyword;
 pub mod vectors;
