@@ -195,3 +195,25 @@ async fn store_distractors(
     let summary = import::store(app, records, |_| {}).await?;
     Ok(summary.inserted)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--supersede` works exactly when `store_memory`'s schema has the argument, and is
+    /// otherwise refused with a message naming the flag.
+    #[test]
+    fn supersede_check_follows_the_store_schema() {
+        match check_supersede() {
+            Ok(()) => assert!(supersede_supported()),
+            Err(e) => {
+                assert!(!supersede_supported());
+                let message = e.to_string();
+                assert!(
+                    message.starts_with("--supersede is not supported by this build"),
+                    "{message}"
+                );
+            }
+        }
+    }
+}
