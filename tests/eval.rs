@@ -1,6 +1,6 @@
-//! `memoryd eval`: the project set from the repository's fixtures, and a small LoCoMo-shaped
+//! `memoryd eval`: the project set from the repository's fixtures, a small LoCoMo-shaped
 //! split written by the test (the real split is not part of the repository), with both
-//! ingestions and per-conversation rows.
+//! ingestions and per-conversation rows, and a slice of the fact-change set.
 
 use std::path::Path;
 
@@ -150,4 +150,165 @@ fn locomo_rows_per_conversation_and_ingestion() {
     // "puppy" is only in the answer turn: found first.
     let conv_a = row(&out, ["locomo", "alone", "keyword", "conv-a"]);
     assert!(conv_a[5].parse::<f64>().unwrap() >= 0.5, "{out}");
+}
+
+/// The `changes` row of `out` for this tool and mode: its columns.
+fn changes_row<'a>(out: &'a str, tool: &str, mode: &str) -> Vec<&'a str> {
+    out.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|cols| cols.len() == 10 && cols[..3] == ["changes", tool, mode])
+        .unwrap_or_else(|| panic!("no row changes {tool} {mode} in:\n{out}"))
+}
+
+/// The queries of the first `n` fact changes of the fixture.
+fn fixture_queries(n: usize) -> usize {
+    let text = std::fs::read_to_string(fixture("fact-changes.jsonl")).unwrap();
+    text.lines()
+        .take(n)
+        .map(|l| {
+            let record: serde_json::Value = serde_json::from_str(l).unwrap();
+            record["queries"].as_array().unwrap().len()
+        })
+        .sum()
+}
+
+/// A slice of the fact-change set among a few distractors, through the real binary and model:
+/// a search row per mode and a rehydrate row, each share a fraction consistent with the
+/// others, and one result line per query and row. The numbers are not fixed here: what they
+/// are is measured, not asserted.
+#[test]
+fn changes_slice_scores_search_and_rehydrate() {
+    let dir = DataDir::new();
+    let results = dir.path().join("changes.jsonl");
+    let pairs = 6;
+    let out = dir
+        .run(
+            &[
+                "eval",
+                "changes",
+                "--fixture",
+                &fixture("fact-changes.jsonl"),
+                "--memories",
+                &fixture("project-memories.jsonl"),
+                "--distractors",
+                "150",
+                "--limit",
+                &pairs.to_string(),
+                "--mode",
+                "all",
+                "--results",
+                results.to_str().unwrap(),
+            ],
+            "",
+        )
+        .ok();
+    let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header[..5],
+        ["set", "tool", "mode", "hints", "pairs"],
+        "{out}"
+    );
+    let queries = fixture_queries(pairs);
+    let rows = [
+        ("search", "keyword"),
+        ("search", "semantic"),
+        ("search", "hybrid"),
+        ("rehydrate", "hybrid"),
+    ];
+    for (tool, mode) in rows {
+        let cols = changes_row(&out, tool, mode);
+        assert_eq!(cols[3], "none", "{out}");
+        assert_eq!(cols[4], pairs.to_string(), "{out}");
+        assert_eq!(cols[5], queries.to_string(), "{out}");
+        let share = |i: usize| -> f64 {
+            let v: f64 = cols[i].parse().unwrap();
+            assert!((0.0..=1.0).contains(&v), "column {i} of {cols:?}\n{out}");
+            v
+        };
+        let (old_above, new_in, old_in) = (share(6), share(7), share(8));
+        // "Old above new" needs the old one present, and counts every answer that has the old
+        // one without the new one.
+        assert!(old_above <= old_in + 1e-9, "{cols:?}\n{out}");
+        assert!(old_above + 1e-3 >= old_in - new_in, "{cols:?}\n{out}");
+        assert!(cols[9].parse::<f64>().unwrap() >= 0.0, "{out}");
+    }
+    // The model finds most new facts among 150 distractors, by meaning alone.
+    let semantic_new_in: f64 = changes_row(&out, "search", "semantic")[7].parse().unwrap();
+    assert!(semantic_new_in >= 0.5, "{out}");
+
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&results)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), queries * rows.len());
+    for line in &lines {
+        assert!(line["qid"].as_str().unwrap().starts_with("fc-"), "{line}");
+        for rank in ["old_rank", "new_rank"] {
+            if let Some(r) = line[rank].as_u64() {
+                assert!(r >= 1, "{line}");
+                if line["tool"] == "search" {
+                    assert!(r <= 10, "{line}");
+                }
+            }
+        }
+    }
+}
+
+/// `--supersede` passes `supersedes` through `store_memory` in a build that has it (and then
+/// the old facts leave search and bundles), and is refused, before anything is stored, in one
+/// that does not.
+#[test]
+fn changes_supersede_is_passed_through_or_refused() {
+    let dir = DataDir::new();
+    let schemas = dir.path().join("schemas");
+    dir.run(&["schemas", "--out", schemas.to_str().unwrap()], "")
+        .ok();
+    let store: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(schemas.join("store_memory.input.json")).unwrap(),
+    )
+    .unwrap();
+    let supported = store["properties"].get("supersedes").is_some();
+    let out = dir.run(
+        &[
+            "eval",
+            "changes",
+            "--fixture",
+            &fixture("fact-changes.jsonl"),
+            "--memories",
+            &fixture("project-memories.jsonl"),
+            "--distractors",
+            "20",
+            "--limit",
+            "3",
+            "--supersede",
+        ],
+        "",
+    );
+    if supported {
+        let stdout = out.ok();
+        for (tool, mode) in [("search", "hybrid"), ("rehydrate", "hybrid")] {
+            let cols = changes_row(&stdout, tool, mode);
+            assert_eq!(cols[3], "supersede", "{stdout}");
+            assert_eq!(cols[6], "0.000", "old above new with supersedes\n{stdout}");
+            assert_eq!(
+                cols[8], "0.000",
+                "old still found with supersedes\n{stdout}"
+            );
+        }
+    } else {
+        assert_eq!(out.code(), 2, "{}", out.describe());
+        assert!(
+            out.stderr()
+                .contains("--supersede is not supported by this build"),
+            "{}",
+            out.describe()
+        );
+        assert!(out.stdout().is_empty(), "{}", out.describe());
+        assert!(
+            !dir.path().join("memoryd.db").exists(),
+            "{}",
+            out.describe()
+        );
+    }
 }

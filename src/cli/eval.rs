@@ -2,10 +2,11 @@
 //!
 //! Reads the flags, opens the app (a throwaway database unless `--data-dir` names one, with
 //! the tuning overrides), and prints the table; the evaluation itself (loading the sets,
-//! running the queries, scoring them) is [`crate::eval`]. Two sets: `locomo DIR` (a LoCoMo
-//! split, loaded with each turn's previous turn as `context`, stored alone, or both) and
-//! `project` (the fixture project's notes, ADRs and conventions). Results can be written in
-//! the format of the LoCoMo set's `score.py`.
+//! running the queries, scoring them) is [`crate::eval`]. Three sets: `locomo DIR` (a LoCoMo
+//! split, loaded with each turn's previous turn as `context`, stored alone, or both),
+//! `project` (the fixture project's notes, ADRs and conventions), and `changes` (facts that
+//! changed, stored among distractors: does the old one rank above the new?). Results can be
+//! written in the format of the LoCoMo set's `score.py`, or per query for `changes`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use anyhow::{Context, bail};
 use super::Global;
 use crate::app::App;
 use crate::config::Config;
+use crate::eval::changes::{fixture, load, run as changes_run};
 use crate::eval::dataset::Loaded;
 use crate::eval::run::{self, Run};
 use crate::eval::score::Scores;
@@ -28,6 +30,8 @@ pub enum EvalCmd {
     Locomo(LocomoArgs),
     /// Score retrieval on the fixture project (notes, ADRs, conventions) and its query set
     Project(ProjectArgs),
+    /// Measure whether search and rehydrate hand back a new fact or the old one it replaced
+    Changes(ChangesArgs),
 }
 
 /// How LoCoMo turns are stored.
@@ -41,7 +45,7 @@ pub enum Ingest {
     Both,
 }
 
-/// Flags shared by both sets.
+/// Flags shared by the labelled sets.
 #[derive(Debug, clap::Args)]
 pub struct CommonArgs {
     /// hybrid, semantic, keyword, or all (one row each)
@@ -50,6 +54,17 @@ pub struct CommonArgs {
     /// Write the ranked ids of the last run here, in score.py's format
     #[arg(long, value_name = "FILE")]
     pub results: Option<PathBuf>,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+    /// Write each query's keyword and semantic candidates with their scores here (JSONL), to
+    /// study fusion offline
+    #[arg(long, value_name = "FILE")]
+    pub dump: Option<PathBuf>,
+}
+
+/// Overrides of the `[retrieval]` settings for one evaluation.
+#[derive(Debug, clap::Args)]
+pub struct TuningArgs {
     /// Override the keyword weight of hybrid fusion (0 to 1)
     #[arg(long)]
     pub keyword_weight: Option<f32>,
@@ -72,10 +87,6 @@ pub struct CommonArgs {
     /// Override BM25's length normalisation `b` in hybrid search (0 to 1; 0.75 is FTS5's)
     #[arg(long)]
     pub length_normalisation: Option<f32>,
-    /// Write each query's keyword and semantic candidates with their scores here (JSONL), to
-    /// study fusion offline
-    #[arg(long, value_name = "FILE")]
-    pub dump: Option<PathBuf>,
 }
 
 /// Flags of `memoryd eval locomo`.
@@ -103,6 +114,38 @@ pub struct ProjectArgs {
     pub common: CommonArgs,
 }
 
+/// Flags of `memoryd eval changes`.
+#[derive(Debug, clap::Args)]
+pub struct ChangesArgs {
+    /// The fact changes (JSONL; the format is in fixtures/fact-changes.md)
+    #[arg(long, default_value = "fixtures/fact-changes.jsonl")]
+    pub fixture: PathBuf,
+    /// Distractors stored first: this file's memories (JSONL, as `import` reads), then the
+    /// synthetic corpus of `memoryd bench corpus` for the rest
+    #[arg(long, default_value = "fixtures/project-memories.jsonl")]
+    pub memories: PathBuf,
+    /// How many distractors to store
+    #[arg(long, default_value_t = 1000)]
+    pub distractors: usize,
+    /// Measure only the first N fact changes
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+    /// Store each new fact with `supersedes: [old id]` (needs a build whose store_memory takes
+    /// it)
+    #[arg(long)]
+    pub supersede: bool,
+    /// hybrid, semantic, keyword, or all: the search rows (rehydrate always runs its own
+    /// hybrid retrieval)
+    #[arg(long, default_value = "hybrid")]
+    pub mode: String,
+    /// Write one line per query and tool here (JSONL): both ranks, and whether the old came
+    /// first
+    #[arg(long, value_name = "FILE")]
+    pub results: Option<PathBuf>,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+}
+
 fn modes(arg: &str) -> anyhow::Result<Vec<SearchMode>> {
     Ok(match arg {
         "all" => vec![
@@ -121,7 +164,7 @@ fn modes(arg: &str) -> anyhow::Result<Vec<SearchMode>> {
 /// tuning overrides applied, and the model loaded when a mode needs it.
 async fn open(
     global: &Global,
-    common: &CommonArgs,
+    tuning: &TuningArgs,
     modes: &[SearchMode],
 ) -> anyhow::Result<(App, Option<tempfile::TempDir>)> {
     let mut temp = None;
@@ -135,25 +178,25 @@ async fn open(
             g.config()?
         }
     };
-    if let Some(w) = common.keyword_weight {
+    if let Some(w) = tuning.keyword_weight {
         config.retrieval.keyword_weight = w;
     }
-    if let Some(n) = common.keyword_candidates {
+    if let Some(n) = tuning.keyword_candidates {
         config.retrieval.keyword_candidates = n;
     }
-    if let Some(n) = common.semantic_candidates {
+    if let Some(n) = tuning.semantic_candidates {
         config.retrieval.semantic_candidates = n;
     }
-    if let Some(w) = common.neighbour_weight {
+    if let Some(w) = tuning.neighbour_weight {
         config.retrieval.neighbour_weight = w;
     }
-    if let Some(b) = common.time_boost {
+    if let Some(b) = tuning.time_boost {
         config.retrieval.time_boost = b;
     }
-    if let Some(f) = common.namespace_idf_floor {
+    if let Some(f) = tuning.namespace_idf_floor {
         config.retrieval.namespace_idf_floor = f;
     }
-    if let Some(b) = common.length_normalisation {
+    if let Some(b) = tuning.length_normalisation {
         config.retrieval.length_normalisation = b;
     }
     config.validate()?;
@@ -233,14 +276,31 @@ fn progress(line: String) {
 
 /// Runs the evaluation and prints a table.
 pub async fn run(global: &Global, cmd: EvalCmd) -> anyhow::Result<()> {
+    match &cmd {
+        EvalCmd::Locomo(a) => labelled(global, Labelled::Locomo(a)).await,
+        EvalCmd::Project(a) => labelled(global, Labelled::Project(a)).await,
+        EvalCmd::Changes(a) => changes(global, a).await,
+    }
+}
+
+/// A set whose queries name the memories that answer them.
+enum Labelled<'a> {
+    /// `eval locomo`.
+    Locomo(&'a LocomoArgs),
+    /// `eval project`.
+    Project(&'a ProjectArgs),
+}
+
+/// Loads a labelled set, scores every mode and prints a row per conversation and mode.
+async fn labelled(global: &Global, cmd: Labelled<'_>) -> anyhow::Result<()> {
     let common = match &cmd {
-        EvalCmd::Locomo(a) => &a.common,
-        EvalCmd::Project(a) => &a.common,
+        Labelled::Locomo(a) => &a.common,
+        Labelled::Project(a) => &a.common,
     };
     let modes = modes(&common.mode)?;
-    let (app, _temp) = open(global, common, &modes).await?;
+    let (app, _temp) = open(global, &common.tuning, &modes).await?;
     let sets = match &cmd {
-        EvalCmd::Locomo(a) => {
+        Labelled::Locomo(a) => {
             let ingests = match a.ingest {
                 Ingest::Both => vec![locomo::Ingest::Context, locomo::Ingest::Alone],
                 Ingest::Context => vec![locomo::Ingest::Context],
@@ -256,7 +316,7 @@ pub async fn run(global: &Global, cmd: EvalCmd) -> anyhow::Result<()> {
             }
             sets
         }
-        EvalCmd::Project(a) => {
+        Labelled::Project(a) => {
             vec![
                 project::load(&app, &a.memories, &a.queries, &progress)
                     .await
@@ -284,7 +344,7 @@ pub async fn run(global: &Global, cmd: EvalCmd) -> anyhow::Result<()> {
         for l in &lines {
             writeln!(f, "{l}")?;
         }
-        if let EvalCmd::Locomo(a) = &cmd {
+        if let Labelled::Locomo(a) = &cmd {
             eprintln!(
                 "memoryd: wrote {}; score it with: python3 {}/score.py {}/queries.jsonl --results {}",
                 path.display(),
@@ -293,6 +353,78 @@ pub async fn run(global: &Global, cmd: EvalCmd) -> anyhow::Result<()> {
                 path.display()
             );
         }
+    }
+    Ok(())
+}
+
+/// `memoryd eval changes`: loads the fact changes among their distractors, asks every query
+/// of search (per mode) and of rehydrate, and prints a row for each.
+async fn changes(global: &Global, args: &ChangesArgs) -> anyhow::Result<()> {
+    let modes = modes(&args.mode)?;
+    // Before anything is opened or stored: a build that cannot supersede says so.
+    if args.supersede {
+        load::check_supersede().map_err(reported)?;
+    }
+    let mut records = fixture::read(&args.fixture).map_err(reported)?;
+    if let Some(n) = args.limit {
+        records.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+    }
+    let (app, _temp) = open(global, &args.tuning, &modes).await?;
+    let namespace = global.namespace.as_deref().unwrap_or(load::NAMESPACE);
+    let scenario = load::load(
+        &app,
+        namespace,
+        records,
+        &args.memories,
+        args.distractors,
+        args.supersede,
+        &progress,
+    )
+    .await
+    .map_err(reported)?;
+    let hints = if args.supersede { "supersede" } else { "none" };
+    println!(
+        "{:<8} {:<10} {:<9} {:<10} {:>6} {:>8} {:>8} {:>7} {:>7} {:>7}",
+        "set", "tool", "mode", "hints", "pairs", "queries", "old>new", "new in", "old in", "p50 ms"
+    );
+    let row = |tool: &str, outcome: &changes_run::Outcome| -> anyhow::Result<()> {
+        let t = &outcome.tally;
+        let mode = serde_json::to_value(outcome.mode)?;
+        println!(
+            "{:<8} {:<10} {:<9} {:<10} {:>6} {:>8} {:>8.3} {:>7.3} {:>7.3} {:>7.2}",
+            "changes",
+            tool,
+            mode.as_str().unwrap_or_default(),
+            hints,
+            scenario.pairs.len(),
+            t.queries,
+            t.share(t.old_above_new),
+            t.share(t.new_in),
+            t.share(t.old_in),
+            outcome.p50_ms,
+        );
+        Ok(())
+    };
+    let mut lines = Vec::new();
+    for mode in &modes {
+        let outcome = changes_run::search(&app, &scenario, *mode)
+            .await
+            .map_err(reported)?;
+        row("search", &outcome)?;
+        lines.extend(outcome.lines);
+    }
+    let outcome = changes_run::rehydrate(&app, &scenario)
+        .await
+        .map_err(reported)?;
+    row("rehydrate", &outcome)?;
+    lines.extend(outcome.lines);
+    if let Some(path) = &args.results {
+        let mut f = std::fs::File::create(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        for l in &lines {
+            writeln!(f, "{l}")?;
+        }
+        eprintln!("memoryd: wrote {}", path.display());
     }
     Ok(())
 }

@@ -1,15 +1,19 @@
 //! Retrieval quality on a labelled query set, as `memoryd eval` measures it.
 //!
-//! Two sets: [`locomo`] (a LoCoMo split, one namespace per conversation, `occurred_at` = the
-//! session's date, loaded with each turn's previous turn as `context`, or alone) and
-//! [`project`] (the fixture project's notes, ADRs and conventions with the queries of
-//! `fixtures/project-queries.jsonl`), both loaded into the store as a [`dataset::Loaded`].
+//! Two labelled sets: [`locomo`] (a LoCoMo split, one namespace per conversation,
+//! `occurred_at` = the session's date, loaded with each turn's previous turn as `context`, or
+//! alone) and [`project`] (the fixture project's notes, ADRs and conventions with the queries
+//! of `fixtures/project-queries.jsonl`), both loaded into the store as a [`dataset::Loaded`].
 //! Every query runs through `search_memory` exactly as an agent's call would ([`run`]); the
 //! ranked ids are scored (recall@k, MRR, [`score`]) per conversation and overall.
+//!
+//! A third set, [`changes`], asks something else: when a new fact replaces an old one, do
+//! search and `rehydrate_memory` hand back the new one, or the old?
 //!
 //! A measuring tool beside the server: nothing on the serving path uses it. It prints
 //! nothing; the command in `cli/eval.rs` reads flags, reports progress and prints the table.
 
+pub mod changes;
 pub mod dataset;
 pub mod locomo;
 pub mod project;
@@ -48,6 +52,9 @@ pub enum EvalError {
     /// The set does not hold together (the message says how, and what to do).
     #[error("{0}")]
     Set(String),
+    /// A flag asks for something this build cannot do (the message names the flag).
+    #[error("{0}")]
+    Unsupported(String),
     /// One query failed.
     #[error("query {qid} failed")]
     Query {
