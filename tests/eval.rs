@@ -255,20 +255,11 @@ fn changes_slice_scores_search_and_rehydrate() {
     }
 }
 
-/// `--supersede` passes `supersedes` through `store_memory` in a build that has it (and then
-/// the old facts leave search and bundles), and is refused, before anything is stored, in one
-/// that does not.
+/// `--supersede` stores each new fact with `supersedes: [old id]` through `store_memory`: the
+/// old facts then leave search and bundles.
 #[test]
-fn changes_supersede_is_passed_through_or_refused() {
+fn changes_with_supersede_never_rank_or_bundle_the_old_fact() {
     let dir = DataDir::new();
-    let schemas = dir.path().join("schemas");
-    dir.run(&["schemas", "--out", schemas.to_str().unwrap()], "")
-        .ok();
-    let store: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(schemas.join("store_memory.input.json")).unwrap(),
-    )
-    .unwrap();
-    let supported = store["properties"].get("supersedes").is_some();
     let out = dir.run(
         &[
             "eval",
@@ -285,30 +276,14 @@ fn changes_supersede_is_passed_through_or_refused() {
         ],
         "",
     );
-    if supported {
-        let stdout = out.ok();
-        for (tool, mode) in [("search", "hybrid"), ("rehydrate", "hybrid")] {
-            let cols = changes_row(&stdout, tool, mode);
-            assert_eq!(cols[3], "supersede", "{stdout}");
-            assert_eq!(cols[6], "0.000", "old above new with supersedes\n{stdout}");
-            assert_eq!(
-                cols[8], "0.000",
-                "old still found with supersedes\n{stdout}"
-            );
-        }
-    } else {
-        assert_eq!(out.code(), 2, "{}", out.describe());
-        assert!(
-            out.stderr()
-                .contains("--supersede is not supported by this build"),
-            "{}",
-            out.describe()
-        );
-        assert!(out.stdout().is_empty(), "{}", out.describe());
-        assert!(
-            !dir.path().join("memoryd.db").exists(),
-            "{}",
-            out.describe()
+    let stdout = out.ok();
+    for (tool, mode) in [("search", "hybrid"), ("rehydrate", "hybrid")] {
+        let cols = changes_row(&stdout, tool, mode);
+        assert_eq!(cols[3], "supersede", "{stdout}");
+        assert_eq!(cols[6], "0.000", "old above new with supersedes\n{stdout}");
+        assert_eq!(
+            cols[8], "0.000",
+            "old still found with supersedes\n{stdout}"
         );
     }
 }

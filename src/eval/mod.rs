@@ -52,9 +52,6 @@ pub enum EvalError {
     /// The set does not hold together (the message says how, and what to do).
     #[error("{0}")]
     Set(String),
-    /// A flag asks for something this build cannot do (the message names the flag).
-    #[error("{0}")]
-    Unsupported(String),
     /// One query failed.
     #[error("query {qid} failed")]
     Query {

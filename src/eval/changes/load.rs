@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::fixture::{Fact, FactChange};
 use crate::app::App;
@@ -20,14 +20,9 @@ use crate::tools::store_memory::{self, StoreArgs};
 pub const NAMESPACE: &str = "eval-changes";
 
 /// The `store_memory` argument naming the memories a new one replaces (SPEC, "Memory
-/// lifecycle").
-///
-/// SUPERSEDE HOOK. This build's `store_memory` has no such argument yet (issue 24 adds it).
-/// [`supersede_supported`] reads the tool's argument schema, so in a build whose
-/// `StoreArgs` has a `supersedes` field `--supersede` works with no change here: the argument
-/// is passed as JSON, through the same deserialisation an agent's call goes through. Until
-/// then `--supersede` is refused, never simulated.
-pub const SUPERSEDES: &str = "supersedes";
+/// lifecycle"): `--supersede` passes it as JSON, through the same deserialisation an agent's
+/// call goes through.
+const SUPERSEDES: &str = "supersedes";
 
 /// A fact change as stored: its record and the ids the store gave both sides.
 #[derive(Debug, Clone)]
@@ -51,23 +46,6 @@ pub struct Scenario {
     pub distractors: usize,
 }
 
-/// True when this build's `store_memory` takes [`SUPERSEDES`] (read off its argument schema).
-pub fn supersede_supported() -> bool {
-    let schema = serde_json::to_value(schemars::schema_for!(StoreArgs)).unwrap_or(Value::Null);
-    schema["properties"].get(SUPERSEDES).is_some()
-}
-
-/// Refuses `--supersede` in a build whose `store_memory` cannot take [`SUPERSEDES`].
-pub fn check_supersede() -> Result<(), EvalError> {
-    if supersede_supported() {
-        Ok(())
-    } else {
-        Err(EvalError::Unsupported(format!(
-            "--supersede is not supported by this build: store_memory has no '{SUPERSEDES}' argument\nrun without --supersede, or with a build that has the memory lifecycle (issue 24)"
-        )))
-    }
-}
-
 /// Stores `distractors` memories, then the old and new facts of `changes`, in `namespace`,
 /// which must be empty. Tells `progress` what it stored.
 pub async fn load(
@@ -79,9 +57,6 @@ pub async fn load(
     supersede: bool,
     progress: &dyn Fn(String),
 ) -> Result<Scenario, EvalError> {
-    if supersede {
-        check_supersede()?;
-    }
     let have = app.store().count(namespace.to_string()).await?;
     if have > 0 {
         return Err(EvalError::Set(format!(
@@ -194,26 +169,4 @@ async fn store_distractors(
     })?;
     let summary = import::store(app, records, |_| {}).await?;
     Ok(summary.inserted)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// `--supersede` works exactly when `store_memory`'s schema has the argument, and is
-    /// otherwise refused with a message naming the flag.
-    #[test]
-    fn supersede_check_follows_the_store_schema() {
-        match check_supersede() {
-            Ok(()) => assert!(supersede_supported()),
-            Err(e) => {
-                assert!(!supersede_supported());
-                let message = e.to_string();
-                assert!(
-                    message.starts_with("--supersede is not supported by this build"),
-                    "{message}"
-                );
-            }
-        }
-    }
 }
