@@ -49,9 +49,10 @@ struct Index {
     lengths: Vec<u32>,
     /// False once the slot's memory changed or went.
     alive: Vec<bool>,
-    /// True when the slot's memory is superseded (default searches skip it; it still counts
-    /// in the statistics, as FTS5 counts it).
-    superseded: Vec<bool>,
+    /// True while the slot is alive and its memory not superseded: what a default search
+    /// scores (a superseded memory still counts in the statistics, as FTS5 counts it). Kept
+    /// beside `alive` so either search checks one flag per posting.
+    current: Vec<bool>,
     /// The live slot of each memory.
     slots: HashMap<i64, u32>,
     /// Namespace ids.
@@ -119,7 +120,7 @@ impl Index {
         self.namespace_of.push(namespace);
         self.lengths.push(length);
         self.alive.push(true);
-        self.superseded.push(fields.superseded);
+        self.current.push(!fields.superseded);
         self.slots.insert(fields.rowid, slot);
         self.live_tokens += u64::from(length);
     }
@@ -128,6 +129,7 @@ impl Index {
     fn remove(&mut self, rowid: i64) {
         if let Some(slot) = self.slots.remove(&rowid) {
             self.alive[slot as usize] = false;
+            self.current[slot as usize] = false;
             self.namespace_sizes[self.namespace_of[slot as usize] as usize] -= 1;
             self.live_tokens -= u64::from(self.lengths[slot as usize]);
             self.dead += 1;
@@ -178,7 +180,7 @@ impl Index {
         retain_alive(&mut self.rowids, alive);
         retain_alive(&mut self.namespace_of, alive);
         retain_alive(&mut self.lengths, alive);
-        retain_alive(&mut self.superseded, alive);
+        retain_alive(&mut self.current, alive);
         self.alive = vec![true; self.rowids.len()];
         for slot in self.slots.values_mut() {
             *slot = renumbered[*slot as usize];
@@ -202,6 +204,11 @@ impl Index {
         scores: &mut Vec<f64>,
     ) -> Vec<Ranked> {
         let namespace_idf_floor = query.namespace_idf_floor;
+        let visible = if include_superseded {
+            &self.alive
+        } else {
+            &self.current
+        };
         let b = query.length_normalisation.unwrap_or(B);
         let documents = self.slots.len() as f64;
         let Some(&namespace) = self.namespaces.get(namespace) else {
@@ -243,10 +250,7 @@ impl Index {
             }
             for &(slot, freq) in list {
                 let s = slot as usize;
-                if !self.alive[s]
-                    || self.namespace_of[s] != namespace
-                    || (self.superseded[s] && !include_superseded)
-                {
+                if !visible[s] || self.namespace_of[s] != namespace {
                     continue;
                 }
                 let freq = f64::from(freq);
