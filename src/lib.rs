@@ -17,7 +17,8 @@
 //!
 //! Beside them: [`app`] (the shared state handle), [`panic_guard`] (a handler's panic
 //! answers as an internal error), [`config`] (settings and limits),
-//! [`memory`] (the data model and its field rules), [`error`] (the one error type),
+//! [`memory`] (the data model and its field rules), [`expiry`] (`ttl`/`expires_at` and
+//! what expired means), [`sweep`] (the background purge of expired memories), [`error`] (the one error type),
 //! [`metrics`] (call and cache counters), [`metrics_history`] (the bounded history behind the
 //! charts on `/status`), [`process`] (the process's resident memory), [`shutdown`] (signals,
 //! drain, the order a server stops in).
@@ -38,6 +39,7 @@ pub mod config;
 pub mod embed;
 pub mod error;
 pub mod eval;
+pub mod expiry;
 pub mod http;
 pub mod import;
 pub mod index;
@@ -54,6 +56,7 @@ pub mod service;
 pub mod shutdown;
 pub mod sse;
 pub mod store;
+pub mod sweep;
 pub mod tools;
 
 pub use app::App;

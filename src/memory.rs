@@ -63,10 +63,22 @@ pub struct Memory {
     /// superseded it; none while it still holds.
     #[serde(default)]
     pub valid_until: Option<String>,
+    /// When the memory expires (RFC 3339, UTC; `ttl`/`expires_at`): from then on it is not
+    /// found by any tool (except `get_memory` with `include_expired`), and the sweep purges it
+    /// `[lifecycle] purge_after` later. None: it never expires.
+    #[serde(default)]
+    pub expires_at: Option<String>,
     /// The memory's earlier states, newest first (`get_memory` with `history: true`, and
     /// export); absent otherwise. The memory itself is its current state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub versions: Option<Vec<Version>>,
+}
+
+impl Memory {
+    /// Whether the memory has expired at `now` (a stored timestamp): then no tool finds it.
+    pub fn expired_at(&self, now: &str) -> bool {
+        crate::expiry::is_expired(self.expires_at.as_deref(), now)
+    }
 }
 
 fn first_version() -> i32 {
@@ -178,6 +190,8 @@ pub struct NewMemory {
     pub occurred_at: Option<String>,
     /// Metadata object.
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Normalised expires_at (already resolved from `ttl` and the kind's default), or none.
+    pub expires_at: Option<String>,
 }
 
 impl NewMemory {
@@ -205,6 +219,7 @@ impl NewMemory {
             version: 1,
             superseded_by: None,
             valid_until: None,
+            expires_at: self.expires_at.clone(),
             versions: None,
         }
     }
@@ -238,6 +253,9 @@ pub struct MemoryPatch {
     /// Memories of the same namespace this one replaces (not a field: each named memory gets
     /// `superseded_by` and `valid_until`).
     pub supersedes: Vec<String>,
+    /// New expiry (`Some(None)` clears it) and the argument that asked it (`ttl` or
+    /// `expires_at`); a lifecycle change like `supersedes`, kept in no version.
+    pub expires_at: Option<(Option<String>, &'static str)>,
 }
 
 impl MemoryPatch {

@@ -5,7 +5,8 @@
 //!
 //! 1. **Stop accepting**: the signal cancels the token from [`on_signal`]; the HTTP server
 //!    closes its listener and tells open connections to close after their current request,
-//!    and the `/status` charts' sampler (`metrics_history`) ends at its next tick.
+//!    and the `/status` charts' sampler (`metrics_history`) ends at its next tick, as does the
+//!    expiry sweep (`sweep`; between two purge batches at the latest).
 //! 2. **Drain**: in-flight requests (tool calls, including writes) run to completion, for at
 //!    most [`DRAIN_TIMEOUT`] ([`drain`]).
 //! 3. **Stop tasks**: the MCP sessions' token is cancelled, which ends long-lived session

@@ -236,6 +236,7 @@ impl Record {
             priority: self.priority,
             occurred_at: Some(self.occurred_at),
             metadata: serde_json::Map::new(),
+            expires_at: None,
         }
     }
 }

@@ -15,6 +15,9 @@ pub struct GetCmd {
     /// Print the memory as it stood at this version (1 is as first stored)
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub version: Option<i64>,
+    /// Print it even when it has expired (until the sweep purges it)
+    #[arg(long)]
+    pub include_expired: bool,
 }
 
 /// Prints one memory: its fields, a blank line, then its content.
@@ -48,6 +51,9 @@ pub fn print_memory(m: &Memory) {
     if let Some(until) = &m.valid_until {
         println!("valid_until: {until}");
     }
+    if let Some(at) = &m.expires_at {
+        println!("expires_at:  {at}");
+    }
     if !m.metadata.is_empty() {
         println!(
             "metadata:    {}",
@@ -72,6 +78,7 @@ pub async fn run(global: &Global, cmd: GetCmd) -> anyhow::Result<()> {
             id: cmd.id,
             history: Some(cmd.history),
             version: cmd.version,
+            include_expired: Some(cmd.include_expired),
             namespace: global.namespace.clone(),
         },
     )

@@ -51,6 +51,12 @@ pub struct UpdateCmd {
     /// Id of a memory this one replaces (repeat for several); it is kept, marked superseded
     #[arg(long = "supersedes", value_name = "ID")]
     pub supersedes: Vec<String>,
+    /// When it expires (RFC 3339 or YYYY-MM-DD); not with --ttl
+    #[arg(long)]
+    pub expires_at: Option<String>,
+    /// How long it lives from now (90s, 12h, 30d; units s m h d w), or never to clear the expiry
+    #[arg(long)]
+    pub ttl: Option<String>,
 }
 
 fn list_flag(values: Vec<String>, clear: bool) -> Option<Vec<String>> {
@@ -79,6 +85,8 @@ pub async fn run(global: &Global, cmd: UpdateCmd) -> anyhow::Result<()> {
         occurred_at: cmd.occurred_at,
         metadata: parse_metadata(cmd.metadata.as_deref())?,
         supersedes: Some(cmd.supersedes),
+        expires_at: cmd.expires_at,
+        ttl: cmd.ttl,
         namespace: global.namespace.clone(),
     };
     let app = global.open_app_with_model().await?;

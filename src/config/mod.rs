@@ -10,6 +10,7 @@
 
 mod database_url;
 mod health;
+mod lifecycle;
 mod roles;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 pub use database_url::{check_url, redact_url};
 pub use health::Health;
+pub use lifecycle::{Lifecycle, parse_duration};
 pub use roles::{Role, valid_name as valid_role_name};
 
 /// The file name of the database inside the data directory.
@@ -56,6 +58,8 @@ pub struct Config {
     pub health: Health,
     /// Where memories are stored.
     pub storage: Storage,
+    /// Expiry defaults and the purge sweep.
+    pub lifecycle: Lifecycle,
     /// Debug builds only, for tests: the one site that panics on purpose (`tool:NAME`,
     /// `route:PATH` or `mcp:METHOD`), from `MEMORYD_TEST_PANIC`; see `panic_guard`.
     #[serde(skip)]
@@ -98,6 +102,7 @@ impl Default for Config {
             roles: roles::built_in(),
             health: Health::default(),
             storage: Storage::default(),
+            lifecycle: Lifecycle::default(),
             inject_panic: None,
         }
     }
@@ -226,6 +231,7 @@ impl Config {
             );
         }
         self.health.validate()?;
+        self.lifecycle.validate()?;
         if self.server.default_port == 0 || self.server.fallback_ports > 100 {
             return bad(
                 "server",

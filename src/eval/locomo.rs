@@ -86,6 +86,7 @@ async fn load_conversation(
                     priority: 0,
                     occurred_at: Some(memory::parse_time("session_datetime", &t.session_datetime)?),
                     metadata,
+                    expires_at: None,
                 });
             }
             let texts = batch

@@ -101,6 +101,10 @@ pub struct Memories {
     /// Of those, how many another memory superseded (kept for history and `as_of`, left out
     /// of search, list and rehydrate).
     pub superseded: u64,
+    /// Of those, how many expired and wait for the sweep to purge them (found by no tool).
+    pub expired: u64,
+    /// Expired memories this server's sweep purged since it started.
+    pub purged: u64,
     /// Per namespace.
     pub by_namespace: std::collections::BTreeMap<String, u64>,
 }
@@ -119,6 +123,8 @@ pub struct Observation {
     pub memories: Vec<(String, u64)>,
     /// Memories superseded by another, over every namespace (0 when unknown).
     pub superseded: u64,
+    /// Memories expired and not yet purged, over every namespace (0 when unknown).
+    pub expired: u64,
     /// The embedding model.
     pub embedder: Embedder,
 }
@@ -155,6 +161,14 @@ pub async fn observe(app: &App) -> Observation {
             .unwrap_or_default(),
         Some(_) => 0,
     };
+    let expired = match error {
+        None => tokio::time::timeout(DATABASE_TIMEOUT, store.expired_count(crate::memory::now()))
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .unwrap_or_default(),
+        Some(_) => 0,
+    };
     let fleet = match error {
         None => tokio::time::timeout(DATABASE_TIMEOUT, store.fleet(super::FLEET_FRESH_SECONDS))
             .await
@@ -182,6 +196,7 @@ pub async fn observe(app: &App) -> Observation {
         },
         memories,
         superseded,
+        expired,
         embedder: Embedder {
             state: state.name(),
             model: embed::MODEL_NAME,
@@ -363,6 +378,7 @@ mod tests {
             },
             memories: Vec::new(),
             superseded: 0,
+            expired: 0,
             embedder: Embedder {
                 state: state.name(),
                 model: embed::MODEL_NAME,

@@ -47,6 +47,7 @@ pub async fn handle(
         let state = metrics::State {
             memories: seen.memories.clone(),
             superseded: seen.superseded,
+            expired: seen.expired,
             database_bytes: seen.database.size_bytes,
             wal_bytes: seen.database.wal_size_bytes,
             pool: [
@@ -101,6 +102,8 @@ fn json_body(app: &App, seen: health::Observation, rate_limited_clients: usize) 
     let memories = Memories {
         total: seen.memories.iter().map(|m| m.1).sum(),
         superseded: seen.superseded,
+        expired: seen.expired,
+        purged: app.metrics().purged(),
         by_namespace: seen.memories.into_iter().collect(),
     };
     let mut body = serde_json::to_value(&seen.snapshot).expect("a snapshot serialises");

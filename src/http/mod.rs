@@ -99,6 +99,8 @@ pub async fn serve(
         metrics,
         shutdown.clone(),
     ));
+    // So does the expiry sweep (it purges between requests, in small batches).
+    let sweep = tokio::spawn(crate::sweep::sweep_forever(app.clone(), shutdown.clone()));
     // Without TCP_NODELAY, Nagle's algorithm holds back the last small write of an SSE answer
     // on `/mcp` until the client's delayed ACK: about 40 ms added to every MCP call on Linux.
     let listener = listener.tap_io(|tcp| {
@@ -113,5 +115,6 @@ pub async fn serve(
     let served = crate::shutdown::drain(server.into_future(), &shutdown, &sessions).await;
     // Cancelled with `shutdown`; it ends at its next await.
     let _ = sampler.await;
+    let _ = sweep.await;
     served
 }

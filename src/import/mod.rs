@@ -140,6 +140,8 @@ pub struct Draft {
     pub superseded_by: Option<String>,
     /// Until when it held (when it was superseded).
     pub valid_until: Option<String>,
+    /// When it expires (as stored: an expired record imports expired, and the sweep purges it).
+    pub expires_at: Option<String>,
     /// Its earlier versions, newest first (as `export` writes them).
     pub versions: Option<Vec<memory::Version>>,
     /// The vector `export --vectors` wrote.
@@ -195,6 +197,7 @@ impl Draft {
                 .map(|id| check_id("superseded_by", id))
                 .transpose()?,
             valid_until: time("valid_until", self.valid_until)?,
+            expires_at: time("expires_at", self.expires_at)?,
             versions,
         })
     }

@@ -19,7 +19,8 @@
 //! `text_log` (see `change_log`), so it is never searched stale. The PostgreSQL engine feeds
 //! it the same way, so both engines rank keywords identically.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -49,10 +50,17 @@ struct Index {
     lengths: Vec<u32>,
     /// False once the slot's memory changed or went.
     alive: Vec<bool>,
-    /// True while the slot is alive and its memory not superseded: what a default search
+    /// True while the slot is alive and its memory not expired: what a search with
+    /// superseded memories scores (an expired memory still counts in the statistics until it
+    /// is purged, as FTS5 counts it).
+    listed: Vec<bool>,
+    /// True while the slot is listed and its memory not superseded: what a default search
     /// scores (a superseded memory still counts in the statistics, as FTS5 counts it). Kept
     /// beside `alive` so either search checks one flag per posting.
     current: Vec<bool>,
+    /// Slots whose memory expires later, soonest first: at each search, those whose time has
+    /// come leave `listed` and `current` (so expiry costs no check per posting).
+    expiring: BinaryHeap<Reverse<(i64, u32)>>,
     /// The live slot of each memory.
     slots: HashMap<i64, u32>,
     /// Namespace ids.
@@ -119,8 +127,13 @@ impl Index {
         self.rowids.push(fields.rowid);
         self.namespace_of.push(namespace);
         self.lengths.push(length);
+        let live = fields.expires_at > crate::expiry::now_millis();
+        if live && fields.expires_at != i64::MAX {
+            self.expiring.push(Reverse((fields.expires_at, slot)));
+        }
         self.alive.push(true);
-        self.current.push(!fields.superseded);
+        self.listed.push(live);
+        self.current.push(live && !fields.superseded);
         self.slots.insert(fields.rowid, slot);
         self.live_tokens += u64::from(length);
     }
@@ -129,6 +142,7 @@ impl Index {
     fn remove(&mut self, rowid: i64) {
         if let Some(slot) = self.slots.remove(&rowid) {
             self.alive[slot as usize] = false;
+            self.listed[slot as usize] = false;
             self.current[slot as usize] = false;
             self.namespace_sizes[self.namespace_of[slot as usize] as usize] -= 1;
             self.live_tokens -= u64::from(self.lengths[slot as usize]);
@@ -180,12 +194,35 @@ impl Index {
         retain_alive(&mut self.rowids, alive);
         retain_alive(&mut self.namespace_of, alive);
         retain_alive(&mut self.lengths, alive);
+        retain_alive(&mut self.listed, alive);
         retain_alive(&mut self.current, alive);
+        self.expiring = std::mem::take(&mut self.expiring)
+            .into_iter()
+            .filter(|Reverse((_, slot))| alive[*slot as usize])
+            .map(|Reverse((at, slot))| Reverse((at, renumbered[slot as usize])))
+            .collect();
         self.alive = vec![true; self.rowids.len()];
         for slot in self.slots.values_mut() {
             *slot = renumbered[*slot as usize];
         }
         self.dead = 0;
+    }
+
+    /// When the next listed memory expires (ms since the epoch; `i64::MAX`: none will).
+    fn next_expiry(&self) -> i64 {
+        self.expiring.peek().map_or(i64::MAX, |Reverse((at, _))| *at)
+    }
+
+    /// Takes the memories that expired by `now` out of every search.
+    fn expire(&mut self, now: i64) {
+        while let Some(&Reverse((at, slot))) = self.expiring.peek() {
+            if at > now {
+                break;
+            }
+            self.expiring.pop();
+            self.listed[slot as usize] = false;
+            self.current[slot as usize] = false;
+        }
     }
 
     /// Memories of `namespace` containing any of `terms`, by BM25 score, best first (ties:
@@ -205,7 +242,7 @@ impl Index {
     ) -> Vec<Ranked> {
         let namespace_idf_floor = query.namespace_idf_floor;
         let visible = if include_superseded {
-            &self.alive
+            &self.listed
         } else {
             &self.current
         };
@@ -370,21 +407,26 @@ impl KeywordIndex {
         updated
     }
 
-    /// The state to read, up to the log's entry `newest` (brought there under the write lock
-    /// when it is behind).
+    /// The state to read, up to the log's entry `newest` and with what expired by now taken
+    /// out (brought there under the write lock when it is behind).
     fn current(
         &self,
         source: &mut dyn TextSource,
         newest: i64,
     ) -> Result<RwLockReadGuard<'_, State>> {
+        let now = crate::expiry::now_millis();
         if let Ok(guard) = self.state.read()
             && guard.seq == Some(newest)
-            && guard.index.is_some()
+            && let Some(index) = &guard.index
+            && index.next_expiry() > now
         {
             return Ok(guard);
         }
         let mut guard = self.write();
         self.update(source, &mut guard)?;
+        if let Some(index) = guard.index.as_mut() {
+            index.expire(now);
+        }
         Ok(RwLockWriteGuard::downgrade(guard))
     }
 
@@ -415,7 +457,7 @@ impl KeywordIndex {
 
     /// BM25 ranking of the memories of `namespace` that contain any of the query's terms
     /// (query words, tokenized here as FTS5 would), best first, at most `limit`; superseded
-    /// memories only when `include_superseded`. When `narrowed`, only those the source says
+    /// memories only when `include_superseded`, expired ones never. When `narrowed`, only those the source says
     /// pass its filter.
     pub fn ranked(
         &self,
@@ -567,6 +609,34 @@ mod tests {
     }
 
     #[test]
+    fn expired_memories_leave_every_ranking_when_their_time_comes() {
+        let mut tokenizer = Words;
+        let mut space = Index::default();
+        let mut scratch = HashMap::new();
+        let now = crate::expiry::now_millis();
+        let mut soon = fields(1, None, "deploy the staging cluster");
+        soon.expires_at = now + 60_000;
+        let mut gone = fields(2, None, "deploy the staging cluster again");
+        gone.expires_at = now - 1;
+        space.add(&mut tokenizer, &soon, &mut scratch);
+        space.add(&mut tokenizer, &gone, &mut scratch);
+        space.add(&mut tokenizer, &fields(3, None, "deploy nothing"), &mut scratch);
+        let q = ids(&space, &mut tokenizer, &["deploy"]);
+        let mut scores = Vec::new();
+        let found = |space: &Index, all: bool, scores: &mut Vec<f64>| {
+            rowids(space.rank(&q, "ns", Some(10), &plain(), all, scores))
+        };
+        let mut before = found(&space, true, &mut scores);
+        before.sort();
+        assert_eq!(before, [1, 3]);
+        assert_eq!(space.next_expiry(), now + 60_000);
+        space.expire(now + 60_000);
+        assert_eq!(found(&space, false, &mut scores), [3]);
+        assert_eq!(found(&space, true, &mut scores), [3]);
+        assert_eq!(space.next_expiry(), i64::MAX);
+    }
+
+    #[test]
     fn superseded_memories_leave_the_ranking_but_not_the_statistics() {
         let mut space = Index::default();
         let mut scratch = HashMap::new();
@@ -599,6 +669,7 @@ mod tests {
             content: content.into(),
             tags: "[]".into(),
             superseded: false,
+            expires_at: i64::MAX,
         }
     }
 

@@ -121,6 +121,18 @@ pub struct Document {
     pub tags: String,
     /// Whether another memory superseded it (default searches leave it out).
     pub superseded: bool,
+    /// When it expires, in milliseconds since the epoch (`i64::MAX`: never); from then on no
+    /// search finds it (see [`crate::expiry::millis`]).
+    pub expires_at: i64,
+}
+
+/// What a search needs to know of a vector's memory besides its vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// Whether another memory superseded it (default searches leave it out).
+    pub superseded: bool,
+    /// When it expires, in milliseconds since the epoch (`i64::MAX`: never).
+    pub expires_at: i64,
 }
 
 /// What the keyword index reads: its log, changed memories, and everything on a reload.
@@ -137,13 +149,15 @@ pub trait TextSource: LogSource {
 
 /// What the vector copy reads: its log, changed vectors, and one namespace's on a load.
 pub trait VectorSource: LogSource {
-    /// The namespace and vector of one memory, if it has one, and whether the memory is
-    /// superseded.
-    fn vector(&mut self, rowid: i64) -> Result<Option<(String, Vec<f32>, bool)>>;
+    /// The namespace and vector of one memory, if it has one, and its memory's standing.
+    fn vector(&mut self, rowid: i64) -> Result<Option<(String, Vec<f32>, Standing)>>;
 
-    /// Every vector of `namespace`, with whether its memory is superseded.
-    fn vectors(&mut self, namespace: &str, each: &mut dyn FnMut(i64, Vec<f32>, bool))
-    -> Result<()>;
+    /// Every vector of `namespace`, with its memory's standing.
+    fn vectors(
+        &mut self,
+        namespace: &str,
+        each: &mut dyn FnMut(i64, Vec<f32>, Standing),
+    ) -> Result<()>;
 
     /// Which of `rowids` pass the search's filter beyond its namespace.
     fn passing(&mut self, rowids: &[i64]) -> Result<HashSet<i64>>;

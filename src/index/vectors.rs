@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockWriteGuard};
 
-use super::VectorSource;
+use super::{Standing, VectorSource};
 use super::change_log::{self, CatchUp};
 use crate::error::Result;
 
@@ -25,24 +25,29 @@ struct Space {
     data: Vec<f32>,
     /// Whether each vector's memory is superseded (default searches skip it).
     superseded: Vec<bool>,
+    /// When each vector's memory expires, in ms since the epoch (every search skips it from
+    /// then on: a comparison beside the dot product, checked at query time).
+    expires: Vec<i64>,
     /// Where each rowid sits in `rowids`.
     positions: HashMap<i64, usize>,
 }
 
 impl Space {
     /// Adds (or replaces) the vector of `rowid`.
-    fn upsert(&mut self, rowid: i64, vector: &[f32], superseded: bool) {
+    fn upsert(&mut self, rowid: i64, vector: &[f32], standing: Standing) {
         let dim = vector.len();
         match self.positions.get(&rowid) {
             Some(&i) => {
                 self.data[i * dim..(i + 1) * dim].copy_from_slice(vector);
-                self.superseded[i] = superseded;
+                self.superseded[i] = standing.superseded;
+                self.expires[i] = standing.expires_at;
             }
             None => {
                 self.positions.insert(rowid, self.rowids.len());
                 self.rowids.push(rowid);
                 self.data.extend_from_slice(vector);
-                self.superseded.push(superseded);
+                self.superseded.push(standing.superseded);
+                self.expires.push(standing.expires_at);
             }
         }
     }
@@ -58,11 +63,13 @@ impl Space {
             self.rowids[i] = moved;
             self.data.copy_within(last * dim..(last + 1) * dim, i * dim);
             self.superseded[i] = self.superseded[last];
+            self.expires[i] = self.expires[last];
             self.positions.insert(moved, i);
         }
         self.rowids.truncate(last);
         self.data.truncate(last * dim);
         self.superseded.truncate(last);
+        self.expires.truncate(last);
     }
 }
 
@@ -104,7 +111,7 @@ impl VectorIndex {
 
     /// The `k` rowids nearest to `query` (cosine similarity of unit vectors) in `namespace`,
     /// best first, reading through `source` what changed since the last call; superseded
-    /// memories only when `include_superseded`.
+    /// memories only when `include_superseded`, expired ones never.
     pub fn nearest(
         &self,
         source: &mut dyn VectorSource,
@@ -157,11 +164,11 @@ fn catch_up(source: &mut dyn VectorSource, state: &mut State, dim: usize) -> Res
                     for space in state.spaces.values_mut() {
                         space.remove(rowid, dim);
                     }
-                    if let Some((namespace, vector, superseded)) = source.vector(rowid)?
+                    if let Some((namespace, vector, standing)) = source.vector(rowid)?
                         && vector.len() == dim
                         && let Some(space) = state.spaces.get_mut(&namespace)
                     {
-                        space.upsert(rowid, &vector, superseded);
+                        space.upsert(rowid, &vector, standing);
                     }
                 }
                 Ok(())
@@ -179,9 +186,9 @@ fn catch_up(source: &mut dyn VectorSource, state: &mut State, dim: usize) -> Res
 
 fn load(source: &mut dyn VectorSource, namespace: &str, dim: usize) -> Result<Space> {
     let mut space = Space::default();
-    source.vectors(namespace, &mut |rowid, vector, superseded| {
+    source.vectors(namespace, &mut |rowid, vector, standing| {
         if vector.len() == dim {
-            space.upsert(rowid, &vector, superseded);
+            space.upsert(rowid, &vector, standing);
         }
     })?;
     Ok(space)
@@ -189,11 +196,14 @@ fn load(source: &mut dyn VectorSource, namespace: &str, dim: usize) -> Result<Sp
 
 fn top_k(space: &Space, query: &[f32], k: usize, include_superseded: bool) -> Vec<(i64, f32)> {
     let dim = query.len();
+    let now = crate::expiry::now_millis();
     let mut scored: Vec<(f32, usize)> = space
         .data
         .chunks_exact(dim)
         .enumerate()
-        .filter(|&(i, _)| include_superseded || !space.superseded[i])
+        .filter(|&(i, _)| {
+            (include_superseded || !space.superseded[i]) && space.expires[i] > now
+        })
         .map(|(i, v)| (dot(v, query), i))
         .collect();
     let k = k.min(scored.len());
@@ -233,12 +243,34 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 mod tests {
     use super::*;
 
+    fn st(superseded: bool) -> Standing {
+        Standing {
+            superseded,
+            expires_at: i64::MAX,
+        }
+    }
+
+    #[test]
+    fn expired_vectors_are_skipped_even_when_superseded_ones_are_asked_for() {
+        let mut space = Space::default();
+        let gone = Standing {
+            superseded: false,
+            expires_at: crate::expiry::now_millis() - 1,
+        };
+        space.upsert(10, &[1.0, 0.0], gone);
+        space.upsert(20, &[0.6, 0.8], st(false));
+        space.upsert(30, &[0.0, 1.0], st(false));
+        let rowids = |found: Vec<(i64, f32)>| found.into_iter().map(|r| r.0).collect::<Vec<_>>();
+        assert_eq!(rowids(top_k(&space, &[1.0, 0.0], 2, false)), [20, 30]);
+        assert_eq!(rowids(top_k(&space, &[1.0, 0.0], 2, true)), [20, 30]);
+    }
+
     #[test]
     fn top_k_orders_by_dot_product() {
         let mut space = Space::default();
-        space.upsert(10, &[1.0, 0.0], false);
-        space.upsert(20, &[0.0, 1.0], false);
-        space.upsert(30, &[0.6, 0.8], false);
+        space.upsert(10, &[1.0, 0.0], st(false));
+        space.upsert(20, &[0.0, 1.0], st(false));
+        space.upsert(30, &[0.6, 0.8], st(false));
         let got = top_k(&space, &[0.0, 1.0], 2, false);
         assert_eq!(
             got.iter().map(|(r, _)| *r).collect::<Vec<_>>(),
@@ -251,16 +283,16 @@ mod tests {
     #[test]
     fn superseded_vectors_are_skipped_unless_asked_for_and_the_rest_still_fill_k() {
         let mut space = Space::default();
-        space.upsert(10, &[0.0, 1.0], true);
-        space.upsert(20, &[0.6, 0.8], false);
-        space.upsert(30, &[1.0, 0.0], false);
+        space.upsert(10, &[0.0, 1.0], st(true));
+        space.upsert(20, &[0.6, 0.8], st(false));
+        space.upsert(30, &[1.0, 0.0], st(false));
         let rowids = |got: Vec<(i64, f32)>| got.iter().map(|(r, _)| *r).collect::<Vec<_>>();
         assert_eq!(rowids(top_k(&space, &[0.0, 1.0], 2, false)), vec![20, 30]);
         assert_eq!(rowids(top_k(&space, &[0.0, 1.0], 2, true)), vec![10, 20]);
         // Superseding follows the memory when the last vector moves into a gap.
         space.remove(20, 2);
         assert_eq!(rowids(top_k(&space, &[0.0, 1.0], 3, false)), vec![30]);
-        space.upsert(10, &[0.0, 1.0], false);
+        space.upsert(10, &[0.0, 1.0], st(false));
         assert_eq!(rowids(top_k(&space, &[0.0, 1.0], 1, false)), vec![10]);
     }
 
@@ -268,14 +300,14 @@ mod tests {
     fn remove_moves_the_last_vector_into_the_gap() {
         let mut space = Space::default();
         for (rowid, x) in [(1, 1.0), (2, 2.0), (3, 3.0)] {
-            space.upsert(rowid, &[x, 0.0], false);
+            space.upsert(rowid, &[x, 0.0], st(false));
         }
         space.remove(1, 2);
         space.remove(99, 2);
         assert_eq!(space.rowids, vec![3, 2]);
         assert_eq!(space.data, vec![3.0, 0.0, 2.0, 0.0]);
         assert_eq!(space.positions[&3], 0);
-        space.upsert(2, &[5.0, 5.0], false);
+        space.upsert(2, &[5.0, 5.0], st(false));
         space.remove(3, 2);
         assert_eq!(space.rowids, vec![2]);
         assert_eq!(space.data, vec![5.0, 5.0]);

@@ -82,6 +82,16 @@ impl Metrics {
         self.counters.panics.inc();
     }
 
+    /// Counts memories this process's sweep purged.
+    pub fn record_purged(&self, n: u64) {
+        self.counters.purged.inc_by(n);
+    }
+
+    /// Memories this process's sweep purged since it started.
+    pub fn purged(&self) -> u64 {
+        self.counters.purged.get()
+    }
+
     /// Calls and cache lookups held for the window (each at most a fixed number).
     pub fn window_samples(&self) -> u64 {
         self.window.len()
@@ -230,6 +240,7 @@ mod tests {
         let state = State {
             memories: vec![("default".into(), 7), ("proj".into(), 2)],
             superseded: 3,
+            expired: 4,
             database_bytes: 4096,
             wal_bytes: 8,
             pool: [5, 2, 1],
@@ -247,6 +258,8 @@ mod tests {
             "memoryd_memories{namespace=\"default\"} 7",
             "memoryd_memories{namespace=\"proj\"} 2",
             "memoryd_memories_superseded 3",
+            "memoryd_memories_expired 4",
+            "memoryd_memories_purged_total 0",
             "memoryd_database_size_bytes 4096",
             "memoryd_wal_size_bytes 8",
             "memoryd_embedder_state{state=\"ready\"} 1",

@@ -18,6 +18,8 @@ pub struct State {
     pub memories: Vec<(String, u64)>,
     /// Memories superseded by another, over every namespace.
     pub superseded: u64,
+    /// Memories expired and not yet purged, over every namespace.
+    pub expired: u64,
     /// Size of the database file.
     pub database_bytes: u64,
     /// Size of its write-ahead log.
@@ -50,9 +52,12 @@ pub(super) struct Counters {
     /// `memoryd_panics_total`: handlers that panicked and were answered with an internal
     /// error (see `panic_guard`).
     pub(super) panics: IntCounter,
+    /// `memoryd_memories_purged_total`: expired memories this process's sweep purged.
+    pub(super) purged: IntCounter,
     /// Scrape-time gauges, set from [`State`] just before encoding.
     memories: IntGaugeVec,
     superseded: IntGauge,
+    expired: IntGauge,
     database_bytes: IntGauge,
     wal_bytes: IntGauge,
     pool: IntGaugeVec,
@@ -111,6 +116,16 @@ impl Counters {
             "Memories another memory superseded, over every namespace (kept, left out of search).",
         )
         .expect("valid metric");
+        let expired = IntGauge::new(
+            "memories_expired",
+            "Memories past their expires_at, not yet purged, over every namespace (found by no tool).",
+        )
+        .expect("valid metric");
+        let purged = IntCounter::new(
+            "memories_purged_total",
+            "Expired memories this server's sweep purged since it started.",
+        )
+        .expect("valid metric");
         let database_bytes = IntGauge::new("database_size_bytes", "Size of the database file.")
             .expect("valid metric");
         let wal_bytes = IntGauge::new("wal_size_bytes", "Size of the write-ahead log file.")
@@ -160,6 +175,8 @@ impl Counters {
             Box::new(panics.clone()),
             Box::new(memories.clone()),
             Box::new(superseded.clone()),
+            Box::new(expired.clone()),
+            Box::new(purged.clone()),
             Box::new(database_bytes.clone()),
             Box::new(wal_bytes.clone()),
             Box::new(pool.clone()),
@@ -182,6 +199,8 @@ impl Counters {
             panics,
             memories,
             superseded,
+            expired,
+            purged,
             database_bytes,
             wal_bytes,
             pool,
@@ -226,6 +245,7 @@ impl Counters {
                 .set(clamp(*n));
         }
         self.superseded.set(clamp(state.superseded));
+        self.expired.set(clamp(state.expired));
         self.database_bytes.set(clamp(state.database_bytes));
         self.wal_bytes.set(clamp(state.wal_bytes));
         self.instance.reset();

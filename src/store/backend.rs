@@ -116,6 +116,22 @@ pub trait Backend: Send + Sync + 'static {
     /// Number of superseded memories, over every namespace.
     async fn superseded_count(&self) -> Result<u64>;
 
+    /// Number of memories expired at `now` and not yet purged, over every namespace.
+    async fn expired_count(&self, now: String) -> Result<u64>;
+
+    /// Number of memories that expired after `since` and by `now`; when there are any, the
+    /// store's generation moves (so caches keyed by it miss, and subscribers hear of it).
+    async fn notice_expired(&self, since: String, now: String) -> Result<u64>;
+
+    /// Purges, in one short transaction, up to `limit` memories that expired at or before
+    /// `cutoff`, with their versions and vectors, logging each so every process's indexes
+    /// drop it; the number purged, or `None` when another server of a fleet is sweeping.
+    async fn purge_expired(&self, cutoff: String, limit: usize) -> Result<Option<u64>>;
+
+    /// Fetches one memory by id within a namespace, expired or not (`get_memory` with
+    /// `include_expired`); [`Backend::get`] finds only live ones.
+    async fn get_any(&self, namespace: String, id: String) -> Result<Memory>;
+
     /// Inserts many memories in one transaction; `vectors[i]` belongs to `memories[i]`.
     async fn insert_many(
         &self,
@@ -123,7 +139,7 @@ pub trait Backend: Send + Sync + 'static {
         vectors: Option<Vec<Vec<f32>>>,
     ) -> Result<Vec<Stored>>;
 
-    /// Fetches one memory by id within a namespace.
+    /// Fetches one live (unexpired) memory by id within a namespace.
     async fn get(&self, namespace: String, id: String) -> Result<Memory>;
 
     /// Applies a patch to one memory (keeping the state it leaves as a version, and marking
@@ -139,7 +155,7 @@ pub trait Backend: Send + Sync + 'static {
         vector: Option<(String, Vec<f32>)>,
     ) -> Result<(Memory, bool)>;
 
-    /// Deletes one memory; `false` when there was none with that id.
+    /// Deletes one live memory; `false` when there was none with that id (or it expired).
     async fn delete(&self, namespace: String, id: String) -> Result<bool>;
 
     /// One page of memories, newest first, after the row `after`.

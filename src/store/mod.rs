@@ -105,5 +105,6 @@ pub(crate) fn sample_memory(namespace: &str, content: &str) -> crate::memory::Ne
         priority: 3,
         occurred_at: None,
         metadata: serde_json::Map::new(),
+        expires_at: None,
     }
 }

@@ -11,9 +11,9 @@ use crate::error::Error;
 use crate::memory::Memory;
 
 /// Where the columns an engine selects after the memory columns start.
-pub(crate) const AFTER_MEMORY: usize = 19;
+pub(crate) const AFTER_MEMORY: usize = 20;
 
-/// The memory columns, in the order [`read_memory`] reads them (positions 0 to 18); each
+/// The memory columns, in the order [`read_memory`] reads them (positions 0 to 19); each
 /// engine's tests check its column list against it.
 #[cfg(test)]
 pub(crate) const MEMORY_COLUMNS: [&str; AFTER_MEMORY] = [
@@ -36,6 +36,7 @@ pub(crate) const MEMORY_COLUMNS: [&str; AFTER_MEMORY] = [
     "version",
     "superseded_by",
     "valid_until",
+    "expires_at",
 ];
 
 /// A stored value that could not be read as memoryd expects it.
@@ -87,7 +88,7 @@ pub(crate) trait Columns {
     fn int(&self, index: usize) -> Result<i32, ColumnError>;
 }
 
-/// Reads a memory from a row whose first 19 columns are [`MEMORY_COLUMNS`] (the JSON columns
+/// Reads a memory from a row whose first 20 columns are [`MEMORY_COLUMNS`] (the JSON columns
 /// as text).
 pub(crate) fn read_memory(row: &impl Columns) -> Result<Memory, ColumnError> {
     Ok(Memory {
@@ -110,6 +111,7 @@ pub(crate) fn read_memory(row: &impl Columns) -> Result<Memory, ColumnError> {
         version: row.int(16)?,
         superseded_by: row.optional_text(17)?,
         valid_until: row.optional_text(18)?,
+        expires_at: row.optional_text(19)?,
         versions: None,
     })
 }
@@ -204,6 +206,7 @@ mod tests {
             Some("2"),
             Some("id-2"),
             Some("2026-02-01T00:00:00.000Z"),
+            Some("2026-03-01T00:00:00.000Z"),
         ]
     }
 
@@ -225,6 +228,7 @@ mod tests {
         assert_eq!(m.version, 2);
         assert_eq!(m.superseded_by.as_deref(), Some("id-2"));
         assert_eq!(m.valid_until.as_deref(), Some("2026-02-01T00:00:00.000Z"));
+        assert_eq!(m.expires_at.as_deref(), Some("2026-03-01T00:00:00.000Z"));
     }
 
     #[test]

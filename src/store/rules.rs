@@ -32,8 +32,11 @@ pub(crate) struct Patched {
     /// no longer fits.
     text_changed: bool,
     /// The state the memory leaves, to keep as a version; `None` when the patch changes no
-    /// field (it only supersedes others), so nothing is to be written to the memory.
+    /// field (it only supersedes others, or changes expiry), so nothing else is to be written.
     pub(crate) previous: Option<Version>,
+    /// The new `expires_at` to write (`Some(None)` clears it) when the patch changes it; like
+    /// `supersedes`, a lifecycle change that keeps no version and leaves `version` as it is.
+    pub(crate) expiry: Option<Option<String>>,
 }
 
 /// What becomes of a memory's vector on an update.
@@ -51,13 +54,23 @@ pub(crate) enum VectorWrite {
 /// field the patch sets is set, `updated_at` is now and the version one more. A patch that
 /// changes no field (only `supersedes`) leaves the memory exactly as it is.
 pub(crate) fn patch(current: Memory, patch: &MemoryPatch) -> Patched {
+    let expiry = patch
+        .expires_at
+        .as_ref()
+        .map(|(e, _)| e.clone())
+        .filter(|e| *e != current.expires_at);
     if patch.is_empty() {
+        let mut memory = current;
+        if let Some(e) = &expiry {
+            memory.expires_at = e.clone();
+        }
         return Patched {
-            memory: current,
+            memory,
             duplicate_check: None,
             reembed: false,
             text_changed: false,
             previous: None,
+            expiry,
         };
     }
     let previous = Version::of(&current);
@@ -71,15 +84,44 @@ pub(crate) fn patch(current: Memory, patch: &MemoryPatch) -> Patched {
         duplicate_check = Some(hash);
     }
     patch.apply_fields(&mut m);
+    if let Some(e) = &expiry {
+        m.expires_at = e.clone();
+    }
     m.updated_at = memory::now();
     m.version = previous.version + 1;
     Patched {
         previous: Some(previous),
+        expiry,
         text_changed: m.content != old_content || m.context != old_context,
         reembed: patch.content.is_some() || patch.context.is_some(),
         duplicate_check,
         memory: m,
     }
+}
+
+/// An update of the stored memory `current`: refused as not found when it has expired (an
+/// expired memory is gone for every tool), else [`patch`]ed, and refused (naming the argument)
+/// when the patch leaves it expiring before it occurred.
+pub(crate) fn update(current: Memory, p: &MemoryPatch) -> Result<Patched> {
+    if current.expired_at(&memory::now()) {
+        return Err(Error::NotFound {
+            id: current.id,
+            namespace: current.namespace,
+        });
+    }
+    let patched = patch(current, p);
+    let m = &patched.memory;
+    if let Some(e) = &m.expires_at {
+        let argument = match (&p.expires_at, &p.occurred_at) {
+            (Some((_, argument)), _) => Some(*argument),
+            (None, Some(_)) => Some("occurred_at"),
+            (None, None) => None,
+        };
+        if let Some(argument) = argument {
+            crate::expiry::check_order(argument, e, &m.occurred_at)?;
+        }
+    }
+    Ok(patched)
 }
 
 impl Patched {
@@ -271,6 +313,7 @@ mod tests {
             priority: 0,
             occurred_at: Some("2020-01-01T00:00:00.000Z".into()),
             metadata: serde_json::Map::new(),
+            expires_at: None,
         };
         let mut m = new.stamped(memory::content_hash("old words"));
         m.updated_at = "2020-01-01T00:00:00.000Z".into();

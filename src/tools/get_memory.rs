@@ -1,5 +1,5 @@
 //! `get_memory`: one memory, in full, by id: as it is now (superseded or not), as it stood at
-//! one of its versions, and with its earlier versions.
+//! one of its versions, and with its earlier versions; an expired one only when asked.
 
 use rmcp::{ErrorData, Json, tool, tool_router};
 use schemars::JsonSchema;
@@ -23,6 +23,9 @@ pub struct GetArgs {
     /// Return the memory as it stood at this version (1 is as first stored) instead of now.
     #[schemars(range(min = 1))]
     pub version: Option<i64>,
+    /// Also return the memory when it has expired (not yet purged); otherwise an expired
+    /// memory is not found.
+    pub include_expired: Option<bool>,
     /// Project scope (default "default").
     pub namespace: Option<String>,
 }
@@ -31,7 +34,11 @@ pub struct GetArgs {
 /// not found.
 pub async fn run(app: &App, args: GetArgs) -> Result<Memory> {
     let namespace = memory::namespace(args.namespace.as_deref())?;
-    let current = app.store().get(namespace, args.id).await?;
+    let current = if args.include_expired.unwrap_or(false) {
+        app.store().get_any(namespace, args.id).await?
+    } else {
+        app.store().get(namespace, args.id).await?
+    };
     let history = args.history.unwrap_or(false);
     let asks_older = args
         .version
@@ -57,7 +64,8 @@ pub async fn run(app: &App, args: GetArgs) -> Result<Memory> {
 impl MemoryServer {
     /// Fetch one memory by id, with its full content and every field. A superseded memory is
     /// still returned, with superseded_by (the memory that replaced it) and valid_until.
-    /// history: true adds its earlier versions; version: N returns it as it stood then.
+    /// history: true adds its earlier versions; version: N returns it as it stood then. An
+    /// expired memory is not found unless include_expired: true.
     #[tool(annotations(read_only_hint = true, open_world_hint = false))]
     async fn get_memory(
         &self,

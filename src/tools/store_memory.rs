@@ -9,6 +9,7 @@ use super::params::Parameters;
 use crate::app::App;
 use crate::config::StoreEmbedding;
 use crate::error::Result;
+use crate::expiry;
 use crate::memory::{self, MemoryPatch, NewMemory};
 use crate::store::Pending;
 
@@ -45,6 +46,13 @@ pub struct StoreArgs {
     /// search_memory first). They are kept, marked superseded_by this memory and valid_until
     /// its occurred_at, and leave search, list and rehydrate.
     pub supersedes: Option<Vec<String>>,
+    /// When the memory expires: RFC 3339 or YYYY-MM-DD, not before occurred_at. From then on
+    /// no tool finds it, and it is purged later. Not with ttl.
+    pub expires_at: Option<String>,
+    /// How long the memory lives, counted from now: a whole number and a unit s, m, h, d or w
+    /// (such as "90s", "12h", "30d"), or "never". Default: the kind's ttl from the server's
+    /// config, else never. Not with expires_at.
+    pub ttl: Option<String>,
     /// Project scope (default "default").
     pub namespace: Option<String>,
 }
@@ -61,7 +69,8 @@ pub struct StoreOutput {
 /// Validates `args` and stores the memory.
 pub async fn run(app: &App, args: StoreArgs) -> Result<StoreOutput> {
     let limits = app.limits();
-    let new = NewMemory {
+    let asked = expiry::asked(args.expires_at.as_deref(), args.ttl.as_deref())?;
+    let mut new = NewMemory {
         namespace: memory::namespace(args.namespace.as_deref())?,
         content: memory::content(args.content, limits)?,
         title: memory::short_text("title", args.title, 200)?,
@@ -77,7 +86,14 @@ pub async fn run(app: &App, args: StoreArgs) -> Result<StoreOutput> {
             .map(|t| memory::parse_time("occurred_at", &t))
             .transpose()?,
         metadata: memory::metadata(args.metadata, limits)?,
+        expires_at: None,
     };
+    new.expires_at = expiry::for_new(
+        asked,
+        &new.kind,
+        new.occurred_at.as_deref(),
+        &app.config().lifecycle,
+    )?;
     let supersedes = memory::supersedes(args.supersedes.unwrap_or_default())?;
     // Same content already stored: answer without spending an embedding on it (the memory
     // holding it still supersedes what was named).

@@ -8,6 +8,7 @@ use super::MemoryServer;
 use super::params::Parameters;
 use crate::app::App;
 use crate::error::{Error, Result};
+use crate::expiry;
 use crate::memory::{self, Memory, MemoryPatch};
 
 /// Arguments of `update_memory`: the id, and only the fields to change.
@@ -43,6 +44,11 @@ pub struct UpdateArgs {
     /// They are kept, marked superseded_by this memory and valid_until its occurred_at, and
     /// leave search, list and rehydrate.
     pub supersedes: Option<Vec<String>>,
+    /// New expiry: RFC 3339 or YYYY-MM-DD, not before occurred_at. Not with ttl.
+    pub expires_at: Option<String>,
+    /// New time to live, counted from now ("90s", "12h", "30d", units s m h d w), or "never"
+    /// to clear the expiry. Not with expires_at.
+    pub ttl: Option<String>,
     /// Project scope (default "default").
     pub namespace: Option<String>,
 }
@@ -51,6 +57,8 @@ pub struct UpdateArgs {
 pub async fn run(app: &App, args: UpdateArgs) -> Result<Memory> {
     let limits = app.limits();
     let namespace = memory::namespace(args.namespace.as_deref())?;
+    let expires_at = expiry::asked(args.expires_at.as_deref(), args.ttl.as_deref())?
+        .map(|(e, argument)| (e.stored(), argument));
     let patch = MemoryPatch {
         content: args
             .content
@@ -88,11 +96,12 @@ pub async fn run(app: &App, args: UpdateArgs) -> Result<Memory> {
             .map(|m| memory::metadata(Some(m), limits))
             .transpose()?,
         supersedes: memory::supersedes(args.supersedes.unwrap_or_default())?,
+        expires_at,
     };
-    if patch.is_empty() && patch.supersedes.is_empty() {
+    if patch.is_empty() && patch.supersedes.is_empty() && patch.expires_at.is_none() {
         return Err(Error::invalid(
             "id",
-            "nothing to update\ngive at least one field to change, such as content, title or tags, or supersedes",
+            "nothing to update\ngive at least one field to change, such as content, title or tags, or supersedes, ttl or expires_at",
         ));
     }
     // New content or context needs a new vector: compose the text the memory will have,

@@ -23,7 +23,7 @@ use crate::store::{Filter, Page, Situated, Stored, Validity};
 /// as text), for a table aliased `m`.
 pub(super) const COLUMNS: &str = "m.id, m.namespace, m.content, m.title, m.kind, m.tags::text, \
      m.source, m.anchor, m.roles::text, m.priority, m.created_at, m.updated_at, m.occurred_at, \
-     m.metadata, m.content_hash, m.context, m.version, m.superseded_by, m.valid_until";
+     m.metadata, m.content_hash, m.context, m.version, m.superseded_by, m.valid_until, m.expires_at";
 
 /// Reads a memory from a row selected with [`COLUMNS`] first.
 pub(super) fn from_row(r: &Row) -> Result<Memory> {
@@ -32,9 +32,9 @@ pub(super) fn from_row(r: &Row) -> Result<Memory> {
 
 const INSERT: &str = "INSERT INTO memories (id, namespace, content, title, kind, tags, source, \
      anchor, roles, priority, created_at, updated_at, occurred_at, metadata, content_hash, \
-     context, embedding, version, superseded_by, valid_until) VALUES ($1, $2, $3, $4, $5, \
-     $6::text::jsonb, $7, $8, $9::text::jsonb, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-     $20) ON CONFLICT (namespace, content_hash) DO NOTHING RETURNING rowid";
+     context, embedding, version, superseded_by, valid_until, expires_at) VALUES ($1, $2, $3, \
+     $4, $5, $6::text::jsonb, $7, $8, $9::text::jsonb, $10, $11, $12, $13, $14, $15, $16, $17, \
+     $18, $19, $20, $21) ON CONFLICT (namespace, content_hash) DO NOTHING RETURNING rowid";
 
 /// Inserts a complete row as given; its rowid, or `None` when the namespace already holds the
 /// content.
@@ -72,6 +72,7 @@ pub(super) async fn insert_row(
                 &m.version,
                 &m.superseded_by,
                 &m.valid_until,
+                &m.expires_at,
             ],
         )
         .await?;
@@ -93,11 +94,12 @@ pub(super) async fn supersede(
     let stmt = tx
         .prepare_cached(
             "SELECT id, namespace, superseded_by FROM memories WHERE id = ANY($1) \
-             ORDER BY rowid FOR UPDATE",
+             AND (expires_at IS NULL OR expires_at > $2) ORDER BY rowid FOR UPDATE",
         )
         .await?;
+    // An expired memory is not found: it cannot be named.
     let found = tx
-        .query(&stmt, &[&ids])
+        .query(&stmt, &[&ids, &memory::now()])
         .await?
         .iter()
         .map(|r| {
@@ -184,16 +186,19 @@ pub(super) async fn versions_of(
     Ok(out)
 }
 
-/// The id and rowid of the memory holding this content hash in the namespace, if any.
+/// The id and rowid of the live memory holding this content hash in the namespace, if any.
 async fn row_for_hash(
     tx: &Transaction<'_>,
     namespace: &str,
     hash: &str,
 ) -> Result<Option<(String, i64)>> {
     let stmt = tx
-        .prepare_cached("SELECT id, rowid FROM memories WHERE namespace = $1 AND content_hash = $2")
+        .prepare_cached(
+            "SELECT id, rowid FROM memories WHERE namespace = $1 AND content_hash = $2 \
+             AND (expires_at IS NULL OR expires_at > $3)",
+        )
         .await?;
-    match tx.query_opt(&stmt, &[&namespace, &hash]).await? {
+    match tx.query_opt(&stmt, &[&namespace, &hash, &memory::now()]).await? {
         Some(r) => Ok(Some((get(&r, 0)?, get(&r, 1)?))),
         None => Ok(None),
     }
@@ -209,6 +214,8 @@ async fn insert_new(tx: &Transaction<'_>, m: &NewMemory, vector: Option<&[f32]>)
             deduplicated: true,
         });
     }
+    // An expired memory holding the content is gone for every tool: the content is new again.
+    super::expiry::purge_expired_holder(tx, &m.namespace, &hash).await?;
     let row = m.stamped(hash.clone());
     match insert_row(tx, &row, vector).await? {
         Some(rowid) => Ok(Stored {
@@ -240,10 +247,13 @@ impl PgStore {
     ) -> Result<Option<String>> {
         let client = self.conn().await?;
         let stmt = client
-            .prepare_cached("SELECT id FROM memories WHERE namespace = $1 AND content_hash = $2")
+            .prepare_cached(
+                "SELECT id FROM memories WHERE namespace = $1 AND content_hash = $2 \
+                 AND (expires_at IS NULL OR expires_at > $3)",
+            )
             .await?;
         client
-            .query_opt(&stmt, &[&namespace, &content_hash])
+            .query_opt(&stmt, &[&namespace, &content_hash, &memory::now()])
             .await?
             .map(|r| get(&r, 0))
             .transpose()
@@ -333,7 +343,13 @@ impl PgStore {
             ))
             .await?;
         match client.query_opt(&stmt, &[&namespace, &id]).await? {
-            Some(row) => from_row(&row),
+            Some(row) => {
+                let m = from_row(&row)?;
+                if m.expired_at(&memory::now()) {
+                    return Err(Error::NotFound { id, namespace });
+                }
+                Ok(m)
+            }
             None => Err(Error::NotFound { id, namespace }),
         }
     }
@@ -359,10 +375,14 @@ impl PgStore {
         };
         let rowid: i64 = get(&row, AFTER_MEMORY)?;
         let had_vector: bool = get(&row, AFTER_MEMORY + 1)?;
-        let patched = rules::patch(from_row(&row)?, &patch);
+        let patched = rules::update(from_row(&row)?, &patch)?;
         if let Some(hash) = &patched.duplicate_check {
             let holder = row_for_hash(&tx, &namespace, hash).await?;
             patched.refuse_duplicate(holder.map(|(id, _)| id))?;
+            super::expiry::purge_expired_holder(&tx, &namespace, hash).await?;
+        }
+        if let Some(expires_at) = &patched.expiry {
+            super::expiry::set(&tx, rowid, expires_at.as_deref()).await?;
         }
         let (change, missing) = patched.vector(had_vector, vector);
         let Some(previous) = &patched.previous else {
@@ -422,9 +442,15 @@ impl PgStore {
     pub(super) async fn delete(&self, namespace: String, id: String) -> Result<bool> {
         let client = self.conn().await?;
         let stmt = client
-            .prepare_cached("DELETE FROM memories WHERE namespace = $1 AND id = $2")
+            .prepare_cached(
+                "DELETE FROM memories WHERE namespace = $1 AND id = $2 \
+                 AND (expires_at IS NULL OR expires_at > $3)",
+            )
             .await?;
-        Ok(client.execute(&stmt, &[&namespace, &id]).await? > 0)
+        Ok(client
+            .execute(&stmt, &[&namespace, &id, &memory::now()])
+            .await?
+            > 0)
     }
 
     /// One page of memories, newest first, after the row `after`.
@@ -549,9 +575,14 @@ impl PgStore {
     pub(super) async fn count(&self, namespace: String) -> Result<u64> {
         let client = self.conn().await?;
         let stmt = client
-            .prepare_cached("SELECT count(*) FROM memories WHERE namespace = $1")
+            .prepare_cached(
+                "SELECT count(*) FROM memories WHERE namespace = $1 \
+                 AND (expires_at IS NULL OR expires_at > $2)",
+            )
             .await?;
-        let row = client.query_one(&stmt, &[&namespace]).await?;
+        let row = client
+            .query_one(&stmt, &[&namespace, &memory::now()])
+            .await?;
         Ok(get::<i64>(&row, 0)? as u64)
     }
 

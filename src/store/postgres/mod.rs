@@ -26,6 +26,7 @@
 mod columns;
 mod connect;
 mod errors;
+mod expiry;
 mod fleet;
 mod maintenance;
 mod memories;
@@ -167,6 +168,22 @@ impl Backend for PgStore {
 
     async fn superseded_count(&self) -> Result<u64> {
         PgStore::superseded_count(self).await
+    }
+
+    async fn expired_count(&self, now: String) -> Result<u64> {
+        PgStore::expired_count(self, now).await
+    }
+
+    async fn notice_expired(&self, since: String, now: String) -> Result<u64> {
+        PgStore::notice_expired(self, since, now).await
+    }
+
+    async fn purge_expired(&self, cutoff: String, limit: usize) -> Result<Option<u64>> {
+        PgStore::purge_expired(self, cutoff, limit).await
+    }
+
+    async fn get_any(&self, namespace: String, id: String) -> Result<Memory> {
+        PgStore::get_any(self, namespace, id).await
     }
 
     async fn insert_many(

@@ -45,11 +45,12 @@ fn document(r: &Row) -> Result<Document> {
         content: get(r, 3)?,
         tags: get(r, 4)?,
         superseded: get(r, 5)?,
+        expires_at: crate::expiry::millis(get::<Option<String>>(r, 6)?.as_deref()),
     })
 }
 
 const DOCUMENT: &str = "SELECT rowid, namespace, title, content, tags::text, \
-     superseded_by IS NOT NULL FROM memories";
+     superseded_by IS NOT NULL, expires_at FROM memories";
 
 impl LogSource for Source<'_> {
     fn newest(&mut self) -> Result<i64> {

@@ -76,6 +76,10 @@ impl Query {
                 ));
             }
         }
+        // An expired memory is gone for every read, whatever its validity.
+        self.push(" AND (m.expires_at IS NULL OR m.expires_at > ");
+        self.bind(crate::memory::now());
+        self.push(")");
     }
 
     /// The parameters, as tokio-postgres takes them.
@@ -107,8 +111,9 @@ mod tests {
         assert_eq!(
             q.text,
             "SELECT 1 FROM memories m WHERE m.namespace = $1 AND m.tags ? $2 AND m.tags ? $3 \
-             AND m.kind = $4 AND (m.roles ? $5 OR m.roles ? '*') AND m.occurred_at >= $6"
+             AND m.kind = $4 AND (m.roles ? $5 OR m.roles ? '*') AND m.occurred_at >= $6 \
+             AND (m.expires_at IS NULL OR m.expires_at > $7)"
         );
-        assert_eq!(q.params().len(), 6);
+        assert_eq!(q.params().len(), 7);
     }
 }

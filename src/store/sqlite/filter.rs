@@ -53,6 +53,9 @@ impl FilterSql for Filter {
                 params.push(Value::Text(t.clone()));
             }
         }
+        // An expired memory is gone for every read, whatever its validity.
+        clauses.push("(m.expires_at IS NULL OR m.expires_at > ?)".into());
+        params.push(Value::Text(crate::memory::now()));
         (clauses.join(" AND "), params)
     }
 }

@@ -16,7 +16,7 @@ use crate::store::{Page, Situated, Stored};
 /// The columns [`from_row`] reads, in its order, for a table aliased `m`.
 pub(super) const COLUMNS: &str = "m.id, m.namespace, m.content, m.title, m.kind, m.tags, \
      m.source, m.anchor, m.roles, m.priority, m.created_at, m.updated_at, m.occurred_at, \
-     m.metadata, m.content_hash, m.context, m.version, m.superseded_by, m.valid_until";
+     m.metadata, m.content_hash, m.context, m.version, m.superseded_by, m.valid_until, m.expires_at";
 
 /// Reads a memory from a row selected with [`COLUMNS`] first.
 pub(super) fn from_row(row: &Row) -> Result<Memory> {
@@ -51,17 +51,20 @@ pub(super) fn id_for_hash(
     Ok(row_for_hash(conn, namespace, hash)?.map(|(id, _)| id))
 }
 
+/// The live (unexpired) memory with this content hash in the namespace, if any.
 fn row_for_hash(conn: &Connection, namespace: &str, hash: &str) -> Result<Option<(String, i64)>> {
     Ok(conn
         .query_row(
-            "SELECT id, rowid FROM memories WHERE namespace = ?1 AND content_hash = ?2",
-            params![namespace, hash],
+            "SELECT id, rowid FROM memories WHERE namespace = ?1 AND content_hash = ?2 \
+             AND (expires_at IS NULL OR expires_at > ?3)",
+            params![namespace, hash, memory::now()],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?)
 }
 
-/// Inserts `m`, or returns the id of the memory that already has its content.
+/// Inserts `m`, or returns the id of the live memory that already has its content (an expired
+/// one holding it is purged first: it is gone for every tool, so the content is new again).
 pub(super) fn insert(conn: &Connection, m: &NewMemory) -> Result<Stored> {
     let hash = memory::content_hash(&m.content);
     if let Some((id, rowid)) = row_for_hash(conn, &m.namespace, &hash)? {
@@ -71,6 +74,7 @@ pub(super) fn insert(conn: &Connection, m: &NewMemory) -> Result<Stored> {
             deduplicated: true,
         });
     }
+    super::expiry::purge_expired_holder(conn, &m.namespace, &hash)?;
     let row = m.stamped(hash);
     let rowid = insert_row(conn, &row)?;
     Ok(Stored {
@@ -85,9 +89,9 @@ pub(super) fn insert_row(conn: &Connection, m: &Memory) -> Result<i64> {
     conn.execute(
         "INSERT INTO memories (id, namespace, content, title, kind, tags, source, anchor, roles, \
          priority, created_at, updated_at, occurred_at, metadata, content_hash, context, \
-         version, superseded_by, valid_until) \
+         version, superseded_by, valid_until, expires_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-         ?18, ?19)",
+         ?18, ?19, ?20)",
         params![
             m.id,
             m.namespace,
@@ -108,17 +112,25 @@ pub(super) fn insert_row(conn: &Connection, m: &Memory) -> Result<i64> {
             m.version,
             m.superseded_by,
             m.valid_until,
+            m.expires_at,
         ],
     )?;
     Ok(conn.last_insert_rowid())
 }
 
-/// Fetches one memory or says it is not found.
+/// Fetches one live (unexpired) memory or says it is not found.
 pub(super) fn get(conn: &Connection, namespace: &str, id: &str) -> Result<Memory> {
-    fetch(conn, namespace, id).map(|(m, _)| m)
+    let (m, _) = fetch(conn, namespace, id)?;
+    if m.expired_at(&memory::now()) {
+        return Err(Error::NotFound {
+            id: id.to_string(),
+            namespace: namespace.to_string(),
+        });
+    }
+    Ok(m)
 }
 
-/// Fetches one memory and its rowid, or says it is not found.
+/// Fetches one memory (expired or not) and its rowid, or says it is not found.
 pub(super) fn fetch(conn: &Connection, namespace: &str, id: &str) -> Result<(Memory, i64)> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS}, m.rowid FROM memories m WHERE m.namespace = ?1 AND m.id = ?2"
@@ -160,11 +172,13 @@ pub(super) fn rewrite(conn: &Connection, rowid: i64, m: &Memory) -> Result<()> {
     Ok(())
 }
 
-/// Deletes one memory; `false` when there was none.
+/// Deletes one live memory; `false` when there was none (an expired one is not found, and
+/// left to the sweep).
 pub(super) fn delete(conn: &Connection, namespace: &str, id: &str) -> Result<bool> {
     let n = conn.execute(
-        "DELETE FROM memories WHERE namespace = ?1 AND id = ?2",
-        params![namespace, id],
+        "DELETE FROM memories WHERE namespace = ?1 AND id = ?2 \
+         AND (expires_at IS NULL OR expires_at > ?3)",
+        params![namespace, id, memory::now()],
     )?;
     Ok(n > 0)
 }
@@ -290,12 +304,16 @@ pub(super) fn supersede(conn: &Connection, by: &Memory, supersedes: &[String]) -
     if supersedes.is_empty() {
         return Ok(());
     }
-    let mut lookup =
-        conn.prepare_cached("SELECT id, namespace, superseded_by FROM memories WHERE id = ?1")?;
+    // An expired memory is not found: it cannot be named.
+    let mut lookup = conn.prepare_cached(
+        "SELECT id, namespace, superseded_by FROM memories WHERE id = ?1 \
+         AND (expires_at IS NULL OR expires_at > ?2)",
+    )?;
+    let now = memory::now();
     let mut found = Vec::with_capacity(supersedes.len());
     for id in supersedes.iter().take(rules::MAX_SUPERSEDES + 1) {
         let named = lookup
-            .query_row(params![id], |r| {
+            .query_row(params![id, now], |r| {
                 Ok(Named {
                     id: r.get(0)?,
                     namespace: r.get(1)?,
@@ -368,11 +386,12 @@ pub(super) fn superseded_count(conn: &Connection) -> Result<u64> {
     Ok(n as u64)
 }
 
-/// Number of memories in a namespace.
+/// Number of live (unexpired) memories in a namespace.
 pub(super) fn count(conn: &Connection, namespace: &str) -> Result<u64> {
     let n: i64 = conn.query_row(
-        "SELECT count(*) FROM memories WHERE namespace = ?1",
-        params![namespace],
+        "SELECT count(*) FROM memories WHERE namespace = ?1 \
+         AND (expires_at IS NULL OR expires_at > ?2)",
+        params![namespace, memory::now()],
         |r| r.get(0),
     )?;
     Ok(n as u64)

@@ -10,6 +10,7 @@
 //! handler rather than failing half-way with "database is locked". Readers never block the
 //! writer in WAL mode.
 
+mod expiry;
 mod filter;
 mod fts;
 mod maintenance;
@@ -77,6 +78,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0006_vector_log.sql")),
         M::up(include_str!("migrations/0007_text_log.sql")),
         M::up(include_str!("migrations/0008_lifecycle.sql")),
+        M::up(include_str!("migrations/0009_expiry.sql")),
     ])
 }
 
@@ -318,15 +320,19 @@ impl SqliteStore {
         self.write(move |tx| {
             let (current, rowid) = memories::fetch(tx, &namespace, &id)?;
             let had_vector = vectors::has_vector(tx, rowid)?;
-            let patched = rules::patch(current, &patch);
+            let patched = rules::update(current, &patch)?;
             if let Some(hash) = &patched.duplicate_check {
                 patched.refuse_duplicate(memories::id_for_hash(tx, &namespace, hash)?)?;
+                expiry::purge_expired_holder(tx, &namespace, hash)?;
             }
             let (change, missing) = patched.vector(had_vector, vector);
             if let Some(previous) = &patched.previous {
                 // Triggers drop the vector of changed text in the same statement.
                 memories::rewrite(tx, rowid, &patched.memory)?;
                 memories::put_version(tx, &patched.memory.id, previous)?;
+            }
+            if let Some(expires_at) = &patched.expiry {
+                expiry::set(tx, rowid, expires_at.as_deref())?;
             }
             match change {
                 VectorWrite::Keep => {}
@@ -557,6 +563,25 @@ impl Backend for SqliteStore {
 
     async fn superseded_count(&self) -> Result<u64> {
         self.read(memories::superseded_count).await
+    }
+
+    async fn expired_count(&self, now: String) -> Result<u64> {
+        self.read(move |c| expiry::expired_count(c, &now)).await
+    }
+
+    async fn notice_expired(&self, since: String, now: String) -> Result<u64> {
+        self.write(move |tx| expiry::notice(tx, &since, &now)).await
+    }
+
+    async fn purge_expired(&self, cutoff: String, limit: usize) -> Result<Option<u64>> {
+        // One process writes at a time already (the write lock): no lock of a fleet needed.
+        self.write(move |tx| expiry::purge(tx, &cutoff, limit))
+            .await
+            .map(Some)
+    }
+
+    async fn get_any(&self, namespace: String, id: String) -> Result<Memory> {
+        self.read(move |c| expiry::get_any(c, &namespace, &id)).await
     }
 
     async fn insert_many(

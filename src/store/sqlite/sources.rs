@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::filter::{self, Filter};
 use crate::error::Result;
-use crate::index::{Document, LogSource, TextSource, VectorSource};
+use crate::index::{Document, LogSource, Standing, TextSource, VectorSource};
 
 /// The statements that read one log table (each a lone min() or max(), which SQLite answers
 /// from the index; together in one SELECT they would scan the table).
@@ -89,6 +89,7 @@ fn document(r: &rusqlite::Row) -> rusqlite::Result<Document> {
         content: r.get(3)?,
         tags: r.get(4)?,
         superseded: r.get(5)?,
+        expires_at: crate::expiry::millis(r.get::<_, Option<String>>(6)?.as_deref()),
     })
 }
 
@@ -97,8 +98,8 @@ impl TextSource for Source<'_> {
         Ok(self
             .conn
             .prepare_cached(
-                "SELECT rowid, namespace, title, content, tags, superseded_by IS NOT NULL \
-                 FROM memories WHERE rowid = ?1",
+                "SELECT rowid, namespace, title, content, tags, superseded_by IS NOT NULL, \
+                 expires_at FROM memories WHERE rowid = ?1",
             )?
             .query_row(params![rowid], document)
             .optional()?)
@@ -106,8 +107,8 @@ impl TextSource for Source<'_> {
 
     fn documents(&mut self, each: &mut dyn FnMut(Document)) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT rowid, namespace, title, content, tags, superseded_by IS NOT NULL \
-             FROM memories ORDER BY rowid",
+            "SELECT rowid, namespace, title, content, tags, superseded_by IS NOT NULL, \
+             expires_at FROM memories ORDER BY rowid",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
@@ -130,19 +131,32 @@ fn decode(blob: &[u8]) -> Option<Vec<f32>> {
     })
 }
 
-/// Whether the memory of a vector is superseded, for a vector selected as `v`.
-const SUPERSEDED: &str = "ifnull((SELECT m.superseded_by IS NOT NULL FROM memories m \
-     WHERE m.rowid = v.rowid), 0)";
+/// Whether the memory of a vector is superseded, and when it expires, for a vector selected
+/// as `v` joined with [`MEMORY`].
+const SUPERSEDED: &str = "ifnull(m.superseded_by IS NOT NULL, 0), m.expires_at";
+
+/// The memory of a vector selected as `v` (none when it went in the meantime).
+const MEMORY: &str = "LEFT JOIN memories m ON m.rowid = v.rowid";
+
+/// A vector's memory's standing from the two columns [`SUPERSEDED`] selects, at `i`.
+fn standing(r: &rusqlite::Row, i: usize) -> rusqlite::Result<Standing> {
+    Ok(Standing {
+        superseded: r.get(i)?,
+        expires_at: crate::expiry::millis(r.get::<_, Option<String>>(i + 1)?.as_deref()),
+    })
+}
 
 impl VectorSource for Source<'_> {
-    fn vector(&mut self, rowid: i64) -> Result<Option<(String, Vec<f32>, bool)>> {
-        let row: Option<(String, Vec<u8>, bool)> = self
+    fn vector(&mut self, rowid: i64) -> Result<Option<(String, Vec<f32>, Standing)>> {
+        let row: Option<(String, Vec<u8>, Standing)> = self
             .conn
             .prepare_cached(&format!(
                 "SELECT v.namespace, v.embedding, {SUPERSEDED} FROM memory_vectors v \
-                 WHERE v.rowid = ?1"
+                 {MEMORY} WHERE v.rowid = ?1"
             ))?
-            .query_row(params![rowid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row(params![rowid], |r| {
+                Ok((r.get(0)?, r.get(1)?, standing(r, 2)?))
+            })
             .optional()?;
         Ok(row.and_then(|(namespace, blob, superseded)| {
             Some((namespace, decode(&blob)?, superseded))
@@ -152,17 +166,17 @@ impl VectorSource for Source<'_> {
     fn vectors(
         &mut self,
         namespace: &str,
-        each: &mut dyn FnMut(i64, Vec<f32>, bool),
+        each: &mut dyn FnMut(i64, Vec<f32>, Standing),
     ) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT v.rowid, v.embedding, {SUPERSEDED} FROM memory_vectors v \
-             WHERE v.namespace = ?1"
+             {MEMORY} WHERE v.namespace = ?1"
         ))?;
         let mut rows = stmt.query(params![namespace])?;
         while let Some(row) = rows.next()? {
             let blob: Vec<u8> = row.get(1)?;
             if let Some(vector) = decode(&blob) {
-                each(row.get(0)?, vector, row.get(2)?);
+                each(row.get(0)?, vector, standing(row, 2)?);
             }
         }
         Ok(())

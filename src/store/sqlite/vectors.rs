@@ -247,6 +247,7 @@ mod store_tests {
             priority: 0,
             occurred_at: None,
             metadata: serde_json::Map::new(),
+            expires_at: None,
         }
     }
 
