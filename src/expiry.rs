@@ -46,9 +46,8 @@ pub fn asked(
         ))),
         (None, Some(t)) if t.trim() == "never" => Ok(Some((Expiry::Never, "ttl"))),
         (None, Some(t)) => {
-            let d = parse_duration(t).map_err(|why| {
-                Error::invalid("ttl", format!("{why}, or never for no expiry"))
-            })?;
+            let d = parse_duration(t)
+                .map_err(|why| Error::invalid("ttl", format!("{why}, or never for no expiry")))?;
             Ok(Some((Expiry::At(after(d)), "ttl")))
         }
         (None, None) => Ok(None),
@@ -127,10 +126,18 @@ mod tests {
         let Expiry::At(t) = e else { panic!() };
         let ahead = millis(Some(&t)) - now_millis();
         assert!((7_100_000..=7_200_000).contains(&ahead), "{ahead}");
-        assert_eq!(asked(None, Some("never")).unwrap().unwrap().0, Expiry::Never);
+        assert_eq!(
+            asked(None, Some("never")).unwrap().unwrap().0,
+            Expiry::Never
+        );
         assert_eq!(asked(None, None).unwrap(), None);
-        let at = asked(Some("2030-01-02T03:04:05+01:00"), None).unwrap().unwrap();
-        assert_eq!(at, (Expiry::At("2030-01-02T02:04:05.000Z".into()), "expires_at"));
+        let at = asked(Some("2030-01-02T03:04:05+01:00"), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            at,
+            (Expiry::At("2030-01-02T02:04:05.000Z".into()), "expires_at")
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod concurrency;
 mod config;
 mod daemon;
 mod eval;
+mod expiry;
 mod fleet;
 mod http;
 mod keyword_weighing;

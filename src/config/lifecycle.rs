@@ -97,13 +97,17 @@ pub fn parse_duration(value: &str) -> std::result::Result<Duration, String> {
     };
     let number = &v[..v.len() - 1];
     if number.starts_with('-') {
-        return Err(format!("'{value}' is negative; a duration must be positive\n{hint}"));
+        return Err(format!(
+            "'{value}' is negative; a duration must be positive\n{hint}"
+        ));
     }
     let Ok(n) = number.parse::<u64>() else {
         return Err(format!("'{value}' is not a duration\n{hint}"));
     };
     if n == 0 {
-        return Err(format!("'{value}' is zero; a duration must be positive\n{hint}"));
+        return Err(format!(
+            "'{value}' is zero; a duration must be positive\n{hint}"
+        ));
     }
     match n.checked_mul(seconds_per) {
         Some(s) if s <= MAX_SECONDS => Ok(Duration::from_secs(s)),
@@ -123,7 +127,17 @@ mod tests {
         assert_eq!(secs("12h"), 43_200);
         assert_eq!(secs(" 30d "), 2_592_000);
         assert_eq!(secs("2w"), 1_209_600);
-        for bad in ["", "0s", "-5m", "1.5h", "10", "h", "3y", "10 d", "99999999999w"] {
+        for bad in [
+            "",
+            "0s",
+            "-5m",
+            "1.5h",
+            "10",
+            "h",
+            "3y",
+            "10 d",
+            "99999999999w",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad} accepted");
         }
         assert!(parse_duration("-5m").unwrap_err().contains("negative"));
@@ -136,10 +150,18 @@ mod tests {
         assert!(l.validate().is_ok());
         l.ttl.insert("conversation".into(), "90x".into());
         let err = l.validate().unwrap_err().to_string();
-        assert!(err.contains("lifecycle.ttl.conversation: '90x' is not a duration"), "{err}");
+        assert!(
+            err.contains("lifecycle.ttl.conversation: '90x' is not a duration"),
+            "{err}"
+        );
         l.ttl.clear();
         l.ttl.insert("two words".into(), "1d".into());
-        assert!(l.validate().unwrap_err().to_string().contains("not a valid kind"));
+        assert!(
+            l.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("not a valid kind")
+        );
         l.ttl.clear();
         l.purge_after = "0d".into();
         let err = l.validate().unwrap_err().to_string();

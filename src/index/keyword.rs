@@ -210,7 +210,9 @@ impl Index {
 
     /// When the next listed memory expires (ms since the epoch; `i64::MAX`: none will).
     fn next_expiry(&self) -> i64 {
-        self.expiring.peek().map_or(i64::MAX, |Reverse((at, _))| *at)
+        self.expiring
+            .peek()
+            .map_or(i64::MAX, |Reverse((at, _))| *at)
     }
 
     /// Takes the memories that expired by `now` out of every search.
@@ -620,11 +622,16 @@ mod tests {
         gone.expires_at = now - 1;
         space.add(&mut tokenizer, &soon, &mut scratch);
         space.add(&mut tokenizer, &gone, &mut scratch);
-        space.add(&mut tokenizer, &fields(3, None, "deploy nothing"), &mut scratch);
+        space.add(
+            &mut tokenizer,
+            &fields(3, None, "deploy nothing"),
+            &mut scratch,
+        );
         let q = ids(&space, &mut tokenizer, &["deploy"]);
         let mut scores = Vec::new();
         let found = |space: &Index, all: bool, scores: &mut Vec<f64>| {
-            rowids(space.rank(&q, "ns", Some(10), &plain(), all, scores))
+            let ranked = space.rank(&q, "ns", Some(10), &plain(), all, scores);
+            ranked.iter().map(|r| r.rowid).collect::<Vec<_>>()
         };
         let mut before = found(&space, true, &mut scores);
         before.sort();

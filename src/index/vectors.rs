@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockWriteGuard};
 
-use super::{Standing, VectorSource};
 use super::change_log::{self, CatchUp};
+use super::{Standing, VectorSource};
 use crate::error::Result;
 
 /// Vectors of one namespace, row-major.
@@ -201,9 +201,7 @@ fn top_k(space: &Space, query: &[f32], k: usize, include_superseded: bool) -> Ve
         .data
         .chunks_exact(dim)
         .enumerate()
-        .filter(|&(i, _)| {
-            (include_superseded || !space.superseded[i]) && space.expires[i] > now
-        })
+        .filter(|&(i, _)| (include_superseded || !space.superseded[i]) && space.expires[i] > now)
         .map(|(i, v)| (dot(v, query), i))
         .collect();
     let k = k.min(scored.len());

@@ -16,11 +16,13 @@ pub(super) struct CacheKey {
     budget: usize,
     as_of: Option<String>,
     generation: i64,
+    next_expiry: Option<String>,
 }
 
 impl CacheKey {
-    /// The key of `req` while the store is at `generation`.
-    pub(super) fn new(req: &Request, generation: i64) -> CacheKey {
+    /// The key of `req` while the store is at `generation` and its next memory to expire
+    /// expires at `next_expiry`.
+    pub(super) fn new(req: &Request, generation: i64, next_expiry: Option<String>) -> CacheKey {
         CacheKey {
             namespace: req.namespace.clone(),
             role: req.role_name.clone(),
@@ -29,6 +31,7 @@ impl CacheKey {
             budget: req.token_budget,
             as_of: req.as_of.clone(),
             generation,
+            next_expiry,
         }
     }
 }

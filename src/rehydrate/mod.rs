@@ -99,8 +99,13 @@ impl Rehydrator {
     pub async fn run(&self, with: Sources<'_>, req: Request) -> Result<Bundle> {
         let started = Instant::now();
         // A cache that cannot be keyed is skipped, never an error: compute the bundle.
-        let key = match with.store.generation().await {
-            Ok(generation) => Some(CacheKey::new(&req, generation)),
+        // The next expiry keys it too: a bundle built before a memory in it expired is not
+        // served after (no write moves the generation when a memory expires).
+        let now = crate::memory::now();
+        let (generation, expiry) =
+            tokio::join!(with.store.generation(), with.store.next_expiry(now));
+        let key = match generation.and_then(|g| Ok((g, expiry?))) {
+            Ok((generation, expiry)) => Some(CacheKey::new(&req, generation, expiry)),
             Err(err) => {
                 tracing::warn!(%err, "bundle cache unavailable; computing");
                 None

@@ -67,6 +67,15 @@ impl PgStore {
         Ok(get::<i64>(&client.query_one(&stmt, &[&now]).await?, 0)? as u64)
     }
 
+    /// The soonest `expires_at` after `now`, if any (one probe of the expiry index).
+    pub(super) async fn next_expiry(&self, now: String) -> Result<Option<String>> {
+        let client = self.conn().await?;
+        let stmt = client
+            .prepare_cached("SELECT min(expires_at) FROM memories WHERE expires_at > $1")
+            .await?;
+        get(&client.query_one(&stmt, &[&now]).await?, 0)
+    }
+
     /// Memories that expired after `since` and by `now`; when there are any, the generation
     /// moves, so every server's caches miss and subscribers (who poll it) hear of it.
     pub(super) async fn notice_expired(&self, since: String, now: String) -> Result<u64> {

@@ -198,7 +198,10 @@ async fn row_for_hash(
              AND (expires_at IS NULL OR expires_at > $3)",
         )
         .await?;
-    match tx.query_opt(&stmt, &[&namespace, &hash, &memory::now()]).await? {
+    match tx
+        .query_opt(&stmt, &[&namespace, &hash, &memory::now()])
+        .await?
+    {
         Some(r) => Ok(Some((get(&r, 0)?, get(&r, 1)?))),
         None => Ok(None),
     }

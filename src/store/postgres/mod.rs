@@ -174,6 +174,10 @@ impl Backend for PgStore {
         PgStore::expired_count(self, now).await
     }
 
+    async fn next_expiry(&self, now: String) -> Result<Option<String>> {
+        PgStore::next_expiry(self, now).await
+    }
+
     async fn notice_expired(&self, since: String, now: String) -> Result<u64> {
         PgStore::notice_expired(self, since, now).await
     }

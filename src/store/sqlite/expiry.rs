@@ -39,13 +39,18 @@ pub(super) fn expired_count(conn: &Connection, now: &str) -> Result<u64> {
     Ok(n as u64)
 }
 
+/// The soonest `expires_at` after `now`, if any (one probe of the expiry index).
+pub(super) fn next(conn: &Connection, now: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT min(expires_at) FROM memories WHERE expires_at > ?1")?
+        .query_row(params![now], |r| r.get(0))?)
+}
+
 /// Memories that expired after `since` and by `now`; when there are any, the store's
 /// generation moves, so caches keyed by it and subscribers (who poll it) hear of it.
 pub(super) fn notice(conn: &Connection, since: &str, now: &str) -> Result<u64> {
     let n: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM memories WHERE expires_at > ?1 AND expires_at <= ?2",
-        )?
+        .prepare_cached("SELECT count(*) FROM memories WHERE expires_at > ?1 AND expires_at <= ?2")?
         .query_row(params![since, now], |r| r.get(0))?;
     if n > 0 {
         conn.execute(

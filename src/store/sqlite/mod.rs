@@ -569,6 +569,10 @@ impl Backend for SqliteStore {
         self.read(move |c| expiry::expired_count(c, &now)).await
     }
 
+    async fn next_expiry(&self, now: String) -> Result<Option<String>> {
+        self.read(move |c| expiry::next(c, &now)).await
+    }
+
     async fn notice_expired(&self, since: String, now: String) -> Result<u64> {
         self.write(move |tx| expiry::notice(tx, &since, &now)).await
     }
@@ -581,7 +585,8 @@ impl Backend for SqliteStore {
     }
 
     async fn get_any(&self, namespace: String, id: String) -> Result<Memory> {
-        self.read(move |c| expiry::get_any(c, &namespace, &id)).await
+        self.read(move |c| expiry::get_any(c, &namespace, &id))
+            .await
     }
 
     async fn insert_many(
