@@ -498,7 +498,9 @@ fn a_database_from_before_versions_is_migrated_on_open() {
     register_sqlite_vec();
     match backend() {
         Backend::Sqlite => dir.execute_sql(
-            "DROP TRIGGER memories_supersede_log; DROP TRIGGER memories_versions_delete; \
+            "DROP TRIGGER memories_expiry_log; DROP INDEX memories_expiry; \
+             ALTER TABLE memories DROP COLUMN expires_at; \
+             DROP TRIGGER memories_supersede_log; DROP TRIGGER memories_versions_delete; \
              DROP TABLE memory_versions; DROP INDEX memories_superseded; \
              ALTER TABLE memories DROP COLUMN version; \
              ALTER TABLE memories DROP COLUMN superseded_by; \
@@ -506,14 +508,15 @@ fn a_database_from_before_versions_is_migrated_on_open() {
         ),
         Backend::Postgres => dir.execute_sql(
             "DROP TABLE memory_versions; DROP INDEX memories_superseded; \
-             ALTER TABLE memories DROP COLUMN version, DROP COLUMN superseded_by, \
+             DROP INDEX memories_expiry; ALTER TABLE memories DROP COLUMN expires_at, \
+             DROP COLUMN version, DROP COLUMN superseded_by, \
              DROP COLUMN valid_until; DELETE FROM refinery_schema_history WHERE version > 3;",
         ),
     }
     let doctor = dir.run(&["--offline", "doctor"], "");
     let latest = match backend() {
-        Backend::Sqlite => 8,
-        Backend::Postgres => 4,
+        Backend::Sqlite => 9,
+        Backend::Postgres => 5,
     };
     assert!(
         doctor

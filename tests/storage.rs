@@ -460,7 +460,8 @@ mod on_postgres {
         pg.psql(
             "memoryd",
             "DROP TABLE memory_versions; DROP INDEX memories_superseded; \
-             ALTER TABLE memories DROP COLUMN version, DROP COLUMN superseded_by, \
+             DROP INDEX memories_expiry; ALTER TABLE memories DROP COLUMN expires_at, \
+             DROP COLUMN version, DROP COLUMN superseded_by, \
              DROP COLUMN valid_until; \
              DROP TABLE instances; DROP TRIGGER memories_text_log ON memories; \
              DROP FUNCTION memoryd_log_text(); DROP TABLE text_log; \
@@ -468,7 +469,7 @@ mod on_postgres {
         );
         let doctor = dir.run(&["--offline", "doctor"], "");
         assert!(
-            doctor.stdout().contains("opens (schema version 4)"),
+            doctor.stdout().contains("opens (schema version 5)"),
             "{}",
             doctor.describe()
         );
