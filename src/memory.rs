@@ -67,6 +67,10 @@ pub struct Memory {
     /// export); absent otherwise. The memory itself is its current state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub versions: Option<Vec<Version>>,
+    /// The ids of the memories this one superseded (whose `superseded_by` is this memory),
+    /// oldest first (`get_memory` with `history: true`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<Vec<String>>,
 }
 
 fn first_version() -> i32 {
@@ -146,6 +150,7 @@ impl Version {
             content_hash: content_hash(&self.content),
             version: self.version,
             versions: None,
+            supersedes: None,
             ..current.clone()
         }
     }
@@ -206,6 +211,7 @@ impl NewMemory {
             superseded_by: None,
             valid_until: None,
             versions: None,
+            supersedes: None,
         }
     }
 }

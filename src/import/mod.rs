@@ -196,6 +196,7 @@ impl Draft {
                 .transpose()?,
             valid_until: time("valid_until", self.valid_until)?,
             versions,
+            supersedes: None,
         })
     }
 }

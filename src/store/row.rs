@@ -111,6 +111,7 @@ pub(crate) fn read_memory(row: &impl Columns) -> Result<Memory, ColumnError> {
         superseded_by: row.optional_text(17)?,
         valid_until: row.optional_text(18)?,
         versions: None,
+        supersedes: None,
     })
 }
 
