@@ -261,9 +261,10 @@ fn update_keeps_every_version_and_get_memory_shows_them() {
     assert!(hits.is_empty(), "{hits:?}");
 }
 
-/// The chain read backwards: `history: true` names the memories a memory superseded.
+/// The supersede chain both ways: `history: true` names the memories a memory superseded,
+/// and a superseded search hit names its successor.
 #[test]
-fn get_memory_history_names_what_the_memory_superseded() {
+fn the_chain_reads_backwards_in_get_memory_history_and_forwards_in_hits() {
     let dir = DataDir::new();
     let mut c = dir.stdio();
     let (old, other, new) = old_and_new(&mut c);
@@ -304,6 +305,32 @@ fn get_memory_history_names_what_the_memory_superseded() {
         listed["memories"][0].get("supersedes").is_none(),
         "{listed}"
     );
+
+    // And forwards from a search hit: a superseded hit says by which memory.
+    let found = c
+        .call(
+            "search_memory",
+            json!({"query": "staging", "mode": "keyword", "include_superseded": true}),
+        )
+        .unwrap();
+    let by: Vec<(String, Value)> = found["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                id(h),
+                h.get("superseded_by").cloned().unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    for (hit, want) in [
+        (&old, json!(new)),
+        (&new, json!(newest)),
+        (&newest, Value::Null),
+    ] {
+        assert!(by.contains(&(hit.clone(), want.clone())), "{hit}: {by:?}");
+    }
 }
 
 #[test]
