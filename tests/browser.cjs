@@ -281,7 +281,8 @@ async function lifecycle({ page, seen, errors }) {
   await page.fill("#query", "staging database");
   await page.selectOption("#mode", "keyword");
   await page.click("#search");
-  await page.waitForFunction(() => /superseded ones too/.test(document.getElementById("summary").textContent));
+  // The list's summary also ends so: wait for the search's ("N hits, keyword search, …").
+  await page.waitForFunction(() => /hits?, keyword search, superseded ones too/.test(document.getElementById("summary").textContent));
   out.searched_all = await rows();
   await page.uncheck("#include-superseded");
   await page.waitForFunction(() => /hit/.test(document.getElementById("summary").textContent) &&
