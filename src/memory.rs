@@ -72,6 +72,10 @@ pub struct Memory {
     /// export); absent otherwise. The memory itself is its current state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub versions: Option<Vec<Version>>,
+    /// The ids of the memories this one superseded (whose `superseded_by` is this memory),
+    /// oldest first (`get_memory` with `history: true`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<Vec<String>>,
 }
 
 impl Memory {
@@ -158,6 +162,7 @@ impl Version {
             content_hash: content_hash(&self.content),
             version: self.version,
             versions: None,
+            supersedes: None,
             ..current.clone()
         }
     }
@@ -221,6 +226,7 @@ impl NewMemory {
             valid_until: None,
             expires_at: self.expires_at.clone(),
             versions: None,
+            supersedes: None,
         }
     }
 }

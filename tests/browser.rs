@@ -33,6 +33,33 @@ fn store(c: &mut impl Mcp, args: Value) -> String {
         .to_string()
 }
 
+/// Runs tests/browser.cjs on `plan` against the server; what it saw.
+fn run_script(server: &HttpServer, modules: &Path, plan: &Value) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser.cjs");
+    // scripts/test puts Node 22 beside playwright-core when the system's is too old.
+    let local_node = modules.join("node/bin/node");
+    let node = if local_node.exists() {
+        local_node
+    } else {
+        PathBuf::from("node")
+    };
+    let run = Command::new(node)
+        .arg(&script)
+        .arg(&server.base)
+        .arg(plan.to_string())
+        .env("NODE_PATH", modules)
+        .output()
+        .expect("run node (Node 20 or later)");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "the browser script failed\nstdout: {stdout}\nstderr: {}\nserver:\n{}",
+        String::from_utf8_lossy(&run.stderr),
+        server.stderr()
+    );
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
 /// What the page showed must be what the tools say.
 #[test]
 fn browser_finds_reads_curates_and_previews_in_chromium() {
@@ -105,29 +132,7 @@ fn browser_finds_reads_curates_and_previews_in_chromium() {
         "other_id": other_id,
         "screenshots": screenshots,
     });
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser.cjs");
-    // scripts/test puts Node 22 beside playwright-core when the system's is too old.
-    let local_node = modules.join("node/bin/node");
-    let node = if local_node.exists() {
-        local_node
-    } else {
-        PathBuf::from("node")
-    };
-    let run = Command::new(node)
-        .arg(&script)
-        .arg(&server.base)
-        .arg(plan.to_string())
-        .env("NODE_PATH", &modules)
-        .output()
-        .expect("run node (Node 20 or later)");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "the browser script failed\nstdout: {stdout}\nstderr: {}\nserver:\n{}",
-        String::from_utf8_lossy(&run.stderr),
-        server.stderr()
-    );
-    let seen: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let seen = run_script(&server, &modules, &plan);
 
     // Self-contained: the page and everything it loaded came from this server.
     let (_, _, html) = server.get("/memories", None);
@@ -322,6 +327,230 @@ fn browser_finds_reads_curates_and_previews_in_chromium() {
             std::fs::write(docs.join(name), png).unwrap();
         }
     }
+}
+
+/// The ids of a list of memories or hits.
+fn ids_of(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The ids of the rows the page showed.
+fn shown_ids(rows: &Value) -> Vec<String> {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().or(r["id"].as_str()).unwrap().to_string())
+        .collect()
+}
+
+/// Issue #24: superseded memories hidden and shown on request, the supersede chain followed
+/// both ways, a memory's versions, expiry, and bundles as memory stood at a time; checked
+/// against the tools of the same server.
+#[test]
+fn browser_shows_the_supersede_chain_versions_expiry_and_bundles_as_of() {
+    const OLD: &str = "The staging database runs MySQL 5.7 on stage1.";
+    const NEW_V1: &str = "The staging database now runs PostgreSQL 16 on db-staging.";
+    const NEW_V2: &str =
+        "The staging database now runs PostgreSQL 16 on db-staging; stage1 was retired in June.";
+    let modules = node_modules();
+    let dir = DataDir::new();
+    let server = dir.serve();
+    server.wait_for_model();
+    let mut mcp = server.session();
+
+    let old_id = store(
+        &mut mcp,
+        json!({"title": "Staging database (2025)", "kind": "fact", "content": OLD,
+               "occurred_at": "2025-03-01"}),
+    );
+    store(
+        &mut mcp,
+        json!({"title": "Release train", "kind": "decision", "occurred_at": "2025-04-01",
+               "content": "We release every second Tuesday; hotfixes go out the same day."}),
+    );
+    let new_id = store(
+        &mut mcp,
+        json!({"title": "Staging database", "kind": "fact", "content": NEW_V1,
+               "occurred_at": "2026-06-01", "supersedes": [old_id]}),
+    );
+    let updated = mcp
+        .call("update_memory", json!({"id": new_id, "content": NEW_V2}))
+        .unwrap();
+    assert_eq!(updated["version"], 2);
+    let plan = json!({
+        "scenario": "lifecycle",
+        "old_id": old_id,
+        "new_id": new_id,
+        "role": "planner",
+        "task": "which database does staging run",
+        "as_of_before": "2026-01-15T12:00",
+        "as_of_after": "2026-07-01T12:00",
+        "expired_at": "2020-01-01T00:00:00.000Z",
+        "expires_at": "2999-01-01T00:00:00.000Z",
+        "screenshots": std::env::var_os("UPDATE_SCREENSHOT")
+            .map(|_| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-shots")),
+    });
+    if let Some(shots) = plan["screenshots"].as_str() {
+        std::fs::create_dir_all(shots).unwrap();
+    }
+    let seen = run_script(&server, &modules, &plan);
+    assert_eq!(seen["outside_requests"], json!([]), "{seen:#}");
+    assert_eq!(seen["page_errors"], json!([]), "{seen:#}");
+
+    // Hidden by default, as list_memories and search_memory leave them out; shown and marked
+    // with the toggle, as include_superseded lets them in.
+    let list = |extra: Value| {
+        let mut args = json!({"limit": 20});
+        args.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        mcp_ids(&server, "list_memories", args, "memories")
+    };
+    assert_eq!(shown_ids(&seen["listed"]), list(json!({})));
+    assert!(!shown_ids(&seen["listed"]).contains(&old_id));
+    let all = list(json!({"include_superseded": true}));
+    assert_eq!(shown_ids(&seen["listed_all"]), all);
+    assert!(all.contains(&old_id));
+    let search = |extra: Value| {
+        let mut args = json!({"query": "staging database", "mode": "keyword", "limit": 20});
+        args.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        mcp_ids(&server, "search_memory", args, "hits")
+    };
+    assert_eq!(shown_ids(&seen["searched"]), search(json!({})));
+    assert_eq!(
+        shown_ids(&seen["searched_all"]),
+        search(json!({"include_superseded": true}))
+    );
+    for rows in [&seen["listed_all"], &seen["searched_all"]] {
+        for row in rows.as_array().unwrap() {
+            let superseded = row["id"] == json!(old_id);
+            assert_eq!(row["superseded"], superseded, "{row}");
+            let chips = if superseded {
+                json!(["superseded"])
+            } else {
+                json!([])
+            };
+            assert_eq!(row["chips"], chips, "{row}");
+        }
+    }
+
+    // The chain, both ways, as get_memory has it.
+    let old = mcp
+        .call("get_memory", json!({"id": old_id, "history": true}))
+        .unwrap();
+    let new = mcp
+        .call("get_memory", json!({"id": new_id, "history": true}))
+        .unwrap();
+    assert_eq!(old["superseded_by"], json!(new_id));
+    assert_eq!(new["supersedes"], json!([old_id]));
+    let shown_old = &seen["old"];
+    assert_eq!(shown_old["content"], OLD);
+    assert_eq!(shown_old["state"], "superseded");
+    assert_eq!(
+        shown_old["superseded_by"],
+        json!([{"id": new_id, "text": "Staging database"}])
+    );
+    assert_eq!(shown_old["valid_until"], old["valid_until"]);
+    assert_eq!(shown_old["valid_until"], "2026-06-01T00:00:00.000Z");
+    assert_eq!(shown_old["supersedes"], json!([]));
+    assert_eq!(shown_old["supersedes_text"], "nothing");
+    let shown_new = &seen["new"];
+    assert_eq!(shown_new["content"], NEW_V2);
+    assert_eq!(shown_new["state"], Value::Null);
+    assert_eq!(shown_new["superseded_by"], json!([]));
+    assert_eq!(
+        shown_new["supersedes"],
+        json!([{"id": old_id, "text": "Staging database (2025)"}])
+    );
+    assert_eq!(seen["back"]["id"], json!(old_id), "followed back");
+
+    // Versions: the current one and the earlier one, whose text is the first wording.
+    assert_eq!(shown_new["version"], new["version"].to_string());
+    assert_eq!(shown_new["versions"], json!(["2", "1"]));
+    let v1 = &new["versions"][0];
+    assert_eq!(v1["version"], 1);
+    assert_eq!(v1["content"], NEW_V1);
+    let shown_v1 = &shown_new["version_1"];
+    assert_eq!(shown_v1["content"], v1["content"]);
+    assert_eq!(shown_v1["visible"], true);
+    assert_eq!(shown_v1["title"], "Staging database");
+    let summary = shown_v1["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(v1["changed_at"].as_str().unwrap()),
+        "{summary}"
+    );
+
+    // Expiry, when the memory has an expires_at; nothing when it has none.
+    let expiry = seen["expiry"].as_array().unwrap();
+    let text = |i: usize| expiry[i]["expiry"].as_str().unwrap_or("");
+    assert!(
+        text(0).starts_with("expired 2020-01-01T00:00:00.000Z ("),
+        "{}",
+        text(0)
+    );
+    assert!(text(0).ends_with(" days ago)"), "{}", text(0));
+    assert_eq!(expiry[0]["state"], "expired");
+    assert!(
+        text(1).starts_with("expires 2999-01-01T00:00:00.000Z (in "),
+        "{}",
+        text(1)
+    );
+    assert_eq!(expiry[1]["state"], Value::Null);
+    assert_eq!(expiry[2]["expiry"], Value::Null, "null: no expiry row");
+
+    // Bundles as of a time: what rehydrate_memory hands the same agent then.
+    let bundles = seen["bundles"].as_array().unwrap();
+    for shown in bundles {
+        let mut args = json!({"role": "planner", "task": "which database does staging run"});
+        let as_of = shown["as_of"].as_str().unwrap();
+        if !as_of.is_empty() {
+            args["as_of"] = json!(as_of);
+        }
+        let bundle = mcp.call("rehydrate_memory", args).unwrap();
+        assert_eq!(shown["text"], bundle["text"], "{shown:#}");
+    }
+    let (before, after, now) = (&bundles[0], &bundles[1], &bundles[2]);
+    assert!(
+        before["as_of"].as_str().unwrap().starts_with("2026-01-1"),
+        "the local time typed, in UTC: {before}"
+    );
+    let text = |b: &Value| b["text"].as_str().unwrap().to_string();
+    assert!(
+        text(before).contains(OLD) && !text(before).contains("PostgreSQL"),
+        "{before:#}"
+    );
+    assert!(
+        text(after).contains(NEW_V2) && !text(after).contains("MySQL"),
+        "{after:#}"
+    );
+    assert_eq!(text(now), text(after));
+    assert_eq!(now["as_of"], "");
+    assert!(
+        before["when"].as_str().unwrap().starts_with(&format!(
+            "As memory stood at {}",
+            before["as_of"].as_str().unwrap()
+        )),
+        "{before}"
+    );
+    if let Some(shots) = plan["screenshots"].as_str() {
+        let png = std::fs::read(Path::new(shots).join("lifecycle.png")).unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+        std::fs::write(docs.join("lifecycle.png"), png).unwrap();
+    }
+}
+
+/// The ids a tool lists under `key`, called through plain JSON on the server.
+fn mcp_ids(server: &HttpServer, tool: &str, args: Value, key: &str) -> Vec<String> {
+    let (status, out) = server.tools_call(&json!({"name": tool, "arguments": args}).to_string());
+    assert_eq!(status, 200, "{out}");
+    ids_of(&out[key])
 }
 
 /// A POST to the browser API as `headers`; returns the status and the error code.

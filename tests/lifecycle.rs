@@ -261,6 +261,78 @@ fn update_keeps_every_version_and_get_memory_shows_them() {
     assert!(hits.is_empty(), "{hits:?}");
 }
 
+/// The supersede chain both ways: `history: true` names the memories a memory superseded,
+/// and a superseded search hit names its successor.
+#[test]
+fn the_chain_reads_backwards_in_get_memory_history_and_forwards_in_hits() {
+    let dir = DataDir::new();
+    let mut c = dir.stdio();
+    let (old, other, new) = old_and_new(&mut c);
+    let older = store(
+        &mut c,
+        json!({"content": "Staging once ran on SQLite.", "occurred_at": "2024-01-01"}),
+    );
+    c.call("update_memory", json!({"id": new, "supersedes": [older]}))
+        .unwrap();
+    let newest = store(
+        &mut c,
+        json!({"content": "Staging runs PostgreSQL 17 now.", "supersedes": [new]}),
+    );
+
+    let history = |c: &mut _, id: &str| {
+        let got = Mcp::call(c, "get_memory", json!({"id": id, "history": true})).unwrap();
+        got["supersedes"].clone()
+    };
+    assert_eq!(history(&mut c, &new), json!([old, older]), "oldest first");
+    assert_eq!(history(&mut c, &newest), json!([new]));
+    assert_eq!(history(&mut c, &old), json!([]));
+    assert_eq!(history(&mut c, &other), json!([]));
+    let back = c
+        .call(
+            "get_memory",
+            json!({"id": new, "history": true, "version": 1}),
+        )
+        .unwrap();
+    assert_eq!(
+        back["supersedes"],
+        json!([old, older]),
+        "today's lifecycle fields"
+    );
+    let plain = c.call("get_memory", json!({"id": new})).unwrap();
+    assert!(plain.get("supersedes").is_none(), "{plain}");
+    let listed = c.call("list_memories", json!({})).unwrap();
+    assert!(
+        listed["memories"][0].get("supersedes").is_none(),
+        "{listed}"
+    );
+
+    // And forwards from a search hit: a superseded hit says by which memory.
+    let found = c
+        .call(
+            "search_memory",
+            json!({"query": "staging", "mode": "keyword", "include_superseded": true}),
+        )
+        .unwrap();
+    let by: Vec<(String, Value)> = found["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                id(h),
+                h.get("superseded_by").cloned().unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    for (hit, want) in [
+        (&old, json!(new)),
+        (&new, json!(newest)),
+        (&newest, Value::Null),
+    ] {
+        assert!(by.contains(&(hit.clone(), want.clone())), "{hit}: {by:?}");
+    }
+}
+
 #[test]
 fn update_memory_supersedes_too_and_plain_json_says_which_argument() {
     let dir = DataDir::new();

@@ -9,7 +9,7 @@ use crate::tools::get_memory::{self, GetArgs};
 pub struct GetCmd {
     /// The memory's id
     pub id: String,
-    /// Also print its earlier versions, newest first
+    /// Also print its earlier versions, newest first, and the memories it superseded
     #[arg(long)]
     pub history: bool,
     /// Print the memory as it stood at this version (1 is as first stored)
@@ -53,6 +53,9 @@ pub fn print_memory(m: &Memory) {
     }
     if let Some(at) = &m.expires_at {
         println!("expires_at:  {at}");
+    }
+    if let Some(ids) = m.supersedes.as_ref().filter(|ids| !ids.is_empty()) {
+        println!("supersedes:  {}", ids.join(", "));
     }
     if !m.metadata.is_empty() {
         println!(

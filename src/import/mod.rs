@@ -199,6 +199,7 @@ impl Draft {
             valid_until: time("valid_until", self.valid_until)?,
             expires_at: time("expires_at", self.expires_at)?,
             versions,
+            supersedes: None,
         })
     }
 }

@@ -113,6 +113,10 @@ pub trait Backend: Send + Sync + 'static {
     /// in its namespace).
     async fn versions(&self, id: String) -> Result<Vec<Version>>;
 
+    /// The ids of the memories of `namespace` that the memory `id` superseded (their
+    /// `superseded_by` is `id`), oldest first: the chain one step back.
+    async fn superseded_by_memory(&self, namespace: String, id: String) -> Result<Vec<String>>;
+
     /// Number of superseded memories, over every namespace.
     async fn superseded_count(&self) -> Result<u64>;
 

@@ -113,13 +113,14 @@ pub(crate) fn read_memory(row: &impl Columns) -> Result<Memory, ColumnError> {
         valid_until: row.optional_text(18)?,
         expires_at: row.optional_text(19)?,
         versions: None,
+        supersedes: None,
     })
 }
 
 /// The columns [`read_hit`] reads, in its order: the memory's id, its rowid (which the
 /// engine reads itself, to put the hit in ranked order), then what a hit shows.
 #[cfg(test)]
-pub(crate) const HIT_COLUMNS: [&str; 9] = [
+pub(crate) const HIT_COLUMNS: [&str; 10] = [
     "id",
     "rowid",
     "title",
@@ -129,6 +130,7 @@ pub(crate) const HIT_COLUMNS: [&str; 9] = [
     "kind",
     "tags",
     "occurred_at",
+    "superseded_by",
 ];
 
 /// Reads a search hit (score 0, snippet around `terms`) from a row selected in the order of
@@ -144,6 +146,7 @@ pub(crate) fn read_hit(row: &impl Columns, terms: &[String]) -> Result<Hit, Colu
         kind: row.text(6)?,
         tags: json(&row.text(7)?, "tags")?,
         occurred_at: row.text(8)?,
+        superseded_by: row.optional_text(9)?,
     })
 }
 
@@ -243,6 +246,7 @@ mod tests {
             Some("note"),
             Some(r#"["x"]"#),
             Some("2026-01-01T00:00:00.000Z"),
+            Some("id-2"),
         ];
         let hit = read_hit(&Values(values), &["two".into()]).unwrap();
         assert_eq!(hit.id, "id-1");
@@ -251,6 +255,7 @@ mod tests {
         assert_eq!(hit.source, None);
         assert_eq!(hit.tags, vec!["x"]);
         assert_eq!(hit.occurred_at, "2026-01-01T00:00:00.000Z");
+        assert_eq!(hit.superseded_by.as_deref(), Some("id-2"));
     }
 
     #[test]

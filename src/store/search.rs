@@ -64,6 +64,10 @@ pub struct Hit {
     pub tags: Vec<String>,
     /// When the recorded thing happened.
     pub occurred_at: String,
+    /// The memory that superseded this one; present only on such a hit (`include_superseded`
+    /// or `as_of` lets them in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
 }
 
 /// The words of a query that keyword search uses: lowercased, deduplicated, stopwords dropped

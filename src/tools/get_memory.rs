@@ -1,5 +1,6 @@
 //! `get_memory`: one memory, in full, by id: as it is now (superseded or not), as it stood at
-//! one of its versions, and with its earlier versions; an expired one only when asked.
+//! one of its versions, and with its earlier versions and the memories it superseded; an
+//! expired one only when asked.
 
 use rmcp::{ErrorData, Json, tool, tool_router};
 use schemars::JsonSchema;
@@ -18,7 +19,8 @@ pub struct GetArgs {
     /// The memory's id.
     pub id: String,
     /// Also return `versions`: the memory's earlier states, newest first (version, content,
-    /// title, tags, changed_at, changed_by and the other fields as they were).
+    /// title, tags, changed_at, changed_by and the other fields as they were); and
+    /// `supersedes`: the ids of the memories this one superseded.
     pub history: Option<bool>,
     /// Return the memory as it stood at this version (1 is as first stored) instead of now.
     #[schemars(range(min = 1))]
@@ -50,12 +52,14 @@ pub async fn run(app: &App, args: GetArgs) -> Result<Memory> {
         };
     }
     let versions = app.store().versions(current.id.clone()).await?;
+    let (namespace, id) = (current.namespace.clone(), current.id.clone());
     let mut found = match args.version {
         Some(n) => crate::store::at_version(current, &versions, n)?,
         None => current,
     };
     if history {
         found.versions = Some(versions);
+        found.supersedes = Some(app.store().superseded_by_memory(namespace, id).await?);
     }
     Ok(found)
 }
@@ -64,8 +68,9 @@ pub async fn run(app: &App, args: GetArgs) -> Result<Memory> {
 impl MemoryServer {
     /// Fetch one memory by id, with its full content and every field. A superseded memory is
     /// still returned, with superseded_by (the memory that replaced it) and valid_until.
-    /// history: true adds its earlier versions; version: N returns it as it stood then. An
-    /// expired memory is not found unless include_expired: true.
+    /// history: true adds its earlier versions and the ids of the memories it superseded;
+    /// version: N returns it as it stood then. An expired memory is not found unless
+    /// include_expired: true.
     #[tool(annotations(read_only_hint = true, open_world_hint = false))]
     async fn get_memory(
         &self,

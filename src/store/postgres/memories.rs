@@ -308,6 +308,19 @@ impl PgStore {
             .unwrap_or_default())
     }
 
+    /// Ids of the memories of `namespace` that `by` superseded, oldest first.
+    pub(super) async fn superseded_by(&self, namespace: String, by: String) -> Result<Vec<String>> {
+        let client = self.conn().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT id FROM memories WHERE namespace = $1 AND superseded_by = $2 \
+                 ORDER BY rowid",
+            )
+            .await?;
+        let rows = client.query(&stmt, &[&namespace, &by]).await?;
+        rows.iter().map(|r| get::<String>(r, 0)).collect()
+    }
+
     /// Number of superseded memories, over every namespace.
     pub(super) async fn superseded_count(&self) -> Result<u64> {
         let client = self.conn().await?;

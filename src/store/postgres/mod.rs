@@ -166,6 +166,10 @@ impl Backend for PgStore {
         PgStore::versions(self, id).await
     }
 
+    async fn superseded_by_memory(&self, namespace: String, id: String) -> Result<Vec<String>> {
+        PgStore::superseded_by(self, namespace, id).await
+    }
+
     async fn superseded_count(&self) -> Result<u64> {
         PgStore::superseded_count(self).await
     }

@@ -16,7 +16,7 @@ use crate::store::{Filter, Hit, KeywordQuery, Ranked};
 
 /// The columns `store::row::read_hit` reads, in its order, for a table aliased `m`.
 pub(super) const HIT_COLUMNS: &str = "m.id, m.rowid, m.title, m.content, m.source, m.anchor, \
-     m.kind, m.tags::text, m.occurred_at";
+     m.kind, m.tags::text, m.occurred_at, m.superseded_by";
 
 impl PgStore {
     /// Keyword ranking of memories within `filter` containing any of the query's terms.

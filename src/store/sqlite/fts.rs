@@ -128,7 +128,7 @@ pub(super) fn hits(conn: &Connection, ranked: &[Ranked], terms: &[String]) -> Re
 
 /// The columns `store::row::read_hit` reads, in its order, for a table aliased `m`.
 pub(super) const HIT_COLUMNS: &str = "m.id, m.rowid, m.title, m.content, m.source, m.anchor, \
-     m.kind, m.tags, m.occurred_at";
+     m.kind, m.tags, m.occurred_at, m.superseded_by";
 
 #[cfg(test)]
 mod tests {

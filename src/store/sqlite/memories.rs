@@ -376,6 +376,16 @@ pub(super) fn versions(conn: &Connection, memory_id: &str) -> Result<Vec<Version
     Ok(out)
 }
 
+/// Ids of the memories of `namespace` that `by` superseded, oldest first (the partial index
+/// on superseded memories narrows the scan to those of the namespace).
+pub(super) fn superseded_by(conn: &Connection, namespace: &str, by: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM memories WHERE namespace = ?1 AND superseded_by = ?2 ORDER BY rowid",
+    )?;
+    let ids = stmt.query_map(params![namespace, by], |r| r.get(0))?;
+    Ok(ids.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Number of superseded memories in the database.
 pub(super) fn superseded_count(conn: &Connection) -> Result<u64> {
     let n: i64 = conn.query_row(

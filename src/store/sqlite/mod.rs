@@ -561,6 +561,11 @@ impl Backend for SqliteStore {
         self.read(move |c| memories::versions(c, &id)).await
     }
 
+    async fn superseded_by_memory(&self, namespace: String, id: String) -> Result<Vec<String>> {
+        self.read(move |c| memories::superseded_by(c, &namespace, &id))
+            .await
+    }
+
     async fn superseded_count(&self) -> Result<u64> {
         self.read(memories::superseded_count).await
     }
