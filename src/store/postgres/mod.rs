@@ -28,6 +28,7 @@ mod connect;
 mod errors;
 mod expiry;
 mod fleet;
+mod lifecycle;
 mod maintenance;
 mod memories;
 mod schema;

@@ -8,7 +8,8 @@ use deadpool_postgres::Transaction;
 
 use super::PgStore;
 use super::columns::get;
-use super::memories::{COLUMNS, from_row, insert_row, put_version, versions_of};
+use super::lifecycle::{put_version, versions_of};
+use super::memories::{COLUMNS, from_row, insert_row};
 use crate::error::{Error, Result};
 use crate::memory::Memory;
 use crate::store::Imported;
