@@ -352,6 +352,63 @@ fn cold_start_reports_each_run() {
     );
 }
 
+/// `bench sweep` loads expired and live memories, searches with and without the sweep, and
+/// the sweep purges every expired memory and no live one (no timing is asserted).
+#[test]
+fn sweep_purges_the_expired_and_reports_searches_with_and_without_it() {
+    let dir = DataDir::new();
+    let args = [
+        "--json",
+        "bench",
+        "sweep",
+        "--expired",
+        "2000",
+        "--live",
+        "300",
+        "--seconds",
+        "0.5",
+    ];
+    let report = run_bare(&dir, &args).json();
+    assert_eq!(report["expired"], 2000, "{report:#}");
+    assert_eq!(report["live"], 300, "{report:#}");
+    assert_eq!(report["sweep"]["purged"], 2000, "{report:#}");
+    assert_eq!(report["sweep"]["batch"], 500, "{report:#}");
+    assert!(
+        report["sweep"]["seconds"].as_f64().unwrap() > 0.0,
+        "{report:#}"
+    );
+    assert_eq!(report["expired_left"], 0, "{report:#}");
+    assert_eq!(report["live_left"], 300, "{report:#}");
+    for phase in ["idle", "during_sweep"] {
+        let p = &report[phase];
+        assert_eq!(p["errors"], 0, "{phase}: {report:#}");
+        assert!(p["requests"].as_u64().unwrap() >= 1, "{phase}: {report:#}");
+        let (p50, p95) = (
+            p["latency_ms"]["p50"].as_f64().unwrap(),
+            p["latency_ms"]["p95"].as_f64().unwrap(),
+        );
+        assert!(p50 > 0.0 && p95 >= p50, "{phase}: {report:#}");
+    }
+    // The table names both phases and the purge.
+    let table = run_bare(
+        &dir,
+        &[
+            "bench",
+            "sweep",
+            "--expired",
+            "20",
+            "--live",
+            "20",
+            "--seconds",
+            "0.1",
+        ],
+    )
+    .ok();
+    for line in ["no sweep", "sweeping", "sweep     20 purged"] {
+        assert!(table.contains(line), "{line}: {table}");
+    }
+}
+
 #[test]
 fn bad_flags_are_refused_with_the_flag_named() {
     let dir = DataDir::new();
@@ -416,6 +473,18 @@ fn bad_flags_are_refused_with_the_flag_named() {
         (
             &["bench", "corpus", "--memories", "0", "--out", "x"],
             &["'--memories'", "from 1"],
+        ),
+        (
+            &["bench", "sweep", "--expired", "0"],
+            &["'--expired'", "from 1"],
+        ),
+        (
+            &["bench", "sweep", "--seconds", "0"],
+            &["'--seconds'", "more than 0"],
+        ),
+        (
+            &["bench", "sweep", "--workload", "store"],
+            &["'--workload'", "search-keyword"],
         ),
         (
             &["bench", "corpus", "--memories", "5", "--out", missing],

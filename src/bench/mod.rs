@@ -13,6 +13,8 @@
 //! - [`cold_start`]: time from spawning `memoryd stdio` to its `initialize` answer.
 //! - [`stdio`]: stores then searches through `memoryd stdio`, one at a time: latency, server
 //!   CPU per call, and the RSS curve and peak.
+//! - [`sweep`]: search latency with and without the expiry sweep purging a backlog of
+//!   expired memories, and how long the purge takes.
 
 pub mod client;
 pub mod cold_start;
@@ -20,4 +22,5 @@ pub mod corpus;
 pub mod load;
 pub mod report;
 pub mod stdio;
+pub mod sweep;
 pub mod workload;

@@ -1,5 +1,6 @@
-//! `memoryd bench corpus|load|cold-start`: build a synthetic corpus, drive a running server
-//! with concurrent clients, and time a cold start. The flags are checked here (with messages
+//! `memoryd bench corpus|load|cold-start|stdio|sweep`: build a synthetic corpus, drive a
+//! running server with concurrent clients, time a cold start and a stdio session, and search
+//! while the expiry sweep purges. The flags are checked here (with messages
 //! that name the flag); the work is in [`crate::bench`].
 
 use std::io::Write;
@@ -12,7 +13,7 @@ use reqwest::Url;
 use super::Global;
 use crate::bench::client::Transport;
 use crate::bench::workload::Workload;
-use crate::bench::{cold_start, corpus, load, stdio};
+use crate::bench::{cold_start, corpus, load, stdio, sweep};
 use crate::runtime::Runtime;
 
 /// Most clients of one load run.
@@ -46,6 +47,38 @@ pub enum BenchCmd {
     /// memories then run M uncached searches one at a time; latency, server CPU per call and
     /// the RSS curve and peak
     Stdio(StdioArgs),
+    /// Load L live and E long-expired memories in bulk into a fresh database, serve it in
+    /// this process, and search the live ones with no sweep running, then while the expiry
+    /// sweep purges the expired ones; p50/p95 of both and how long the purge took
+    Sweep(SweepArgs),
+}
+
+/// Flags of `memoryd bench sweep`.
+#[derive(Debug, clap::Args)]
+pub struct SweepArgs {
+    /// Memories expired longer than [lifecycle] purge_after ago, for the sweep to purge (1 to
+    /// 10,000,000)
+    #[arg(long, default_value_t = 100_000, value_name = "E")]
+    pub expired: u32,
+    /// Live memories the clients search (1 to 10,000,000)
+    #[arg(long, default_value_t = 3_000, value_name = "L")]
+    pub live: u32,
+    /// Concurrent search clients (1 to 1024)
+    #[arg(long, short = 'c', default_value_t = 1, value_name = "N")]
+    pub clients: usize,
+    /// How long to search with no sweep running, seconds
+    #[arg(long, default_value_t = 10.0, value_name = "S")]
+    pub seconds: f64,
+    /// search-keyword (BM25, no model needed), search (hybrid) or search-semantic
+    #[arg(long, value_enum, default_value = "search-keyword")]
+    pub workload: Workload,
+    /// Memories purged per transaction, to compare with the sweep's own (1 to 100,000)
+    #[arg(long, default_value_t = crate::sweep::BATCH, value_name = "N")]
+    pub batch: usize,
+    /// The rest after each batch as a multiple of the time it took, to compare with the
+    /// sweep's own (0 to 100; at least 5 ms)
+    #[arg(long, default_value_t = crate::sweep::REST, value_name = "X")]
+    pub rest: f64,
 }
 
 /// Flags of `memoryd bench stdio`.
@@ -125,6 +158,7 @@ pub async fn run(global: &Global, cmd: BenchCmd) -> anyhow::Result<()> {
         BenchCmd::Load(args) => run_load(global, args).await,
         BenchCmd::ColdStart(args) => run_cold_start(global, args).await,
         BenchCmd::Stdio(args) => run_stdio(global, args).await,
+        BenchCmd::Sweep(args) => run_sweep(global, args).await,
     }
 }
 
@@ -349,6 +383,84 @@ async fn run_stdio(global: &Global, args: StdioArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.table());
+    }
+    Ok(())
+}
+
+/// Most memories of either kind in one sweep run.
+const MAX_SWEEP_MEMORIES: u32 = 10_000_000;
+
+async fn run_sweep(global: &Global, args: SweepArgs) -> anyhow::Result<()> {
+    for (flag, n) in [("--expired", args.expired), ("--live", args.live)] {
+        if !(1..=MAX_SWEEP_MEMORIES).contains(&n) {
+            bail!(
+                "invalid argument '{flag}': must be from 1 to {MAX_SWEEP_MEMORIES}, got {n}\npass how many memories to write, such as {flag} 1000"
+            );
+        }
+    }
+    if !(1..=MAX_CLIENTS).contains(&args.clients) {
+        bail!(
+            "invalid argument '--clients': must be from 1 to {MAX_CLIENTS}, got {}\npass how many clients search at once, such as --clients 1",
+            args.clients
+        );
+    }
+    if !(args.seconds > 0.0 && args.seconds <= MAX_SECONDS) {
+        bail!(
+            "invalid argument '--seconds': must be more than 0 and at most {MAX_SECONDS}, got {}\npass how long to search before the sweep, such as --seconds 10",
+            args.seconds
+        );
+    }
+    if !matches!(
+        args.workload,
+        Workload::Search | Workload::SearchKeyword | Workload::SearchSemantic
+    ) {
+        bail!(
+            "invalid argument '--workload': must be search-keyword, search or search-semantic, got {}\nthe sweep bench measures searches",
+            clap::ValueEnum::to_possible_value(&args.workload)
+                .map_or("?".into(), |v| v.get_name().to_string())
+        );
+    }
+    if !(1..=100_000).contains(&args.batch) {
+        bail!(
+            "invalid argument '--batch': must be from 1 to 100000, got {}\npass how many memories to purge per transaction, such as --batch {}",
+            args.batch,
+            crate::sweep::BATCH
+        );
+    }
+    if !(0.0..=100.0).contains(&args.rest) {
+        bail!(
+            "invalid argument '--rest': must be from 0 to 100, got {}\npass the rest after a batch as a multiple of its time, such as --rest {}",
+            args.rest,
+            crate::sweep::REST
+        );
+    }
+    let mut config = global.config()?;
+    // A fresh data dir every run (the database too, unless --database-url names one).
+    let data = tempfile::tempdir().context("cannot create a temp data dir")?;
+    config.data_dir = data.path().to_path_buf();
+    let namespace = crate::memory::namespace(global.namespace.as_deref())?;
+    let report = sweep::run(sweep::Options {
+        config,
+        namespace,
+        live: args.live,
+        expired: args.expired,
+        clients: args.clients,
+        idle: Duration::from_secs_f64(args.seconds),
+        workload: args.workload,
+        pacing: crate::sweep::Pacing {
+            batch: args.batch,
+            rest: args.rest,
+        },
+    })
+    .await?;
+    if global.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    let errors = report.idle.errors + report.during_sweep.errors;
+    if errors > 0 {
+        bail!("{errors} searches failed\nsee the errors in the report and the log above");
     }
     Ok(())
 }
