@@ -158,6 +158,153 @@ fn semantic_and_hybrid_search_leave_superseded_memories_out_without_losing_hits(
 }
 
 #[test]
+fn store_memory_names_similar_memories_so_the_agent_can_supersede_them() {
+    let dir = DataDir::new();
+    let mut c = dir.stdio();
+    c.wait_for_model();
+    let old = store(
+        &mut c,
+        json!({"content": OLD, "kind": "fact", "title": "Staging database",
+               "occurred_at": "2025-03-01"}),
+    );
+    store(&mut c, json!({"content": "Lunch is at noon on Fridays."}));
+    let out = c
+        .call(
+            "store_memory",
+            json!({"content": NEW, "kind": "fact", "occurred_at": "2026-06-01"}),
+        )
+        .unwrap();
+    let new = id(&out);
+    let similar = out["similar"].as_array().expect("similar").clone();
+    assert!(similar.len() <= 5, "{out}");
+    // The old fact is named, with its title and start; the unrelated lunch note is not.
+    assert_eq!(similar.len(), 1, "{out}");
+    assert_eq!(similar[0]["id"], old, "{out}");
+    assert_eq!(similar[0]["title"], "Staging database");
+    assert!(
+        OLD.starts_with(
+            similar[0]["snippet"]
+                .as_str()
+                .unwrap()
+                .trim_end_matches('…')
+        )
+    );
+    let score = similar[0]["score"].as_f64().unwrap();
+    assert!((0.5..=1.0).contains(&score), "{score}");
+
+    // The agent follows the hint: the old fact leaves search.
+    c.call("update_memory", json!({"id": new, "supersedes": [old]}))
+        .unwrap();
+    assert_eq!(
+        searched(&mut c, json!({"query": "staging"})),
+        vec![new.clone()]
+    );
+    // Storing the same content again writes nothing and names nothing; a superseded memory
+    // is not current, so it is never named.
+    let again = c
+        .call("store_memory", json!({"content": NEW, "kind": "fact"}))
+        .unwrap();
+    assert_eq!(again["deduplicated"], true);
+    assert_eq!(again["similar"], json!([]));
+    let third = c
+        .call(
+            "store_memory",
+            json!({"content": "The staging database now runs PostgreSQL 17 on db-staging.",
+                   "kind": "fact"}),
+        )
+        .unwrap();
+    let named: Vec<String> = ids(&third["similar"]);
+    assert!(named.contains(&new) && !named.contains(&old), "{third}");
+}
+
+#[test]
+fn without_a_hint_the_newer_of_two_alike_facts_ranks_first() {
+    let dir = DataDir::new();
+    let mut c = dir.stdio();
+    c.wait_for_model();
+    // Stored in the other order too, so neither storage order nor rowid decides.
+    let new = store(
+        &mut c,
+        json!({"content": "Deploys now go out on Tuesdays after the change freeze was lifted.",
+               "kind": "fact", "occurred_at": "2026-05-01"}),
+    );
+    let old = store(
+        &mut c,
+        json!({"content": "Deploys go out on Thursdays.", "kind": "fact",
+               "occurred_at": "2026-01-10"}),
+    );
+    store(
+        &mut c,
+        json!({"content": "The deploy pipeline runs on GitHub Actions.", "kind": "fact", "source": "docs/ci.md"}),
+    );
+    for mode in ["hybrid", "semantic"] {
+        let hits = ids(&c
+            .call(
+                "search_memory",
+                json!({"query": "which day do deploys go out", "mode": mode}),
+            )
+            .unwrap()["hits"]);
+        let at = |id: &str| hits.iter().position(|h| h == id).unwrap();
+        assert!(at(&new) < at(&old), "{mode}: {hits:?}");
+    }
+    // Conversation turns record what was said, and a later turn does not replace an earlier
+    // one: the same pair as conversation turns ranks by relevance alone, as with the rule off.
+    let dir = DataDir::new();
+    let mut c = dir.stdio();
+    c.wait_for_model();
+    let turns = |c: &mut crate::util::StdioClient| {
+        let old = store(
+            c,
+            json!({"content": "Deploys go out on Thursdays.", "kind": "conversation",
+                   "occurred_at": "2026-01-10"}),
+        );
+        let new = store(
+            c,
+            json!({"content": "Deploys now go out on Tuesdays after the change freeze was lifted.",
+                   "kind": "conversation", "occurred_at": "2026-05-01"}),
+        );
+        let hits = ids(&c
+            .call(
+                "search_memory",
+                json!({"query": "which day do deploys go out", "mode": "semantic"}),
+            )
+            .unwrap()["hits"]);
+        (hits, old, new)
+    };
+    let (hits, old, new) = turns(&mut c);
+    let off = DataDir::new();
+    let mut command = off.command(&["stdio"]);
+    command
+        .env("MEMORYD_RETRIEVAL__NEWER_FIRST_SIMILARITY", "0")
+        .stderr(std::process::Stdio::null());
+    let mut plain = crate::util::StdioClient::start_command(command);
+    plain.wait_for_model();
+    let (plain_hits, plain_old, plain_new) = turns(&mut plain);
+    let order = |hits: &[String], old: &str, new: &str| {
+        hits.iter()
+            .map(|h| {
+                if h == old {
+                    "old"
+                } else if h == new {
+                    "new"
+                } else {
+                    "other"
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    // With the rule off, the shorter old turn ranks first by meaning alone (so the rule
+    // would have moved it), and with it on, it still does.
+    let plain_order = order(&plain_hits, &plain_old, &plain_new);
+    let at = |o: &[&str], which: &str| o.iter().position(|x| *x == which).unwrap();
+    assert!(
+        at(&plain_order, "old") < at(&plain_order, "new"),
+        "{plain_order:?}"
+    );
+    assert_eq!(order(&hits, &old, &new), plain_order);
+}
+
+#[test]
 fn as_of_answers_as_memory_stood_then() {
     let dir = DataDir::new();
     let mut c = dir.stdio();

@@ -21,9 +21,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::Retrieval;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
-use crate::memory::Memory;
 pub use crate::store::Hit;
-use crate::store::{Filter, KeywordQuery, Ranked, Store, query_terms};
+use crate::store::{Dating, Filter, KeywordQuery, Ranked, Store, query_terms};
 pub use fuse::fuse;
 pub use newer::{Dated, Restating, newer_first};
 pub use situate::{Situating, situate};
@@ -244,33 +243,32 @@ impl Searcher<'_> {
         let rowids: Vec<i64> = ranked[..how.window].iter().map(|r| r.rowid).collect();
         // Dates and kinds first: most candidates (conversation turns, document chunks) are
         // never eligible, and their vectors need not be read.
-        let eligible: Vec<(i64, Memory)> = self
+        let eligible: Vec<Dating> = self
             .store
-            .memories_by_rowid(rowids)
+            .dating(rowids)
             .await?
             .into_iter()
-            .filter(|(_, m)| how.eligible(&m.kind, m.source.as_deref()))
+            .filter(|d| how.eligible(&d.kind, d.sourced))
             .collect();
         if eligible.len() < 2 {
             return Ok(ranked);
         }
         let mut vectors: HashMap<i64, Vec<f32>> = self
             .store
-            .vectors_by_rowid(eligible.iter().map(|(rowid, _)| *rowid).collect())
+            .vectors_by_rowid(eligible.iter().map(|d| d.rowid).collect())
             .await?
             .into_iter()
             .collect();
         let dated = eligible
             .into_iter()
-            .filter_map(|(rowid, m)| {
-                let vector = vectors.remove(&rowid)?;
+            .filter_map(|d| {
+                let vector = vectors.remove(&d.rowid)?;
                 Some((
-                    rowid,
+                    d.rowid,
                     Dated {
-                        occurred_at: m.occurred_at,
+                        occurred_at: d.occurred_at,
                         vector,
-                        kind: m.kind,
-                        source: m.source,
+                        kind: d.kind,
                     },
                 ))
             })

@@ -27,8 +27,6 @@ pub struct Dated {
     pub vector: Vec<f32>,
     /// Its kind.
     pub kind: String,
-    /// The document it came from, if any.
-    pub source: Option<String>,
 }
 
 /// When the later of two memories may replace the earlier.
@@ -42,15 +40,16 @@ pub struct Restating<'a> {
 }
 
 impl Restating<'_> {
-    /// Whether this memory can be replaced by, or replace, another.
-    pub fn eligible(&self, kind: &str, source: Option<&str>) -> bool {
-        source.is_none() && !self.skip_kinds.iter().any(|k| k == kind)
+    /// Whether a memory of `kind`, from a document or not, can replace or be replaced.
+    pub fn eligible(&self, kind: &str, sourced: bool) -> bool {
+        !sourced && !self.skip_kinds.iter().any(|k| k == kind)
     }
 }
 
-/// Reorders `ranked` so that of two eligible candidates of the same kind among the first
-/// `how.window` whose vectors are at least `how.similarity` alike, the one that happened later
-/// ranks above the other. Candidates not in `dated` keep their place.
+/// Reorders `ranked` so that of two candidates in `dated` (the eligible ones, see
+/// [`Restating::eligible`]) of the same kind among the first `how.window` whose vectors are at
+/// least `how.similarity` alike, the one that happened later ranks above the other. The others
+/// keep their place.
 pub fn newer_first(
     mut ranked: Vec<Ranked>,
     dated: &HashMap<i64, Dated>,
@@ -58,11 +57,7 @@ pub fn newer_first(
 ) -> Vec<Ranked> {
     let window = how.window.min(ranked.len());
     let mut order: Vec<usize> = (0..window)
-        .filter(|&i| {
-            dated
-                .get(&ranked[i].rowid)
-                .is_some_and(|d| how.eligible(&d.kind, d.source.as_deref()))
-        })
+        .filter(|&i| dated.contains_key(&ranked[i].rowid))
         .collect();
     // Oldest first, so a raise passes down a chain: A < B < C each lifts the next.
     order.sort_by(|&i, &j| {
@@ -134,7 +129,6 @@ mod tests {
             occurred_at: at.into(),
             vector: vector.to_vec(),
             kind: "fact".into(),
-            source: None,
         }
     }
 
@@ -200,37 +194,31 @@ mod tests {
     }
 
     #[test]
-    fn records_of_events_chunks_of_documents_and_other_kinds_keep_their_places() {
+    fn only_memories_of_one_kind_replace_each_other() {
         let list = ranked(&[(1, 0.9), (2, 0.8)]);
         let v = [1.0, 0.0];
-        let pair = |kind: &str, source: Option<&str>, other_kind: &str| {
-            let mut old = dated("2025-01-01T00:00:00Z", &v);
-            old.kind = kind.into();
-            old.source = source.map(String::from);
-            let mut new = dated("2025-03-01T00:00:00Z", &v);
-            new.kind = other_kind.into();
-            HashMap::from([(1, old), (2, new)])
-        };
+        let mut dates = HashMap::from([
+            (1, dated("2025-01-01T00:00:00Z", &v)),
+            (2, dated("2025-03-01T00:00:00Z", &v)),
+        ]);
+        assert_eq!(
+            ids(&newer_first(list.clone(), &dates, &how(0.9, 2))),
+            [2, 1]
+        );
+        dates.get_mut(&2).unwrap().kind = "decision".into();
+        assert_eq!(ids(&newer_first(list, &dates, &how(0.9, 2))), [1, 2]);
+    }
+
+    #[test]
+    fn records_of_events_and_chunks_of_documents_are_not_eligible() {
         let skip = ["conversation".to_string()];
         let how = Restating {
             similarity: 0.9,
             skip_kinds: &skip,
             window: 2,
         };
-        assert_eq!(
-            ids(&newer_first(
-                list.clone(),
-                &pair("fact", None, "fact"),
-                &how
-            )),
-            [2, 1]
-        );
-        for dates in [
-            pair("conversation", None, "conversation"),
-            pair("fact", Some("docs/adr.md"), "fact"),
-            pair("fact", None, "decision"),
-        ] {
-            assert_eq!(ids(&newer_first(list.clone(), &dates, &how)), [1, 2]);
-        }
+        assert!(how.eligible("fact", false));
+        assert!(!how.eligible("conversation", false));
+        assert!(!how.eligible("fact", true));
     }
 }

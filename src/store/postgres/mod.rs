@@ -61,8 +61,8 @@ use crate::index::keyword::KeywordIndex;
 use crate::memory::{Memory, MemoryPatch, NewMemory, Version};
 use crate::store::tokenizer::Tokenizer;
 use crate::store::{
-    Backend, Checkpoint, Engine, Filter, Hit, Imported, KeywordQuery, KeywordRanking, Member, Page,
-    Pending, PoolStatus, Ranked, Situated, Sizes, Stored, Validity,
+    Backend, Checkpoint, Dating, Engine, Filter, Hit, Imported, KeywordQuery, KeywordRanking,
+    Member, Page, Pending, PoolStatus, Ranked, Situated, Sizes, Stored, Validity,
 };
 
 /// A handle on a PostgreSQL database.
@@ -285,6 +285,10 @@ impl Backend for PgStore {
 
     async fn situate(&self, rowids: Vec<i64>) -> Result<Vec<Situated>> {
         PgStore::situate(self, rowids).await
+    }
+
+    async fn dating(&self, rowids: Vec<i64>) -> Result<Vec<Dating>> {
+        PgStore::dating(self, rowids).await
     }
 
     async fn generation(&self) -> Result<i64> {

@@ -11,7 +11,7 @@ use crate::memory::{self, Memory, NewMemory, Version};
 use crate::store::Validity;
 use crate::store::row::{AFTER_MEMORY, ColumnError, Columns, json, read_memory, to_json};
 use crate::store::rules::{self, Named};
-use crate::store::{Page, Situated, Stored};
+use crate::store::{Dating, Page, Situated, Stored};
 
 /// The columns [`from_row`] reads, in its order, for a table aliased `m`.
 pub(super) const COLUMNS: &str = "m.id, m.namespace, m.content, m.title, m.kind, m.tags, \
@@ -255,6 +255,28 @@ pub(super) fn by_rowid(conn: &Connection, rowids: &[i64]) -> Result<Vec<(i64, Me
         if let Some(r) = stmt.query(params![rowid])?.next()? {
             out.push((*rowid, from_row(r)?));
         }
+    }
+    Ok(out)
+}
+
+/// Each memory's date, kind and whether it has a source; see `Backend::dating`.
+pub(super) fn dating(conn: &Connection, rowids: &[i64]) -> Result<Vec<Dating>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT occurred_at, kind, source IS NOT NULL FROM memories WHERE rowid = ?1",
+    )?;
+    let mut out = Vec::with_capacity(rowids.len());
+    for &rowid in rowids {
+        let found = stmt
+            .query_row(params![rowid], |r| {
+                Ok(Dating {
+                    rowid,
+                    occurred_at: r.get(0)?,
+                    kind: r.get(1)?,
+                    sourced: r.get(2)?,
+                })
+            })
+            .optional()?;
+        out.extend(found);
     }
     Ok(out)
 }

@@ -38,7 +38,7 @@ use crate::memory::{Memory, MemoryPatch, NewMemory, Version};
 use crate::store::rules::{self, VectorWrite};
 use crate::store::tokenizer::Tokenizer;
 use crate::store::{
-    Backend, Checkpoint, Engine, Filter, Hit, Imported, KeywordQuery, KeywordRanking, Page,
+    Backend, Checkpoint, Dating, Engine, Filter, Hit, Imported, KeywordQuery, KeywordRanking, Page,
     Pending, PoolStatus, Ranked, Situated, Sizes, Stored, Validity,
 };
 
@@ -685,6 +685,10 @@ impl Backend for SqliteStore {
 
     async fn situate(&self, rowids: Vec<i64>) -> Result<Vec<Situated>> {
         self.read(move |c| memories::situate(c, &rowids)).await
+    }
+
+    async fn dating(&self, rowids: Vec<i64>) -> Result<Vec<Dating>> {
+        self.read(move |c| memories::dating(c, &rowids)).await
     }
 
     async fn generation(&self) -> Result<i64> {
