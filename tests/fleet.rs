@@ -358,7 +358,7 @@ mod on_postgres {
             let scope = json!({"namespace": ns});
             assert_eq!(
                 searched(one, "staging database", scope.clone()),
-                [old.clone()]
+                vec![old.clone()]
             );
             let new = tool(
                 two,
@@ -371,7 +371,7 @@ mod on_postgres {
                 .to_string();
             assert_eq!(
                 searched(one, "staging database", scope.clone()),
-                [new.clone()],
+                vec![new.clone()],
                 "round {round}: the default search on the other server"
             );
             let mut all = searched(
@@ -434,10 +434,10 @@ mod on_postgres {
             .to_std()
             .unwrap_or_default();
         std::thread::sleep(left + Duration::from_millis(50));
-        assert_eq!(searched(two, "wiki", json!({})), [kept.clone()]);
+        assert_eq!(searched(two, "wiki", json!({})), vec![kept.clone()]);
         assert_eq!(
             searched(two, "wiki", json!({"include_superseded": true})),
-            [kept.clone()]
+            vec![kept.clone()]
         );
         let listed = tool(two, "list_memories", json!({}));
         assert_eq!(listed["memories"].as_array().unwrap().len(), 1, "{listed}");
