@@ -649,39 +649,84 @@ fn metrics_count_superseded_memories() {
     assert!(text.contains("memoryd_memories_superseded 1"), "{text}");
 }
 
-/// An export carries versions and lifecycle: SQLite → PostgreSQL → SQLite gives the same
-/// export back (on the SQLite run, SQLite → SQLite → SQLite), and the copy behaves the same.
+/// An export carries versions, the supersede chain and expiry: SQLite → PostgreSQL → SQLite
+/// gives the same export back (on the SQLite run, SQLite → SQLite → SQLite), and each copy
+/// reads the same through the tools.
 #[test]
 fn export_and_import_carry_versions_and_lifecycle_across_engines() {
     let a = DataDir::sqlite();
     let mut c = a.stdio();
-    let (old, _other, new) = old_and_new(&mut c);
+    let (old, other, new) = old_and_new(&mut c);
     c.call(
         "update_memory",
         json!({"id": new, "title": "Staging database"}),
     )
     .unwrap();
+    // A chain of three: NEWER supersedes NEW, which superseded OLD; NEWER expires in 30 days
+    // (to the millisecond) and OTHER at a set time.
+    let newer = store(
+        &mut c,
+        json!({"content": "The staging database moved to db-staging-2.", "kind": "fact",
+               "occurred_at": "2026-09-01", "supersedes": [new], "ttl": "30d"}),
+    );
+    c.call(
+        "update_memory",
+        json!({"id": other, "expires_at": "2999-01-01T12:00:00Z"}),
+    )
+    .unwrap();
+    // What the tools show of each memory, to compare with each copy's.
+    let shown = |c: &mut dyn Mcp| -> Vec<Value> {
+        [&old, &other, &new, &newer]
+            .iter()
+            .map(|id| {
+                c.call("get_memory", json!({"id": id, "history": true}))
+                    .unwrap()
+            })
+            .collect()
+    };
+    let before = shown(&mut c);
+    assert_eq!(before[2]["superseded_by"], json!(newer));
+    assert_eq!(before[2]["supersedes"], json!([old]));
+    assert_eq!(before[2]["versions"].as_array().unwrap().len(), 1);
+    assert_eq!(before[3]["supersedes"], json!([new]));
+    assert!(before[3]["expires_at"].is_string(), "{}", before[3]);
+    assert_eq!(before[1]["expires_at"], "2999-01-01T12:00:00.000Z");
     drop(c);
     let original = a.run(&["export"], "").ok();
     assert!(original.contains("\"versions\":["), "{original}");
+    assert_eq!(
+        original.matches("\"expires_at\":\"").count(),
+        2,
+        "{original}"
+    );
 
     let middle = DataDir::new();
     middle.run(&["--offline", "import", "-"], &original).ok();
     assert_eq!(middle.run(&["export"], "").ok(), original);
     let mut m = middle.stdio();
-    assert_eq!(searched(&mut m, json!({})), vec![new.clone()]);
+    assert_eq!(shown(&mut m), before);
+    assert_eq!(
+        searched(&mut m, json!({})),
+        vec![newer.clone()],
+        "one current memory of the chain"
+    );
+    assert_eq!(
+        searched(&mut m, json!({"as_of": "2026-07-01"})),
+        vec![new.clone()]
+    );
     let got = m
         .call("get_memory", json!({"id": new, "version": 1}))
         .unwrap();
     assert_eq!(got["title"], Value::Null);
-    let got = m.call("get_memory", json!({"id": old})).unwrap();
-    assert_eq!(got["superseded_by"], json!(new));
     drop(m);
 
     let back = DataDir::sqlite();
     let carried = middle.run(&["export"], "").ok();
     back.run(&["--offline", "import", "-"], &carried).ok();
     assert_eq!(back.run(&["export"], "").ok(), original);
+    let mut b = back.stdio();
+    assert_eq!(shown(&mut b), before);
+    drop(b);
 
     // An export of an older memoryd (no lifecycle fields) still imports, as version 1.
     let line = json!({"id": "legacy-1", "content": "from an older export"}).to_string();

@@ -234,8 +234,9 @@ pub trait Backend: Send + Sync + 'static {
     /// A number that changes whenever any memory is written, by any process.
     async fn generation(&self) -> Result<i64>;
 
-    /// Number of memories in a namespace.
-    async fn count(&self, namespace: String) -> Result<u64>;
+    /// Number of memories within `filter` (never an expired one): `Filter::namespace(ns)`
+    /// counts what `list_memories` lists, current memories; `Validity::Any` every one.
+    async fn count(&self, filter: Filter) -> Result<u64>;
 
     /// Memories per namespace, by namespace name.
     async fn namespace_counts(&self) -> Result<Vec<(String, u64)>>;

@@ -295,8 +295,8 @@ impl Backend for PgStore {
         PgStore::generation(self).await
     }
 
-    async fn count(&self, namespace: String) -> Result<u64> {
-        PgStore::count(self, namespace).await
+    async fn count(&self, filter: Filter) -> Result<u64> {
+        PgStore::count(self, filter).await
     }
 
     async fn namespace_counts(&self) -> Result<Vec<(String, u64)>> {

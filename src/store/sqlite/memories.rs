@@ -418,12 +418,12 @@ pub(super) fn superseded_count(conn: &Connection) -> Result<u64> {
     Ok(n as u64)
 }
 
-/// Number of live (unexpired) memories in a namespace.
-pub(super) fn count(conn: &Connection, namespace: &str) -> Result<u64> {
+/// Number of memories within `filter` (never an expired one).
+pub(super) fn count(conn: &Connection, filter: &Filter) -> Result<u64> {
+    let (conditions, values) = filter.to_sql();
     let n: i64 = conn.query_row(
-        "SELECT count(*) FROM memories WHERE namespace = ?1 \
-         AND (expires_at IS NULL OR expires_at > ?2)",
-        params![namespace, memory::now()],
+        &format!("SELECT count(*) FROM memories m WHERE {conditions}"),
+        params_from_iter(values),
         |r| r.get(0),
     )?;
     Ok(n as u64)
@@ -488,7 +488,7 @@ mod tests {
         assert_eq!(a.id, b.id);
         assert!(!c.deduplicated);
         assert_ne!(a.id, c.id);
-        assert_eq!(store.count("one".into()).await.unwrap(), 1);
+        assert_eq!(store.count(Filter::namespace("one")).await.unwrap(), 1);
         assert_eq!(
             store.namespace_counts().await.unwrap(),
             vec![("one".to_string(), 1), ("two".to_string(), 1)]

@@ -487,9 +487,9 @@ impl SqliteStore {
         .await
     }
 
-    /// Number of memories in a namespace.
-    pub async fn count(&self, namespace: String) -> Result<u64> {
-        self.read(move |c| memories::count(c, &namespace)).await
+    /// Number of memories within `filter`.
+    pub async fn count(&self, filter: Filter) -> Result<u64> {
+        self.read(move |c| memories::count(c, &filter)).await
     }
 
     /// Memories per namespace, by namespace name.
@@ -695,8 +695,8 @@ impl Backend for SqliteStore {
         SqliteStore::generation(self).await
     }
 
-    async fn count(&self, namespace: String) -> Result<u64> {
-        SqliteStore::count(self, namespace).await
+    async fn count(&self, filter: Filter) -> Result<u64> {
+        SqliteStore::count(self, filter).await
     }
 
     async fn namespace_counts(&self) -> Result<Vec<(String, u64)>> {
