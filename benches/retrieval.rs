@@ -150,7 +150,26 @@ fn benches(c: &mut Criterion) {
         length_normalisation: 0.75,
         ..app.config().retrieval.clone()
     };
+    // The same search without newer-first ranking, to see what reading the candidates' dates,
+    // kinds and vectors costs.
+    let oldest_too = Retrieval {
+        newer_first_similarity: 0.0,
+        ..app.config().retrieval.clone()
+    };
+    g.bench_function("semantic_cached_embedding_newer_first_off", |b| {
+        b.to_async(&rt).iter(|| async {
+            Searcher {
+                store: app.store(),
+                embedder: app.embedder(),
+                tuning: &oldest_too,
+            }
+            .search(query, filter(), 10, SearchMode::Semantic)
+            .await
+            .unwrap()
+        })
+    });
     for (name, tuning) in [
+        ("hybrid_cached_embedding_newer_first_off", &oldest_too),
         ("hybrid_cached_embedding_unsituated", &plain),
         ("hybrid_cached_embedding_fts5_idf", &fts5_idf),
         ("hybrid_cached_embedding_fts5_length", &fts5_length),

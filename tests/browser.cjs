@@ -233,8 +233,9 @@ async function curate({ context, page, seen, errors }) {
 
 // The second scenario (plan.scenario "lifecycle"): superseded memories hidden and shown, the
 // supersede chain followed both ways, versions, expiry, and bundles as of a time.
-//   PLAN_JSON: {"scenario": "lifecycle", "old_id", "new_id", "role", "task", "as_of_before",
-//               "as_of_after", "expired_at", "expires_at", "screenshots": DIR or null}
+//   PLAN_JSON: {"scenario": "lifecycle", "gone_id" (expired, superseded by old_id), "old_id",
+//               "new_id", "role", "task", "as_of_before", "as_of_after", "expired_at",
+//               "expires_at", "screenshots": DIR or null}
 async function lifecycle({ page, seen, errors }) {
   const ids = () => page.$$eval("#results li[data-id]", lis => lis.map(li => li.dataset.id));
   const rows = () => page.$$eval("#results li[data-id]", lis => lis.map(li => ({
@@ -311,6 +312,11 @@ async function lifecycle({ page, seen, errors }) {
   }
   await page.click(`#d-lifecycle dd[data-field="supersedes"] button[data-id="${plan.old_id}"]`);
   out.back = await detail(plan.old_id);
+  // Further back, to a memory that has expired (not yet purged), and forward again.
+  await page.click(`#d-lifecycle dd[data-field="supersedes"] button[data-id="${plan.gone_id}"]`);
+  out.gone = await detail(plan.gone_id);
+  await page.click(`#d-lifecycle dd[data-field="superseded_by"] button[data-id="${plan.old_id}"]`);
+  await detail(plan.old_id);
   step("chain");
 
   // expires_at as a server with expiry sends it (past, future, null), put into the answers of

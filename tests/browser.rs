@@ -348,10 +348,11 @@ fn shown_ids(rows: &Value) -> Vec<String> {
 }
 
 /// Issue #24: superseded memories hidden and shown on request, the supersede chain followed
-/// both ways, a memory's versions, expiry, and bundles as memory stood at a time; checked
-/// against the tools of the same server.
+/// both ways (to an expired memory too), a memory's versions, expiry, and bundles as memory
+/// stood at a time; checked against the tools of the same server.
 #[test]
 fn browser_shows_the_supersede_chain_versions_expiry_and_bundles_as_of() {
+    const GONE: &str = "The staging database ran on a VM called stage0.";
     const OLD: &str = "The staging database runs MySQL 5.7 on stage1.";
     const NEW_V1: &str = "The staging database now runs PostgreSQL 16 on db-staging.";
     const NEW_V2: &str =
@@ -362,10 +363,21 @@ fn browser_shows_the_supersede_chain_versions_expiry_and_bundles_as_of() {
     server.wait_for_model();
     let mut mcp = server.session();
 
+    // The oldest link of the chain expires (and is not purged: the server purges after 30
+    // days).
+    let gone_id = store(
+        &mut mcp,
+        json!({"title": "Staging database (2024)", "kind": "fact", "content": GONE,
+               "occurred_at": "2024-06-01", "ttl": "2s"}),
+    );
+    let gone_expires = mcp.call("get_memory", json!({"id": gone_id})).unwrap()["expires_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let old_id = store(
         &mut mcp,
         json!({"title": "Staging database (2025)", "kind": "fact", "content": OLD,
-               "occurred_at": "2025-03-01"}),
+               "occurred_at": "2025-03-01", "supersedes": [gone_id]}),
     );
     store(
         &mut mcp,
@@ -381,8 +393,18 @@ fn browser_shows_the_supersede_chain_versions_expiry_and_bundles_as_of() {
         .call("update_memory", json!({"id": new_id, "content": NEW_V2}))
         .unwrap();
     assert_eq!(updated["version"], 2);
+    let left = (chrono::DateTime::parse_from_rfc3339(&gone_expires).unwrap()
+        - chrono::Utc::now().fixed_offset())
+    .to_std()
+    .unwrap_or_default();
+    std::thread::sleep(left + std::time::Duration::from_millis(100));
+    assert!(
+        mcp.call("get_memory", json!({"id": gone_id})).is_err(),
+        "expired"
+    );
     let plan = json!({
         "scenario": "lifecycle",
+        "gone_id": gone_id,
         "old_id": old_id,
         "new_id": new_id,
         "role": "planner",
@@ -458,8 +480,37 @@ fn browser_shows_the_supersede_chain_versions_expiry_and_bundles_as_of() {
     );
     assert_eq!(shown_old["valid_until"], old["valid_until"]);
     assert_eq!(shown_old["valid_until"], "2026-06-01T00:00:00.000Z");
-    assert_eq!(shown_old["supersedes"], json!([]));
-    assert_eq!(shown_old["supersedes_text"], "nothing");
+    assert_eq!(
+        old["supersedes"],
+        json!([gone_id]),
+        "an expired one is history too"
+    );
+    assert_eq!(
+        shown_old["supersedes"],
+        json!([{"id": gone_id, "text": "Staging database (2024)"}])
+    );
+    // The expired memory opens from the link, marked expired, as get_memory with
+    // include_expired returns it.
+    let gone = mcp
+        .call(
+            "get_memory",
+            json!({"id": gone_id, "history": true, "include_expired": true}),
+        )
+        .unwrap();
+    let shown_gone = &seen["gone"];
+    assert_eq!(shown_gone["content"], GONE);
+    assert_eq!(shown_gone["state"], "expired");
+    let expiry = shown_gone["expiry"].as_str().unwrap();
+    assert!(
+        expiry.starts_with(&format!("expired {gone_expires} (")),
+        "{expiry}"
+    );
+    assert_eq!(gone["superseded_by"], json!(old_id));
+    assert_eq!(
+        shown_gone["superseded_by"],
+        json!([{"id": old_id, "text": "Staging database (2025)"}])
+    );
+    assert_eq!(shown_gone["valid_until"], gone["valid_until"]);
     let shown_new = &seen["new"];
     assert_eq!(shown_new["content"], NEW_V2);
     assert_eq!(shown_new["state"], Value::Null);

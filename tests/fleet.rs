@@ -311,6 +311,147 @@ mod on_postgres {
         );
     }
 
+    /// A tool call over the plain JSON route that must succeed; its output.
+    fn tool(server: &HttpServer, name: &str, arguments: Value) -> Value {
+        let (status, out) =
+            server.tools_call(&json!({"name": name, "arguments": arguments}).to_string());
+        assert_eq!(status, 200, "{name} on {}: {out}", server.base);
+        out
+    }
+
+    /// The ids of a keyword search's hits on `server`, with `extra` arguments.
+    fn searched(server: &HttpServer, query: &str, extra: Value) -> Vec<String> {
+        let mut args = json!({"query": query, "mode": "keyword"});
+        args.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        tool(server, "search_memory", args)["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Issue #24: a supersede through one server is seen by the next call on another, each
+    /// way: the old memory leaves its default search and list at once, comes back with
+    /// `include_superseded`, and `get_memory` names its successor.
+    #[test]
+    fn a_supersede_through_one_server_is_seen_by_the_next_call_on_another() {
+        require(Backend::Postgres);
+        let (_dirs, servers) = fleet(2);
+        for (round, (one, two)) in [(&servers[0], &servers[1]), (&servers[1], &servers[0])]
+            .into_iter()
+            .enumerate()
+        {
+            let ns = format!("round-{round}");
+            let old = tool(
+                one,
+                "store_memory",
+                json!({"content": "The staging database runs MySQL 5.7 on stage1.",
+                       "namespace": ns, "occurred_at": "2025-03-01"}),
+            )["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            // Server one's indexes hold the old memory as current.
+            let scope = json!({"namespace": ns});
+            assert_eq!(
+                searched(one, "staging database", scope.clone()),
+                vec![old.clone()]
+            );
+            let new = tool(
+                two,
+                "store_memory",
+                json!({"content": "The staging database now runs PostgreSQL 16 on db-staging.",
+                       "namespace": ns, "occurred_at": "2026-06-01", "supersedes": [old]}),
+            )["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert_eq!(
+                searched(one, "staging database", scope.clone()),
+                vec![new.clone()],
+                "round {round}: the default search on the other server"
+            );
+            let mut all = searched(
+                one,
+                "staging database",
+                json!({"namespace": ns, "include_superseded": true}),
+            );
+            all.sort();
+            let mut want = vec![old.clone(), new.clone()];
+            want.sort();
+            assert_eq!(all, want, "round {round}: include_superseded");
+            let got = tool(one, "get_memory", json!({"id": old, "namespace": ns}));
+            assert_eq!(got["superseded_by"], json!(new), "round {round}: {got}");
+            assert_eq!(got["valid_until"], "2026-06-01T00:00:00.000Z", "{got}");
+            let listed = tool(one, "list_memories", json!({"namespace": ns}));
+            assert_eq!(listed["memories"].as_array().unwrap().len(), 1, "{listed}");
+            assert_eq!(listed["memories"][0]["id"], json!(new), "{listed}");
+            let history = tool(
+                one,
+                "get_memory",
+                json!({"id": new, "namespace": ns, "history": true}),
+            );
+            assert_eq!(history["supersedes"], json!([old]), "{history}");
+        }
+    }
+
+    /// Issue #24: a memory stored through one server with a short `ttl` is gone from the
+    /// other server's search right after it expires, though that server's indexes held it.
+    #[test]
+    fn a_memory_expiring_through_one_server_is_gone_from_the_other_at_once() {
+        require(Backend::Postgres);
+        let (_dirs, servers) = fleet(2);
+        let (one, two) = (&servers[0], &servers[1]);
+        let kept = tool(
+            one,
+            "store_memory",
+            json!({"content": "The wiki lives on docs.internal."}),
+        )["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let stored = tool(
+            one,
+            "store_memory",
+            json!({"content": "The on-call phone is with Dana this week; the wiki says so.",
+                   "ttl": "2s"}),
+        );
+        let soon = stored["id"].as_str().unwrap().to_string();
+        let expires_at = tool(one, "get_memory", json!({"id": soon}))["expires_at"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let expires_at = chrono::DateTime::parse_from_rfc3339(&expires_at).unwrap();
+        let mut both = searched(two, "wiki", json!({}));
+        both.sort();
+        let mut want = vec![kept.clone(), soon.clone()];
+        want.sort();
+        assert_eq!(both, want, "server two's indexes hold it while it lives");
+        let left = (expires_at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default();
+        std::thread::sleep(left + Duration::from_millis(50));
+        assert_eq!(searched(two, "wiki", json!({})), vec![kept.clone()]);
+        assert_eq!(
+            searched(two, "wiki", json!({"include_superseded": true})),
+            vec![kept.clone()]
+        );
+        let listed = tool(two, "list_memories", json!({}));
+        assert_eq!(listed["memories"].as_array().unwrap().len(), 1, "{listed}");
+        let (status, out) =
+            two.tools_call(&json!({"name": "get_memory", "arguments": {"id": soon}}).to_string());
+        assert_eq!(status, 404, "{out}");
+        let got = tool(
+            two,
+            "get_memory",
+            json!({"id": soon, "include_expired": true}),
+        );
+        assert_eq!(got["id"], json!(soon));
+    }
+
     /// PostgreSQL stops and starts again while clients call two instances: calls fail cleanly
     /// meanwhile (503 `unavailable` on the plain route, a JSON-RPC error over MCP), nothing
     /// crashes, and calls succeed again within seconds of the restart, no instance restarted.

@@ -158,6 +158,153 @@ fn semantic_and_hybrid_search_leave_superseded_memories_out_without_losing_hits(
 }
 
 #[test]
+fn store_memory_names_similar_memories_so_the_agent_can_supersede_them() {
+    let dir = DataDir::new();
+    let mut c = dir.stdio();
+    c.wait_for_model();
+    let old = store(
+        &mut c,
+        json!({"content": OLD, "kind": "fact", "title": "Staging database",
+               "occurred_at": "2025-03-01"}),
+    );
+    store(&mut c, json!({"content": "Lunch is at noon on Fridays."}));
+    let out = c
+        .call(
+            "store_memory",
+            json!({"content": NEW, "kind": "fact", "occurred_at": "2026-06-01"}),
+        )
+        .unwrap();
+    let new = id(&out);
+    let similar = out["similar"].as_array().expect("similar").clone();
+    assert!(similar.len() <= 5, "{out}");
+    // The old fact is named, with its title and start; the unrelated lunch note is not.
+    assert_eq!(similar.len(), 1, "{out}");
+    assert_eq!(similar[0]["id"], old, "{out}");
+    assert_eq!(similar[0]["title"], "Staging database");
+    assert!(
+        OLD.starts_with(
+            similar[0]["snippet"]
+                .as_str()
+                .unwrap()
+                .trim_end_matches('…')
+        )
+    );
+    let score = similar[0]["score"].as_f64().unwrap();
+    assert!((0.5..=1.0).contains(&score), "{score}");
+
+    // The agent follows the hint: the old fact leaves search.
+    c.call("update_memory", json!({"id": new, "supersedes": [old]}))
+        .unwrap();
+    assert_eq!(
+        searched(&mut c, json!({"query": "staging"})),
+        vec![new.clone()]
+    );
+    // Storing the same content again writes nothing and names nothing; a superseded memory
+    // is not current, so it is never named.
+    let again = c
+        .call("store_memory", json!({"content": NEW, "kind": "fact"}))
+        .unwrap();
+    assert_eq!(again["deduplicated"], true);
+    assert_eq!(again["similar"], json!([]));
+    let third = c
+        .call(
+            "store_memory",
+            json!({"content": "The staging database now runs PostgreSQL 17 on db-staging.",
+                   "kind": "fact"}),
+        )
+        .unwrap();
+    let named: Vec<String> = ids(&third["similar"]);
+    assert!(named.contains(&new) && !named.contains(&old), "{third}");
+}
+
+#[test]
+fn without_a_hint_the_newer_of_two_alike_facts_ranks_first() {
+    let dir = DataDir::new();
+    let mut c = dir.stdio();
+    c.wait_for_model();
+    // Stored in the other order too, so neither storage order nor rowid decides.
+    let new = store(
+        &mut c,
+        json!({"content": "Deploys now go out on Tuesdays after the change freeze was lifted.",
+               "kind": "fact", "occurred_at": "2026-05-01"}),
+    );
+    let old = store(
+        &mut c,
+        json!({"content": "Deploys go out on Thursdays.", "kind": "fact",
+               "occurred_at": "2026-01-10"}),
+    );
+    store(
+        &mut c,
+        json!({"content": "The deploy pipeline runs on GitHub Actions.", "kind": "fact", "source": "docs/ci.md"}),
+    );
+    for mode in ["hybrid", "semantic"] {
+        let hits = ids(&c
+            .call(
+                "search_memory",
+                json!({"query": "which day do deploys go out", "mode": mode}),
+            )
+            .unwrap()["hits"]);
+        let at = |id: &str| hits.iter().position(|h| h == id).unwrap();
+        assert!(at(&new) < at(&old), "{mode}: {hits:?}");
+    }
+    // Conversation turns record what was said, and a later turn does not replace an earlier
+    // one: the same pair as conversation turns ranks by relevance alone, as with the rule off.
+    let dir = DataDir::new();
+    let mut c = dir.stdio();
+    c.wait_for_model();
+    let turns = |c: &mut crate::util::StdioClient| {
+        let old = store(
+            c,
+            json!({"content": "Deploys go out on Thursdays.", "kind": "conversation",
+                   "occurred_at": "2026-01-10"}),
+        );
+        let new = store(
+            c,
+            json!({"content": "Deploys now go out on Tuesdays after the change freeze was lifted.",
+                   "kind": "conversation", "occurred_at": "2026-05-01"}),
+        );
+        let hits = ids(&c
+            .call(
+                "search_memory",
+                json!({"query": "which day do deploys go out", "mode": "semantic"}),
+            )
+            .unwrap()["hits"]);
+        (hits, old, new)
+    };
+    let (hits, old, new) = turns(&mut c);
+    let off = DataDir::new();
+    let mut command = off.command(&["stdio"]);
+    command
+        .env("MEMORYD_RETRIEVAL__NEWER_FIRST_SIMILARITY", "0")
+        .stderr(std::process::Stdio::null());
+    let mut plain = crate::util::StdioClient::start_command(command);
+    plain.wait_for_model();
+    let (plain_hits, plain_old, plain_new) = turns(&mut plain);
+    let order = |hits: &[String], old: &str, new: &str| {
+        hits.iter()
+            .map(|h| {
+                if h == old {
+                    "old"
+                } else if h == new {
+                    "new"
+                } else {
+                    "other"
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    // With the rule off, the shorter old turn ranks first by meaning alone (so the rule
+    // would have moved it), and with it on, it still does.
+    let plain_order = order(&plain_hits, &plain_old, &plain_new);
+    let at = |o: &[&str], which: &str| o.iter().position(|x| *x == which).unwrap();
+    assert!(
+        at(&plain_order, "old") < at(&plain_order, "new"),
+        "{plain_order:?}"
+    );
+    assert_eq!(order(&hits, &old, &new), plain_order);
+}
+
+#[test]
 fn as_of_answers_as_memory_stood_then() {
     let dir = DataDir::new();
     let mut c = dir.stdio();
@@ -502,39 +649,84 @@ fn metrics_count_superseded_memories() {
     assert!(text.contains("memoryd_memories_superseded 1"), "{text}");
 }
 
-/// An export carries versions and lifecycle: SQLite → PostgreSQL → SQLite gives the same
-/// export back (on the SQLite run, SQLite → SQLite → SQLite), and the copy behaves the same.
+/// An export carries versions, the supersede chain and expiry: SQLite → PostgreSQL → SQLite
+/// gives the same export back (on the SQLite run, SQLite → SQLite → SQLite), and each copy
+/// reads the same through the tools.
 #[test]
 fn export_and_import_carry_versions_and_lifecycle_across_engines() {
     let a = DataDir::sqlite();
     let mut c = a.stdio();
-    let (old, _other, new) = old_and_new(&mut c);
+    let (old, other, new) = old_and_new(&mut c);
     c.call(
         "update_memory",
         json!({"id": new, "title": "Staging database"}),
     )
     .unwrap();
+    // A chain of three: NEWER supersedes NEW, which superseded OLD; NEWER expires in 30 days
+    // (to the millisecond) and OTHER at a set time.
+    let newer = store(
+        &mut c,
+        json!({"content": "The staging database moved to db-staging-2.", "kind": "fact",
+               "occurred_at": "2026-09-01", "supersedes": [new], "ttl": "30d"}),
+    );
+    c.call(
+        "update_memory",
+        json!({"id": other, "expires_at": "2999-01-01T12:00:00Z"}),
+    )
+    .unwrap();
+    // What the tools show of each memory, to compare with each copy's.
+    let shown = |c: &mut dyn Mcp| -> Vec<Value> {
+        [&old, &other, &new, &newer]
+            .iter()
+            .map(|id| {
+                c.call("get_memory", json!({"id": id, "history": true}))
+                    .unwrap()
+            })
+            .collect()
+    };
+    let before = shown(&mut c);
+    assert_eq!(before[2]["superseded_by"], json!(newer));
+    assert_eq!(before[2]["supersedes"], json!([old]));
+    assert_eq!(before[2]["versions"].as_array().unwrap().len(), 1);
+    assert_eq!(before[3]["supersedes"], json!([new]));
+    assert!(before[3]["expires_at"].is_string(), "{}", before[3]);
+    assert_eq!(before[1]["expires_at"], "2999-01-01T12:00:00.000Z");
     drop(c);
     let original = a.run(&["export"], "").ok();
     assert!(original.contains("\"versions\":["), "{original}");
+    assert_eq!(
+        original.matches("\"expires_at\":\"").count(),
+        2,
+        "{original}"
+    );
 
     let middle = DataDir::new();
     middle.run(&["--offline", "import", "-"], &original).ok();
     assert_eq!(middle.run(&["export"], "").ok(), original);
     let mut m = middle.stdio();
-    assert_eq!(searched(&mut m, json!({})), vec![new.clone()]);
+    assert_eq!(shown(&mut m), before);
+    assert_eq!(
+        searched(&mut m, json!({})),
+        vec![newer.clone()],
+        "one current memory of the chain"
+    );
+    assert_eq!(
+        searched(&mut m, json!({"as_of": "2026-07-01"})),
+        vec![new.clone()]
+    );
     let got = m
         .call("get_memory", json!({"id": new, "version": 1}))
         .unwrap();
     assert_eq!(got["title"], Value::Null);
-    let got = m.call("get_memory", json!({"id": old})).unwrap();
-    assert_eq!(got["superseded_by"], json!(new));
     drop(m);
 
     let back = DataDir::sqlite();
     let carried = middle.run(&["export"], "").ok();
     back.run(&["--offline", "import", "-"], &carried).ok();
     assert_eq!(back.run(&["export"], "").ok(), original);
+    let mut b = back.stdio();
+    assert_eq!(shown(&mut b), before);
+    drop(b);
 
     // An export of an older memoryd (no lifecycle fields) still imports, as version 1.
     let line = json!({"id": "legacy-1", "content": "from an older export"}).to_string();

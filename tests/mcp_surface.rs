@@ -210,6 +210,172 @@ fn a_subscriber_hears_when_another_process_changes_or_deletes_its_memory() {
     assert_eq!(err.code, -32002, "{err:?}");
 }
 
+/// The URIs a `resources/list` answer names (first page).
+fn listed_uris(client: &mut impl Mcp) -> Vec<String> {
+    let listed = client.request("resources/list", json!({})).unwrap();
+    listed["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["uri"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Takes every notification that arrives within `quiet`, so that a later wait hears only
+/// what comes after.
+fn drain(client: &mut StdioClient, quiet: Duration) {
+    client.notification("none", quiet, |_| false);
+    client.notifications.clear();
+}
+
+/// Issue #24: "Subscribers hear about supersede." Another process supersedes a followed
+/// memory, by storing its successor and by `update_memory` of a memory already there (which
+/// changes neither the number of stored memories nor the newest one, only which are current).
+#[test]
+fn a_subscriber_hears_when_another_process_supersedes_its_memory() {
+    let dir = DataDir::new();
+    let mut client = dir.stdio();
+    let a = store(
+        &mut client,
+        json!({"content": "The build runs on Jenkins."}),
+    );
+    let a2 = store(
+        &mut client,
+        json!({"content": "Releases are cut on Tuesdays."}),
+    );
+    let c = store(
+        &mut client,
+        json!({"content": "Releases are cut on Thursdays."}),
+    );
+    for id in [&a, &a2] {
+        client
+            .request("resources/subscribe", json!({"uri": uri(id)}))
+            .unwrap();
+    }
+    // Listing asks to hear of changes to the list.
+    assert_eq!(listed_uris(&mut client), [uri(&c), uri(&a2), uri(&a)]);
+
+    // Another process (the CLI) stores B superseding A.
+    let out = dir.run(
+        &[
+            "--json",
+            "store",
+            "The build runs on GitHub Actions.",
+            "--supersedes",
+            &a,
+        ],
+        "",
+    );
+    let b = out.json()["id"].as_str().unwrap().to_string();
+    let updated = client.notification("notifications/resources/updated", NOTICE, |n| {
+        n["params"]["uri"] == uri(&a)
+    });
+    assert!(
+        updated.is_some(),
+        "no update notice: {:?}",
+        client.notifications
+    );
+    let changed = client.notification("notifications/resources/list_changed", NOTICE, |_| true);
+    assert!(
+        changed.is_some(),
+        "no list_changed: {:?}",
+        client.notifications
+    );
+    assert_eq!(listed_uris(&mut client), [uri(&b), uri(&c), uri(&a2)]);
+    let read = client
+        .request("resources/read", json!({"uri": uri(&a)}))
+        .unwrap();
+    let fields = &read["contents"][0]["_meta"]["memoryd/memory"];
+    assert_eq!(fields["superseded_by"], json!(b), "{read}");
+    assert!(fields["valid_until"].is_string(), "{read}");
+    assert_eq!(read["contents"][0]["text"], "The build runs on Jenkins.");
+
+    // Another process updates C (already stored, and not the newest) to supersede A2.
+    drain(&mut client, Duration::from_secs(1));
+    dir.run(&["update", &c, "--supersedes", &a2], "").ok();
+    let updated = client.notification("notifications/resources/updated", NOTICE, |n| {
+        n["params"]["uri"] == uri(&a2)
+    });
+    assert!(
+        updated.is_some(),
+        "no update notice: {:?}",
+        client.notifications
+    );
+    let changed = client.notification("notifications/resources/list_changed", NOTICE, |_| true);
+    assert!(
+        changed.is_some(),
+        "no list_changed when an update superseded a listed memory: {:?}",
+        client.notifications
+    );
+    assert_eq!(listed_uris(&mut client), [uri(&b), uri(&c)]);
+    let read = client
+        .request("resources/read", json!({"uri": uri(&a2)}))
+        .unwrap();
+    assert_eq!(
+        read["contents"][0]["_meta"]["memoryd/memory"]["superseded_by"],
+        json!(c),
+        "{read}"
+    );
+}
+
+/// Issue #24: "Subscribers hear about expiry." The sweep of `memoryd serve` notices the
+/// expiry; a `memoryd stdio` forwarding to it carries the notices to its client.
+#[test]
+fn a_subscriber_hears_when_its_memory_expires() {
+    let dir = DataDir::new();
+    let _server = dir.serve();
+    let mut shim = StdioClient::start_command({
+        let mut command = dir.command(&["stdio"]);
+        command.stderr(std::process::Stdio::null());
+        command
+    });
+    let kept = store(
+        &mut shim,
+        json!({"content": "The wiki lives on docs.internal."}),
+    );
+    let stored = shim
+        .call(
+            "store_memory",
+            json!({"content": "The on-call phone is with Dana this week.", "ttl": "2s"}),
+        )
+        .unwrap();
+    let e = stored["id"].as_str().unwrap().to_string();
+    shim.request("resources/subscribe", json!({"uri": uri(&e)}))
+        .unwrap();
+    assert_eq!(listed_uris(&mut shim), [uri(&e), uri(&kept)]);
+    let updated = shim.notification("notifications/resources/updated", NOTICE, |n| {
+        n["params"]["uri"] == uri(&e)
+    });
+    assert!(
+        updated.is_some(),
+        "no notice of the expiry: {:?}",
+        shim.notifications
+    );
+    // Not before it expired.
+    let expires_at = shim
+        .call("get_memory", json!({"id": e, "include_expired": true}))
+        .unwrap()["expires_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let expires_at = chrono::DateTime::parse_from_rfc3339(&expires_at).unwrap();
+    assert!(
+        chrono::Utc::now() >= expires_at,
+        "heard before {expires_at}"
+    );
+    let changed = shim.notification("notifications/resources/list_changed", NOTICE, |_| true);
+    assert!(
+        changed.is_some(),
+        "no list_changed: {:?}",
+        shim.notifications
+    );
+    assert_eq!(listed_uris(&mut shim), [uri(&kept)]);
+    let err = shim
+        .request("resources/read", json!({"uri": uri(&e)}))
+        .unwrap_err();
+    assert_eq!(err.code, -32002, "{err:?}");
+}
+
 #[test]
 fn the_rehydrate_prompt_hands_the_role_its_pin() {
     let dir = DataDir::new();

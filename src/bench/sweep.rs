@@ -25,6 +25,7 @@ use super::workload::{Generator, Workload};
 use crate::app::App;
 use crate::config::Config;
 use crate::memory;
+use crate::store::Filter;
 
 /// Memories written per `insert_many` call while loading.
 const LOAD_BATCH: usize = 5_000;
@@ -202,7 +203,10 @@ pub async fn run(options: Options) -> Result<SweepReport, SweepBenchError> {
     let started = Instant::now();
     load(&app, &options, purge_after).await?;
     // Live ones only (expired memories are not counted); a reused database may hold more.
-    let live_before = app.store().count(options.namespace.clone()).await?;
+    let live_before = app
+        .store()
+        .count(Filter::namespace(options.namespace.clone()))
+        .await?;
     let load_seconds = round3(started.elapsed().as_secs_f64());
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -227,7 +231,10 @@ pub async fn run(options: Options) -> Result<SweepReport, SweepBenchError> {
     let age = chrono::Duration::from_std(purge_after).unwrap_or(chrono::Duration::MAX);
     let cutoff = memory::format_time(chrono::Utc::now() - age);
     let expired_left = app.store().expired_count(cutoff).await?;
-    let live_left = app.store().count(options.namespace.clone()).await?;
+    let live_left = app
+        .store()
+        .count(Filter::namespace(options.namespace.clone()))
+        .await?;
     if expired_left > 0 || live_left != live_before {
         return Err(SweepBenchError::Unswept {
             expired_left,

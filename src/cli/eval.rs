@@ -87,6 +87,10 @@ pub struct TuningArgs {
     /// Override BM25's length normalisation `b` in hybrid search (0 to 1; 0.75 is FTS5's)
     #[arg(long)]
     pub length_normalisation: Option<f32>,
+    /// Override how alike two candidates' vectors must be for the later one to rank first
+    /// (0 turns it off)
+    #[arg(long)]
+    pub newer_first_similarity: Option<f32>,
 }
 
 /// Flags of `memoryd eval locomo`.
@@ -198,6 +202,9 @@ async fn open(
     }
     if let Some(b) = tuning.length_normalisation {
         config.retrieval.length_normalisation = b;
+    }
+    if let Some(s) = tuning.newer_first_similarity {
+        config.retrieval.newer_first_similarity = s;
     }
     config.validate()?;
     let app = App::open(config).await?;

@@ -91,5 +91,15 @@ pub async fn run(global: &Global, cmd: StoreCmd) -> anyhow::Result<()> {
     } else {
         println!("stored {}", out.id);
     }
+    if !global.json {
+        for m in &out.similar {
+            println!(
+                "similar {} ({:.2}) {}",
+                m.id,
+                m.score,
+                m.title.as_deref().unwrap_or(&m.snippet)
+            );
+        }
+    }
     Ok(())
 }

@@ -206,6 +206,7 @@ impl Config {
             ("retrieval.time_boost", t.time_boost),
             ("retrieval.namespace_idf_floor", t.namespace_idf_floor),
             ("retrieval.length_normalisation", t.length_normalisation),
+            ("retrieval.newer_first_similarity", t.newer_first_similarity),
         ] {
             if !(0.0..=1.0).contains(&w) {
                 return bad(key, format!("must be from 0 to 1, got {w}"));
@@ -334,6 +335,12 @@ pub struct Retrieval {
     /// BM25's `b` in hybrid search, 0 to 1: how much less a match counts in a longer memory
     /// (0.75 = FTS5's).
     pub length_normalisation: f32,
+    /// Of two hybrid candidates whose vectors are at least this alike, the one that happened
+    /// later ranks above the other (0 = off).
+    pub newer_first_similarity: f32,
+    /// Kinds that record events (a later one does not replace an earlier one): newer-first
+    /// ranking leaves them alone.
+    pub newer_first_skip_kinds: Vec<String>,
 }
 
 /// Defaults measured on the LoCoMo dev split (see the README's retrieval table): a shorter
@@ -351,6 +358,10 @@ impl Default for Retrieval {
             time_boost: 0.2,
             namespace_idf_floor: 0.3,
             length_normalisation: 0.25,
+            newer_first_similarity: 0.55,
+            newer_first_skip_kinds: ["conversation", "incident", "doc"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }

@@ -11,6 +11,7 @@ use super::EvalError;
 use super::dataset::{self, Loaded, Query};
 use crate::app::App;
 use crate::memory::{self, NewMemory};
+use crate::store::Filter;
 
 /// Memories embedded and written per batch while loading.
 const LOAD_BATCH: usize = 64;
@@ -59,7 +60,7 @@ async fn load_conversation(
     progress: &dyn Fn(String),
 ) -> Result<HashMap<String, String>, EvalError> {
     let namespace = namespace_of(conversation, ingest);
-    let have = app.store().count(namespace.clone()).await?;
+    let have = app.store().count(Filter::every(namespace.clone())).await?;
     if have as usize != turns.len() {
         let started = std::time::Instant::now();
         for (c, chunk) in turns.chunks(LOAD_BATCH).enumerate() {

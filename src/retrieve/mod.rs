@@ -9,8 +9,11 @@
 //! render bundles.
 
 mod fuse;
+mod newer;
 mod situate;
 mod when;
+
+use std::collections::HashMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -19,8 +22,9 @@ use crate::config::Retrieval;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
 pub use crate::store::Hit;
-use crate::store::{Filter, KeywordQuery, Ranked, Store, query_terms};
+use crate::store::{Dating, Filter, KeywordQuery, Ranked, Store, query_terms};
 pub use fuse::fuse;
+pub use newer::{Dated, Restating, newer_first};
 pub use situate::{Situating, situate};
 pub use when::{Period, named_period};
 
@@ -104,11 +108,18 @@ impl Searcher<'_> {
                 note: None,
             }),
             SearchMode::Semantic => match self.embedder.embed_query(query).await? {
-                Some(v) => Ok(Ranking {
-                    items: self.store.vector_ranked(v, filter, limit).await?,
-                    mode: SearchMode::Semantic,
-                    note: None,
-                }),
+                Some(v) => {
+                    let window = self.newer_first_window(limit);
+                    let mut items = self
+                        .newer_first(self.store.vector_ranked(v, filter, window).await?, limit)
+                        .await?;
+                    items.truncate(limit);
+                    Ok(Ranking {
+                        items,
+                        mode: SearchMode::Semantic,
+                        note: None,
+                    })
+                }
                 None => Err(Error::invalid(
                     "mode",
                     format!(
@@ -143,9 +154,13 @@ impl Searcher<'_> {
                 let (keyword, semantic) = tokio::try_join!(keyword, semantic)?;
                 let (mut items, mode, note) = match semantic {
                     Some(semantic) => (
-                        self.situated(
-                            query,
-                            fuse(keyword, semantic, self.tuning.keyword_weight),
+                        self.newer_first(
+                            self.situated(
+                                query,
+                                fuse(keyword, semantic, self.tuning.keyword_weight),
+                                limit,
+                            )
+                            .await?,
                             limit,
                         )
                         .await?,
@@ -199,6 +214,66 @@ impl Searcher<'_> {
             time_boost: f64::from(t.time_boost),
         };
         Ok(situate(fused, &places, how))
+    }
+
+    /// How many of the best candidates newer-first ranking considers: a newer memory just
+    /// outside the best `limit` can still take an older one's place.
+    fn newer_first_window(&self, limit: usize) -> usize {
+        if self.tuning.newer_first_similarity > 0.0 {
+            limit.saturating_mul(3)
+        } else {
+            limit
+        }
+    }
+
+    /// Candidates reordered so that the later of two near restatements ranks above the
+    /// earlier (see [`newer_first`]); the first `3 × limit` are considered, with one read of
+    /// their dates and kinds, and of the eligible ones' vectors. Skipped when
+    /// `newer_first_similarity` is 0.
+    async fn newer_first(&self, ranked: Vec<Ranked>, limit: usize) -> Result<Vec<Ranked>> {
+        let similarity = self.tuning.newer_first_similarity;
+        if similarity <= 0.0 || ranked.len() < 2 {
+            return Ok(ranked);
+        }
+        let how = Restating {
+            similarity,
+            skip_kinds: &self.tuning.newer_first_skip_kinds,
+            window: self.newer_first_window(limit).min(ranked.len()),
+        };
+        let rowids: Vec<i64> = ranked[..how.window].iter().map(|r| r.rowid).collect();
+        // Dates and kinds first: most candidates (conversation turns, document chunks) are
+        // never eligible, and their vectors need not be read.
+        let eligible: Vec<Dating> = self
+            .store
+            .dating(rowids)
+            .await?
+            .into_iter()
+            .filter(|d| how.eligible(&d.kind, d.sourced))
+            .collect();
+        if eligible.len() < 2 {
+            return Ok(ranked);
+        }
+        let mut vectors: HashMap<i64, Vec<f32>> = self
+            .store
+            .vectors_by_rowid(eligible.iter().map(|d| d.rowid).collect())
+            .await?
+            .into_iter()
+            .collect();
+        let dated = eligible
+            .into_iter()
+            .filter_map(|d| {
+                let vector = vectors.remove(&d.rowid)?;
+                Some((
+                    d.rowid,
+                    Dated {
+                        occurred_at: d.occurred_at,
+                        vector,
+                        kind: d.kind,
+                    },
+                ))
+            })
+            .collect();
+        Ok(newer_first(ranked, &dated, &how))
     }
 
     /// BM25 candidates. For `hybrid` search each term is weighed by the namespace searched

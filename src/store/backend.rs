@@ -12,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::filter::{Filter, Validity};
-use super::records::{Checkpoint, Imported, Page, Pending, Situated, Stored};
+use super::records::{Checkpoint, Dating, Imported, Page, Pending, Situated, Stored};
 use super::search::{Hit, KeywordQuery, Ranked};
 use crate::error::Result;
 use crate::index::IndexFootprint;
@@ -227,11 +227,16 @@ pub trait Backend: Send + Sync + 'static {
     /// neighbours and by when it happened.
     async fn situate(&self, rowids: Vec<i64>) -> Result<Vec<Situated>>;
 
+    /// When each of these memories happened, its kind and whether it has a source, in the
+    /// order given (missing ones skipped): what newer-first ranking needs, without the text.
+    async fn dating(&self, rowids: Vec<i64>) -> Result<Vec<Dating>>;
+
     /// A number that changes whenever any memory is written, by any process.
     async fn generation(&self) -> Result<i64>;
 
-    /// Number of memories in a namespace.
-    async fn count(&self, namespace: String) -> Result<u64>;
+    /// Number of memories within `filter` (never an expired one): `Filter::namespace(ns)`
+    /// counts what `list_memories` lists, current memories; `Validity::Any` every one.
+    async fn count(&self, filter: Filter) -> Result<u64>;
 
     /// Memories per namespace, by namespace name.
     async fn namespace_counts(&self) -> Result<Vec<(String, u64)>>;

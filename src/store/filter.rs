@@ -53,11 +53,19 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// A filter that sees a whole namespace.
+    /// A filter that sees a whole namespace: its current memories, as a default read does.
     pub fn namespace(namespace: impl Into<String>) -> Self {
         Filter {
             namespace: namespace.into(),
             ..Filter::default()
+        }
+    }
+
+    /// A filter that sees every memory of a namespace, superseded ones too.
+    pub fn every(namespace: impl Into<String>) -> Self {
+        Filter {
+            validity: Validity::Any,
+            ..Filter::namespace(namespace)
         }
     }
 

@@ -22,6 +22,19 @@ pub struct Page {
     pub next_after: Option<i64>,
 }
 
+/// What newer-first ranking reads of a candidate before deciding whether its vector matters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dating {
+    /// The memory.
+    pub rowid: i64,
+    /// Its `occurred_at` (RFC 3339).
+    pub occurred_at: String,
+    /// Its kind.
+    pub kind: String,
+    /// Whether it came from a document (`source` is set).
+    pub sourced: bool,
+}
+
 /// Where a memory sits in its namespace's timeline: when it happened and the memories just
 /// before and after it (by `occurred_at`, then storing order), with when those happened; one
 /// from another `source` (none and some differ; none and none do not) is left out.

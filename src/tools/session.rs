@@ -19,7 +19,7 @@ use super::list_memories::{self, ListArgs};
 use super::resources::{self, Target};
 use crate::app::App;
 use crate::error::{Error, Result};
-use crate::store::{Store, Validity};
+use crate::store::{Filter, Store, Validity};
 
 /// How often the store's generation is read while anyone follows a change.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -173,9 +173,12 @@ async fn fingerprint(app: &App, uri: &str) -> Result<Option<u64>> {
     Ok(Some(hash(&shown)))
 }
 
-/// A hash of which memories a namespace holds: their count and the newest id.
+/// A hash of which memories `resources/list` lists for a namespace: how many there are and
+/// the newest one's id. Only current memories are counted, as only those are listed: a
+/// supersede (by `update_memory` of a memory already stored, too) or an expiry changes the
+/// count though no memory was added or removed.
 async fn membership(app: &App, namespace: &str) -> Result<u64> {
-    let count = app.store().count(namespace.to_string()).await?;
+    let count = app.store().count(Filter::namespace(namespace)).await?;
     let newest = list_memories::run(
         app,
         ListArgs {

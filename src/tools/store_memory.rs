@@ -11,7 +11,14 @@ use crate::config::StoreEmbedding;
 use crate::error::Result;
 use crate::expiry;
 use crate::memory::{self, MemoryPatch, NewMemory};
-use crate::store::Pending;
+use crate::store::{Filter, Pending, Ranked};
+
+/// The most memories `similar` names.
+const SIMILAR: usize = 5;
+/// How alike (cosine of the embeddings) a memory must be to be named in `similar`: a little
+/// below what newer-first ranking takes for a restatement (`newer_first_similarity`, 0.55),
+/// so the agent also sees the borderline ones it may mean to replace.
+const SIMILAR_AT_LEAST: f64 = 0.5;
 
 /// Arguments of `store_memory`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -64,6 +71,25 @@ pub struct StoreOutput {
     pub id: String,
     /// True when the same content was already stored in this namespace; nothing was written.
     pub deduplicated: bool,
+    /// Up to 5 current memories of the namespace close in meaning to this one, most alike
+    /// first: if one states an earlier value of what this memory says, pass its id in
+    /// supersedes (update_memory with supersedes does it now). Empty when nothing is close,
+    /// when the content was already stored, or when the memory is embedded later.
+    #[serde(default)]
+    pub similar: Vec<Similar>,
+}
+
+/// A stored memory close in meaning to the one just stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Similar {
+    /// Its id.
+    pub id: String,
+    /// Cosine similarity of the two embeddings (up to 1).
+    pub score: f64,
+    /// Its title, if any.
+    pub title: Option<String>,
+    /// The start of its content.
+    pub snippet: String,
 }
 
 /// Validates `args` and stores the memory.
@@ -115,6 +141,7 @@ pub async fn run(app: &App, args: StoreArgs) -> Result<StoreOutput> {
         return Ok(StoreOutput {
             id,
             deduplicated: true,
+            similar: Vec::new(),
         });
     }
     // Embedded before the write transaction, so the write lock is held for microseconds; or,
@@ -129,6 +156,7 @@ pub async fn run(app: &App, args: StoreArgs) -> Result<StoreOutput> {
         StoreEmbedding::Background => (None, Some((new.namespace.clone(), text))),
     };
     let missing = vector.is_none();
+    let probe = vector.clone().map(|v| (new.namespace.clone(), v));
     let stored = if supersedes.is_empty() {
         app.store().insert(new, vector).await?
     } else {
@@ -148,10 +176,50 @@ pub async fn run(app: &App, args: StoreArgs) -> Result<StoreOutput> {
             });
         app.vector_missing(queued);
     }
+    let similar = match probe.filter(|_| !stored.deduplicated) {
+        Some((namespace, vector)) => similar(app, namespace, vector, stored.rowid).await,
+        None => Vec::new(),
+    };
     Ok(StoreOutput {
         id: stored.id,
         deduplicated: stored.deduplicated,
+        similar,
     })
+}
+
+/// The current memories of `namespace` closest to `vector`, but the one just stored
+/// (`own`). The memory is stored by now, so a failure here is logged, not returned: the
+/// answer must not say a write failed that did not.
+async fn similar(app: &App, namespace: String, vector: Vec<f32>, own: i64) -> Vec<Similar> {
+    let found = async {
+        let close: Vec<Ranked> = app
+            .store()
+            .vector_ranked(vector.into(), Filter::namespace(namespace), SIMILAR + 1)
+            .await?
+            .into_iter()
+            .filter(|r| r.rowid != own && r.score >= SIMILAR_AT_LEAST)
+            .take(SIMILAR)
+            .collect();
+        if close.is_empty() {
+            return Ok(Vec::new());
+        }
+        app.store().hits(close, Vec::new()).await
+    };
+    match found.await {
+        Ok(hits) => hits
+            .into_iter()
+            .map(|h| Similar {
+                id: h.id,
+                score: h.score,
+                title: h.title,
+                snippet: h.snippet,
+            })
+            .collect(),
+        Err(err) => {
+            tracing::warn!(%err, "stored, but could not look for similar memories");
+            Vec::new()
+        }
+    }
 }
 
 #[tool_router(router = store_memory_router, vis = "pub(crate)")]
@@ -160,7 +228,9 @@ impl MemoryServer {
     /// same content again in a namespace returns the existing id with deduplicated: true.
     /// When it replaces what a stored memory says (a changed fact, a reversed decision, a new
     /// preference), search_memory for the old one first and pass its id in supersedes: the
-    /// old memory is kept as history but no longer comes back as current.
+    /// old memory is kept as history but no longer comes back as current. The answer's
+    /// similar lists stored memories close in meaning: if one is an earlier value of what you
+    /// stored, supersede it with update_memory (id: the new memory, supersedes: [its id]).
     #[tool(annotations(
         read_only_hint = false,
         destructive_hint = false,

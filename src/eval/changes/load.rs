@@ -14,6 +14,7 @@ use crate::app::App;
 use crate::bench::corpus::{Corpus, DEFAULT_SEED};
 use crate::eval::EvalError;
 use crate::import;
+use crate::store::Filter;
 use crate::tools::store_memory::{self, StoreArgs};
 
 /// The namespace the scenario is loaded into unless `--namespace` names another.
@@ -57,7 +58,7 @@ pub async fn load(
     supersede: bool,
     progress: &dyn Fn(String),
 ) -> Result<Scenario, EvalError> {
-    let have = app.store().count(namespace.to_string()).await?;
+    let have = app.store().count(Filter::every(namespace)).await?;
     if have > 0 {
         return Err(EvalError::Set(format!(
             "namespace '{namespace}' already holds {have} memories\nrun on a fresh database (leave out --data-dir), or name an empty namespace with --namespace"

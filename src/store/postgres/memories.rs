@@ -447,19 +447,15 @@ impl PgStore {
         Ok(rowids.iter().filter_map(|r| found.remove(r)).collect())
     }
 
-    /// Number of memories in a namespace.
-    pub(super) async fn count(&self, namespace: String) -> Result<u64> {
-        let client = self.conn().await?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT count(*) FROM memories WHERE namespace = $1 \
-                 AND (expires_at IS NULL OR expires_at > $2)",
-            )
-            .await?;
-        let row = client
-            .query_one(&stmt, &[&namespace, &memory::now()])
-            .await?;
-        Ok(get::<i64>(&row, 0)? as u64)
+    /// Number of memories within `filter` (never an expired one).
+    pub(super) async fn count(&self, filter: Filter) -> Result<u64> {
+        let mut q = Query::new("SELECT count(*) FROM memories m WHERE ".to_string());
+        q.filter(&filter);
+        let rows = self.query(&q).await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| Error::Internal("count(*) returned no row".into()))?;
+        Ok(get::<i64>(row, 0)? as u64)
     }
 
     /// Memories per namespace, by namespace name.

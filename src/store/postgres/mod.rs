@@ -62,8 +62,8 @@ use crate::index::keyword::KeywordIndex;
 use crate::memory::{Memory, MemoryPatch, NewMemory, Version};
 use crate::store::tokenizer::Tokenizer;
 use crate::store::{
-    Backend, Checkpoint, Engine, Filter, Hit, Imported, KeywordQuery, KeywordRanking, Member, Page,
-    Pending, PoolStatus, Ranked, Situated, Sizes, Stored, Validity,
+    Backend, Checkpoint, Dating, Engine, Filter, Hit, Imported, KeywordQuery, KeywordRanking,
+    Member, Page, Pending, PoolStatus, Ranked, Situated, Sizes, Stored, Validity,
 };
 
 /// A handle on a PostgreSQL database.
@@ -288,12 +288,16 @@ impl Backend for PgStore {
         PgStore::situate(self, rowids).await
     }
 
+    async fn dating(&self, rowids: Vec<i64>) -> Result<Vec<Dating>> {
+        PgStore::dating(self, rowids).await
+    }
+
     async fn generation(&self) -> Result<i64> {
         PgStore::generation(self).await
     }
 
-    async fn count(&self, namespace: String) -> Result<u64> {
-        PgStore::count(self, namespace).await
+    async fn count(&self, filter: Filter) -> Result<u64> {
+        PgStore::count(self, filter).await
     }
 
     async fn namespace_counts(&self) -> Result<Vec<(String, u64)>> {

@@ -12,7 +12,7 @@ use super::{PgStore, sources};
 use crate::error::Result;
 use crate::store::row::read_hit;
 use crate::store::search::{in_ranked_order, ranked_pairs};
-use crate::store::{Filter, Hit, KeywordQuery, Ranked};
+use crate::store::{Dating, Filter, Hit, KeywordQuery, Ranked};
 
 /// The columns `store::row::read_hit` reads, in its order, for a table aliased `m`.
 pub(super) const HIT_COLUMNS: &str = "m.id, m.rowid, m.title, m.content, m.source, m.anchor, \
@@ -131,4 +131,34 @@ fn scored(rows: &[tokio_postgres::Row]) -> Result<Vec<Ranked>> {
         .map(|r| Ok((get(r, 0)?, get(r, 1)?)))
         .collect::<Result<Vec<(i64, f64)>>>()?;
     Ok(ranked_pairs(pairs))
+}
+
+impl PgStore {
+    /// Each memory's date, kind and whether it has a source; see `Backend::dating`.
+    pub(super) async fn dating(&self, rowids: Vec<i64>) -> Result<Vec<Dating>> {
+        if rowids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.conn().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT rowid, occurred_at, kind, source IS NOT NULL FROM memories \
+                 WHERE rowid = ANY($1)",
+            )
+            .await?;
+        let mut found: HashMap<i64, Dating> = HashMap::new();
+        for r in client.query(&stmt, &[&rowids]).await? {
+            let rowid: i64 = get(&r, 0)?;
+            found.insert(
+                rowid,
+                Dating {
+                    rowid,
+                    occurred_at: get(&r, 1)?,
+                    kind: get(&r, 2)?,
+                    sourced: get(&r, 3)?,
+                },
+            );
+        }
+        Ok(rowids.iter().filter_map(|r| found.remove(r)).collect())
+    }
 }

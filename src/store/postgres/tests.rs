@@ -75,7 +75,7 @@ async fn insert_dedupes_per_namespace_only() {
         .await
         .unwrap();
     assert!(many[0].deduplicated && !many[1].deduplicated);
-    assert_eq!(store.count("one".into()).await.unwrap(), 2);
+    assert_eq!(store.count(Filter::namespace("one")).await.unwrap(), 2);
     assert_eq!(
         store.namespace_counts().await.unwrap(),
         vec![("one".to_string(), 2), ("two".to_string(), 1)]

@@ -10,8 +10,8 @@ use crate::error::Result;
 use crate::index::IndexFootprint;
 use crate::memory::{Memory, MemoryPatch, NewMemory, Version};
 use crate::store::{
-    Backend, Checkpoint, Engine, Filter, Hit, Imported, KeywordQuery, Page, Pending, PoolStatus,
-    Ranked, Situated, Sizes, Stored, Validity,
+    Backend, Checkpoint, Dating, Engine, Filter, Hit, Imported, KeywordQuery, Page, Pending,
+    PoolStatus, Ranked, Situated, Sizes, Stored, Validity,
 };
 
 /// Each method is the inherent one of the same name (they are kept inherent so that unit
@@ -195,12 +195,16 @@ impl Backend for SqliteStore {
         self.read(move |c| memories::situate(c, &rowids)).await
     }
 
+    async fn dating(&self, rowids: Vec<i64>) -> Result<Vec<Dating>> {
+        self.read(move |c| memories::dating(c, &rowids)).await
+    }
+
     async fn generation(&self) -> Result<i64> {
         SqliteStore::generation(self).await
     }
 
-    async fn count(&self, namespace: String) -> Result<u64> {
-        SqliteStore::count(self, namespace).await
+    async fn count(&self, filter: Filter) -> Result<u64> {
+        SqliteStore::count(self, filter).await
     }
 
     async fn namespace_counts(&self) -> Result<Vec<(String, u64)>> {

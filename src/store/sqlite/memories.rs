@@ -11,7 +11,7 @@ use crate::memory::{self, Memory, NewMemory, Version};
 use crate::store::Validity;
 use crate::store::row::{AFTER_MEMORY, ColumnError, Columns, json, read_memory, to_json};
 use crate::store::rules::{self, Named};
-use crate::store::{Page, Situated, Stored};
+use crate::store::{Dating, Page, Situated, Stored};
 
 /// The columns [`from_row`] reads, in its order, for a table aliased `m`.
 pub(super) const COLUMNS: &str = "m.id, m.namespace, m.content, m.title, m.kind, m.tags, \
@@ -259,6 +259,28 @@ pub(super) fn by_rowid(conn: &Connection, rowids: &[i64]) -> Result<Vec<(i64, Me
     Ok(out)
 }
 
+/// Each memory's date, kind and whether it has a source; see `Backend::dating`.
+pub(super) fn dating(conn: &Connection, rowids: &[i64]) -> Result<Vec<Dating>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT occurred_at, kind, source IS NOT NULL FROM memories WHERE rowid = ?1",
+    )?;
+    let mut out = Vec::with_capacity(rowids.len());
+    for &rowid in rowids {
+        let found = stmt
+            .query_row(params![rowid], |r| {
+                Ok(Dating {
+                    rowid,
+                    occurred_at: r.get(0)?,
+                    kind: r.get(1)?,
+                    sourced: r.get(2)?,
+                })
+            })
+            .optional()?;
+        out.extend(found);
+    }
+    Ok(out)
+}
+
 /// Where each memory sits in its namespace's timeline; see `Backend::situate`.
 pub(super) fn situate(conn: &Connection, rowids: &[i64]) -> Result<Vec<Situated>> {
     let mut stmt = conn.prepare_cached(SITUATE)?;
@@ -396,12 +418,12 @@ pub(super) fn superseded_count(conn: &Connection) -> Result<u64> {
     Ok(n as u64)
 }
 
-/// Number of live (unexpired) memories in a namespace.
-pub(super) fn count(conn: &Connection, namespace: &str) -> Result<u64> {
+/// Number of memories within `filter` (never an expired one).
+pub(super) fn count(conn: &Connection, filter: &Filter) -> Result<u64> {
+    let (conditions, values) = filter.to_sql();
     let n: i64 = conn.query_row(
-        "SELECT count(*) FROM memories WHERE namespace = ?1 \
-         AND (expires_at IS NULL OR expires_at > ?2)",
-        params![namespace, memory::now()],
+        &format!("SELECT count(*) FROM memories m WHERE {conditions}"),
+        params_from_iter(values),
         |r| r.get(0),
     )?;
     Ok(n as u64)
@@ -466,7 +488,7 @@ mod tests {
         assert_eq!(a.id, b.id);
         assert!(!c.deduplicated);
         assert_ne!(a.id, c.id);
-        assert_eq!(store.count("one".into()).await.unwrap(), 1);
+        assert_eq!(store.count(Filter::namespace("one")).await.unwrap(), 1);
         assert_eq!(
             store.namespace_counts().await.unwrap(),
             vec![("one".to_string(), 1), ("two".to_string(), 1)]

@@ -486,9 +486,9 @@ impl SqliteStore {
         .await
     }
 
-    /// Number of memories in a namespace.
-    pub async fn count(&self, namespace: String) -> Result<u64> {
-        self.read(move |c| memories::count(c, &namespace)).await
+    /// Number of memories within `filter`.
+    pub async fn count(&self, filter: Filter) -> Result<u64> {
+        self.read(move |c| memories::count(c, &filter)).await
     }
 
     /// Memories per namespace, by namespace name.
