@@ -154,9 +154,9 @@ impl Searcher<'_> {
                 let (keyword, semantic) = tokio::try_join!(keyword, semantic)?;
                 let (mut items, mode, note) = match semantic {
                     Some(semantic) => (
-                        self.newer_first(
-                            self.situated(
-                                query,
+                        self.situated(
+                            query,
+                            self.newer_first(
                                 fuse(keyword, semantic, self.tuning.keyword_weight),
                                 limit,
                             )
@@ -227,7 +227,9 @@ impl Searcher<'_> {
     }
 
     /// Candidates reordered so that the later of two near restatements ranks above the
-    /// earlier (see [`newer_first`]); the first `3 × limit` are considered, with one read of
+    /// earlier (see [`newer_first`]). In hybrid search this runs before situating: a memory
+    /// lifted by the turn before it or by a period the query names ("in May 2023") is what
+    /// the question is about, whichever came later; the first `3 × limit` are considered, with one read of
     /// their dates and kinds, and of the eligible ones' vectors. Skipped when
     /// `newer_first_similarity` is 0.
     async fn newer_first(&self, ranked: Vec<Ranked>, limit: usize) -> Result<Vec<Ranked>> {
