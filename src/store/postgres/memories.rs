@@ -210,24 +210,13 @@ impl PgStore {
         Ok(out)
     }
 
-    /// Fetches one memory by id within a namespace.
+    /// Fetches one memory by id within a namespace; an expired one is not found.
     pub(super) async fn get(&self, namespace: String, id: String) -> Result<Memory> {
-        let client = self.conn().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM memories m WHERE m.namespace = $1 AND m.id = $2"
-            ))
-            .await?;
-        match client.query_opt(&stmt, &[&namespace, &id]).await? {
-            Some(row) => {
-                let m = from_row(&row)?;
-                if m.expired_at(&memory::now()) {
-                    return Err(Error::NotFound { id, namespace });
-                }
-                Ok(m)
-            }
-            None => Err(Error::NotFound { id, namespace }),
+        let m = self.get_any(namespace.clone(), id.clone()).await?;
+        if m.expired_at(&memory::now()) {
+            return Err(Error::NotFound { id, namespace });
         }
+        Ok(m)
     }
 
     /// Applies a patch as `store::rules` decides, in one transaction holding the row.
