@@ -109,6 +109,24 @@ impl VectorIndex {
         self.len() == 0
     }
 
+    /// The vectors of `rowids` in `namespace` as of the last search of it, in the order given
+    /// (ones not held skipped); `None` when the namespace is not loaded. What ranking reads
+    /// right after a search, without going back to the database.
+    pub fn held(&self, namespace: &str, rowids: &[i64]) -> Option<Vec<(i64, Vec<f32>)>> {
+        let state = self.state.read().ok()?;
+        let space = state.spaces.get(namespace)?;
+        let dim = space.data.len().checked_div(space.rowids.len())?;
+        Some(
+            rowids
+                .iter()
+                .filter_map(|r| {
+                    let i = *space.positions.get(r)?;
+                    Some((*r, space.data[i * dim..(i + 1) * dim].to_vec()))
+                })
+                .collect(),
+        )
+    }
+
     /// The `k` rowids nearest to `query` (cosine similarity of unit vectors) in `namespace`,
     /// best first, reading through `source` what changed since the last call; superseded
     /// memories only when `include_superseded`, expired ones never.

@@ -111,7 +111,11 @@ impl Searcher<'_> {
                 Some(v) => {
                     let window = self.newer_first_window(limit);
                     let mut items = self
-                        .newer_first(self.store.vector_ranked(v, filter, window).await?, limit)
+                        .newer_first(
+                            self.store.vector_ranked(v, filter.clone(), window).await?,
+                            &filter.namespace,
+                            limit,
+                        )
                         .await?;
                     items.truncate(limit);
                     Ok(Ranking {
@@ -158,6 +162,7 @@ impl Searcher<'_> {
                             query,
                             self.newer_first(
                                 fuse(keyword, semantic, self.tuning.keyword_weight),
+                                &filter.namespace,
                                 limit,
                             )
                             .await?,
@@ -232,7 +237,12 @@ impl Searcher<'_> {
     /// the question is about, whichever came later; the first `3 × limit` are considered, with one read of
     /// their dates and kinds, and of the eligible ones' vectors. Skipped when
     /// `newer_first_similarity` is 0.
-    async fn newer_first(&self, ranked: Vec<Ranked>, limit: usize) -> Result<Vec<Ranked>> {
+    async fn newer_first(
+        &self,
+        ranked: Vec<Ranked>,
+        namespace: &str,
+        limit: usize,
+    ) -> Result<Vec<Ranked>> {
         let similarity = self.tuning.newer_first_similarity;
         if similarity <= 0.0 || ranked.len() < 2 {
             return Ok(ranked);
@@ -257,7 +267,10 @@ impl Searcher<'_> {
         }
         let mut vectors: HashMap<i64, Vec<f32>> = self
             .store
-            .vectors_by_rowid(eligible.iter().map(|d| d.rowid).collect())
+            .ranking_vectors(
+                namespace.to_string(),
+                eligible.iter().map(|d| d.rowid).collect(),
+            )
             .await?
             .into_iter()
             .collect();

@@ -257,6 +257,17 @@ pub trait Backend: Send + Sync + 'static {
     /// The stored vectors of these rowids (those that have one), for `export --vectors`.
     async fn vectors_by_rowid(&self, rowids: Vec<i64>) -> Result<Vec<(i64, Vec<f32>)>>;
 
+    /// The vectors of these memories of `namespace` for ranking right after a search of it:
+    /// an engine that keeps a copy in memory answers from it.
+    async fn ranking_vectors(
+        &self,
+        namespace: String,
+        rowids: Vec<i64>,
+    ) -> Result<Vec<(i64, Vec<f32>)>> {
+        let _ = namespace;
+        self.vectors_by_rowid(rowids).await
+    }
+
     /// Bytes the database takes.
     async fn sizes(&self) -> Result<Sizes>;
 

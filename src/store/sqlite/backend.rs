@@ -223,6 +223,17 @@ impl Backend for SqliteStore {
         SqliteStore::import_memories(self, memories, vectors).await
     }
 
+    async fn ranking_vectors(
+        &self,
+        namespace: String,
+        rowids: Vec<i64>,
+    ) -> Result<Vec<(i64, Vec<f32>)>> {
+        match self.0.index.held(&namespace, &rowids) {
+            Some(held) if held.len() == rowids.len() => Ok(held),
+            _ => self.read(move |c| vectors::by_rowid(c, &rowids)).await,
+        }
+    }
+
     async fn vectors_by_rowid(&self, rowids: Vec<i64>) -> Result<Vec<(i64, Vec<f32>)>> {
         self.read(move |c| vectors::by_rowid(c, &rowids)).await
     }
