@@ -2,7 +2,8 @@
 //!
 //! Keyword ranking is BM25 over FTS5; semantic ranking is cosine similarity over the store's
 //! vectors (an in-memory copy of the sqlite-vec table);
-//! hybrid fuses the two candidate lists (see [`fuse`]) and then ranks each candidate by where
+//! hybrid fuses the two candidate lists (see [`fuse`]), puts the later of two near restatements
+//! first (see [`newer`]), and then ranks each candidate by where
 //! it sits in time: beside a strong neighbour, or in a period the query names (see
 //! [`situate`]). When the embedding model is not ready,
 //! hybrid degrades to keyword and says why. This module ranks; it does not count tokens or
