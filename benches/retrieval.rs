@@ -245,7 +245,7 @@ fn benches(c: &mut Criterion) {
                 namespace: Some("bench".into()),
                 ..StoreArgs::default()
             };
-            store_memory::run(&app, args).await.unwrap()
+            store_memory::run(&app, args, None).await.unwrap()
         })
     });
     g.finish();

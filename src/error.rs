@@ -7,6 +7,10 @@
 use rmcp::ErrorData;
 use serde_json::json;
 
+/// The JSON-RPC error code of a call the caller's key or token does not allow (an
+/// application code: JSON-RPC reserves -32000 to -32099 for servers).
+pub const FORBIDDEN: rmcp::model::ErrorCode = rmcp::model::ErrorCode(-32003);
+
 /// Result alias for library code.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -110,6 +114,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The caller's key or token does not allow this call (HTTP 403); nothing was read or
+    /// written.
+    #[error("{0}")]
+    Forbidden(#[from] crate::access::Denied),
+
     /// A bug or a broken invariant: a blocking task panicked, stored JSON did not parse, ….
     #[error("internal error: {0}")]
     Internal(String),
@@ -141,6 +150,7 @@ impl Error {
             Error::UnknownTool { .. } => "unknown_tool",
             Error::Timeout { .. } => "timeout",
             Error::Unavailable(_) => "unavailable",
+            Error::Forbidden(_) => "forbidden",
             _ => "internal",
         }
     }
@@ -172,6 +182,11 @@ impl From<Error> for ErrorData {
             Error::UnknownTool { name, known } => ErrorData::invalid_params(
                 message,
                 Some(json!({ "tool": name, "known_tools": known })),
+            ),
+            Error::Forbidden(denied) => ErrorData::new(
+                FORBIDDEN,
+                message,
+                Some(json!({ "needed_scope": denied.needed.name() })),
             ),
             _ => ErrorData::internal_error(message, None),
         }

@@ -32,6 +32,7 @@
 //! timing) behind `memoryd bench`, and [`eval`] (retrieval quality on labelled query sets)
 //! behind `memoryd eval`. Nothing on the serving path uses either.
 
+pub mod access;
 pub mod app;
 pub mod bench;
 pub mod cli;

@@ -83,7 +83,7 @@ pub async fn run(global: &Global, cmd: StoreCmd) -> anyhow::Result<()> {
         namespace: global.namespace.clone(),
     };
     let app = global.open_app_with_model().await?;
-    let out = store_memory::run(&app, args).await?;
+    let out = store_memory::run(&app, args, None).await?;
     if global.json {
         print_json(&out)?;
     } else if out.deduplicated {

@@ -90,7 +90,7 @@ pub async fn run(global: &Global, cmd: UpdateCmd) -> anyhow::Result<()> {
         namespace: global.namespace.clone(),
     };
     let app = global.open_app_with_model().await?;
-    let m = update_memory::run(&app, args).await?;
+    let m = update_memory::run(&app, args, None).await?;
     if global.json {
         print_json(&m)
     } else {

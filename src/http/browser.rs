@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::tools_call;
+use crate::access::Principal;
 use crate::app::App;
 use crate::memory::DEFAULT_NAMESPACE;
 
@@ -99,8 +100,12 @@ async fn page(State(browser): State<Arc<Browser>>, headers: HeaderMap) -> Respon
     response
 }
 
-/// `GET /memories/api/context`: namespaces and roles for the pickers.
-async fn context(State(browser): State<Arc<Browser>>) -> Response {
+/// `GET /memories/api/context`: namespaces (those the caller may read) and roles for the
+/// pickers.
+async fn context(
+    State(browser): State<Arc<Browser>>,
+    Extension(caller): Extension<Principal>,
+) -> Response {
     let app = &browser.app;
     let namespaces = match app.store().namespace_counts().await {
         Ok(counts) => counts,
@@ -108,6 +113,7 @@ async fn context(State(browser): State<Arc<Browser>>) -> Response {
     };
     let namespaces: Vec<Value> = namespaces
         .into_iter()
+        .filter(|(name, _)| caller.may_read(name))
         .map(|(name, memories)| json!({"name": name, "memories": memories}))
         .collect();
     let roles: Vec<&String> = app.config().roles.keys().collect();
@@ -128,7 +134,12 @@ struct Call {
 }
 
 /// `POST /memories/api/call`: one tool call from the page.
-async fn call(State(browser): State<Arc<Browser>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn call(
+    State(browser): State<Arc<Browser>>,
+    Extension(caller): Extension<Principal>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let allowed = &browser.app.config().server.allowed_origins;
     if let Err((code, message)) =
         same_origin(&headers, allowed).and_then(|()| check_token(&browser.secret, &headers))
@@ -137,7 +148,7 @@ async fn call(State(browser): State<Arc<Browser>>, headers: HeaderMap, body: Byt
     }
     let Ok(call) = serde_json::from_slice::<Call>(&body) else {
         // The dispatcher explains what a body must look like.
-        return tools_call::handle(State(browser.app.clone()), body).await;
+        return tools_call::handle(State(browser.app.clone()), Extension(caller), body).await;
     };
     if !TOOLS.contains(&call.name.as_str()) {
         return refuse(
@@ -150,7 +161,7 @@ async fn call(State(browser): State<Arc<Browser>>, headers: HeaderMap, body: Byt
             ),
         );
     }
-    tools_call::handle(State(browser.app.clone()), body).await
+    tools_call::handle(State(browser.app.clone()), Extension(caller), body).await
 }
 
 /// Why a request is refused: an error code and the message for it.

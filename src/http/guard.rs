@@ -29,6 +29,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::access::Principal;
 use crate::config::Config;
 
 /// Rate checks between two prunings of the per-client state.
@@ -248,6 +249,13 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: 
         );
         return response;
     }
+    let principal = if guard.has_token() {
+        Principal::token()
+    } else {
+        Principal::open()
+    };
+    request.extensions_mut().insert(principal);
+    let headers = request.headers();
     if !probe && let Some(limiter) = &guard.limiter {
         let client = request
             .extensions()

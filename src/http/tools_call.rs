@@ -2,15 +2,16 @@
 //!
 //! Body `{"name": "...", "arguments": {...}}` → 200 with the tool's structured output. Errors
 //! are JSON too, `{"error": {"code", "message", "argument"?}}`: 400 for a bad body or bad
-//! arguments, 404 for an unknown tool or memory, 500 for a server fault.
+//! arguments, 403 for a call the caller's key or token does not allow, 404 for an unknown tool or memory, 500 for a server fault.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::access::Principal;
 use crate::app::App;
 use crate::error::Error;
 use crate::tools;
@@ -24,7 +25,11 @@ struct Call {
 }
 
 /// Handles one call.
-pub async fn handle(State(app): State<App>, body: Bytes) -> Response {
+pub async fn handle(
+    State(app): State<App>,
+    Extension(caller): Extension<Principal>,
+    body: Bytes,
+) -> Response {
     let call: Call = match serde_json::from_slice(&body) {
         Ok(call) => call,
         Err(e) => {
@@ -37,8 +42,13 @@ pub async fn handle(State(app): State<App>, body: Bytes) -> Response {
             );
         }
     };
-    let (request_id, result) =
-        tools::call(&app, &call.name, call.arguments.unwrap_or_default()).await;
+    let (request_id, result) = tools::call(
+        &app,
+        &caller,
+        &call.name,
+        call.arguments.unwrap_or_default(),
+    )
+    .await;
     let mut response = match result {
         Ok(output) => reply(StatusCode::OK, output),
         Err(err) => error_reply(&err),
@@ -55,6 +65,7 @@ pub(super) fn error_reply(err: &Error) -> Response {
     let status = match code {
         "invalid_argument" => StatusCode::BAD_REQUEST,
         "not_found" | "unknown_tool" => StatusCode::NOT_FOUND,
+        "forbidden" => StatusCode::FORBIDDEN,
         "timeout" | "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };

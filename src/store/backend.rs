@@ -12,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::filter::{Filter, Validity};
-use super::records::{Checkpoint, Dating, Imported, Page, Pending, Situated, Stored};
+use super::records::{ApiKey, Checkpoint, Dating, Imported, Page, Pending, Situated, Stored};
 use super::search::{Hit, KeywordQuery, Ranked};
 use crate::error::Result;
 use crate::index::IndexFootprint;
@@ -297,4 +297,14 @@ pub trait Backend: Send + Sync + 'static {
     /// Writes a consistent copy of the database to the file `dest` (SQLite only; other
     /// engines say which tool backs them up).
     async fn backup_to(&self, dest: PathBuf) -> Result<()>;
+
+    /// Stores a new access key (its id is new; the secret is only its hash).
+    async fn create_key(&self, key: ApiKey) -> Result<()>;
+
+    /// Every access key, revoked and expired ones included, oldest first.
+    async fn keys(&self) -> Result<Vec<ApiKey>>;
+
+    /// Marks key `id` revoked at `at` (a second revocation keeps the first time); the key as
+    /// it now is, or none when no key has this id.
+    async fn revoke_key(&self, id: String, at: String) -> Result<Option<ApiKey>>;
 }

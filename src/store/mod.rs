@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 pub use backend::{Backend, Engine, Member, PoolStatus, Sizes};
 pub use filter::{Filter, Validity};
-pub use records::{Checkpoint, Dating, Imported, Page, Pending, Situated, Stored};
+pub use records::{ApiKey, Checkpoint, Dating, Imported, Page, Pending, Situated, Stored};
 pub use rules::at_version;
 pub use search::{Hit, KeywordQuery, Ranked, excerpt, query_terms};
 pub use sqlite::verify_copy;

@@ -92,3 +92,25 @@ pub struct Checkpoint {
     /// Frames copied into the database.
     pub checkpointed: i64,
 }
+
+/// An access key as stored: everything but the secret, which is kept only as its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ApiKey {
+    /// The key's id (16 hex digits), shown by `key list` and named by `key revoke`.
+    pub id: String,
+    /// Who holds it; recorded as `created_by`/`updated_by` on what it writes.
+    pub label: String,
+    /// What it may do.
+    pub scope: crate::access::Scope,
+    /// The namespaces it may reach.
+    pub namespaces: Vec<crate::access::Pattern>,
+    /// SHA-256 of the secret.
+    #[serde(skip)]
+    pub hash: [u8; 32],
+    /// When it was made (RFC 3339, UTC).
+    pub created_at: String,
+    /// When it stops working, if ever.
+    pub expires_at: Option<String>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<String>,
+}

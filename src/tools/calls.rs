@@ -14,6 +14,7 @@ use rmcp::{ErrorData, RoleServer};
 use serde_json::{Value, json};
 
 use super::{MemoryServer, NAMES, table};
+use crate::access::{Principal, Scope};
 use crate::app::App;
 use crate::error::Error;
 use crate::metrics::{Call, Transport};
@@ -30,9 +31,14 @@ impl MemoryServer {
         let name = request.name.to_string();
         let role = role_argument(request.arguments.as_ref());
         let peer = context.peer.clone();
+        let caller = caller(&context);
+        let mut context = context;
+        // The write tools read it back to record who wrote what.
+        context.extensions.insert(caller.clone());
         // rmcp's own answer to an unknown name is a bare "tool not found"; name the tool and
         // the ones that exist so the caller can correct itself.
         let call = async {
+            check_access(&caller, &name, request.arguments.as_ref())?;
             if self.tool_router.has_route(&request.name) {
                 let call = ToolCallContext::new(self, request, context);
                 self.tool_router.call(call).await
@@ -192,28 +198,79 @@ fn unknown_tool(name: &str) -> Error {
     }
 }
 
-/// Runs tool `name` with `arguments` for `POST /mcp/tools/call`, counted and logged like an
-/// MCP call; returns the request id and the tool's structured output.
-pub async fn call(app: &App, name: &str, arguments: JsonObject) -> (String, Result<Value, Error>) {
+/// Runs tool `name` with `arguments` for `caller` on `POST /mcp/tools/call`, counted and
+/// logged like an MCP call; returns the request id and the tool's structured output.
+pub async fn call(
+    app: &App,
+    caller: &Principal,
+    name: &str,
+    arguments: JsonObject,
+) -> (String, Result<Value, Error>) {
     let role = role_argument(Some(&arguments));
     let (request_id, result, _, _) = observed(
         app,
         Transport::ToolsCall,
         name,
         role,
-        dispatch(app, name, arguments),
+        dispatch(app, caller, name, arguments),
     )
     .await;
     (request_id, result)
 }
 
-/// Runs tool `name` with `arguments` and returns its structured output, through the same
-/// `run` functions and argument checks as MCP.
-async fn dispatch(app: &App, name: &str, arguments: JsonObject) -> Result<Value, Error> {
+/// Runs tool `name` with `arguments` for `caller` and returns its structured output, through
+/// the same access check, `run` functions and argument checks as MCP.
+async fn dispatch(
+    app: &App,
+    caller: &Principal,
+    name: &str,
+    arguments: JsonObject,
+) -> Result<Value, Error> {
+    check_access(caller, name, Some(&arguments))?;
     match table::find(name) {
-        Some(entry) => (entry.run)(app, arguments).await,
+        Some(entry) => (entry.run)(app, caller, arguments).await,
         None => Err(unknown_tool(name)),
     }
+}
+
+/// The caller of an MCP request: the principal the HTTP guard put on the request, or the
+/// local user when it came over stdio (no HTTP request at all). A request over HTTP without
+/// one reaches nothing, so a route the guard missed fails closed.
+pub fn caller(context: &RequestContext<RoleServer>) -> Principal {
+    match context.extensions.get::<axum::http::request::Parts>() {
+        Some(parts) => parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .unwrap_or_else(Principal::nobody),
+        None => Principal::local(),
+    }
+}
+
+/// Refuses a call of tool `name` that `caller` may not make, before anything is read or
+/// written: a tool that never writes needs `read` on its namespace, the others `write`.
+/// Every tool works in the one namespace its `namespace` argument names (default
+/// "default"); an argument of the wrong type is left to the tool, which refuses it before
+/// touching anything.
+fn check_access(
+    caller: &Principal,
+    name: &str,
+    arguments: Option<&JsonObject>,
+) -> Result<(), Error> {
+    let Some(entry) = table::find(name) else {
+        return Ok(());
+    };
+    let needed = if entry.read_only {
+        Scope::Read
+    } else {
+        Scope::Write
+    };
+    let namespace = match arguments.and_then(|a| a.get("namespace")) {
+        None | Some(Value::Null) => crate::memory::DEFAULT_NAMESPACE,
+        Some(Value::String(namespace)) => namespace.as_str(),
+        Some(_) => return Ok(()),
+    };
+    Ok(caller.allows(namespace, needed)?)
 }
 
 #[cfg(test)]
@@ -227,14 +284,18 @@ mod tests {
             .await
             .unwrap();
         for tool in MemoryServer::tools() {
-            let err = dispatch(&app, &tool.name, JsonObject::new()).await.err();
+            let err = dispatch(&app, &Principal::local(), &tool.name, JsonObject::new())
+                .await
+                .err();
             assert!(
                 !matches!(err, Some(Error::UnknownTool { .. })),
                 "{} is routed over MCP but not by tools::call",
                 tool.name
             );
         }
-        let err = dispatch(&app, "nope", JsonObject::new()).await.unwrap_err();
+        let err = dispatch(&app, &Principal::local(), "nope", JsonObject::new())
+            .await
+            .unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("unknown tool 'nope'\nthe tools are: delete_memory, ")
@@ -311,7 +372,7 @@ mod tests {
                         .await
                         .unwrap();
                     for tool in MemoryServer::tools() {
-                        if let Err(err) = dispatch(&app, &tool.name, args.clone()).await {
+                        if let Err(err) = dispatch(&app, &Principal::local(), &tool.name, args.clone()).await {
                             prop_assert!(
                                 matches!(err.code(), "invalid_argument" | "not_found"),
                                 "{} with {:?}: {}", tool.name, args, err

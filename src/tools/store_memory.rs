@@ -6,12 +6,14 @@ use serde::{Deserialize, Serialize};
 
 use super::MemoryServer;
 use super::params::Parameters;
+use crate::access::Principal;
 use crate::app::App;
 use crate::config::StoreEmbedding;
 use crate::error::Result;
 use crate::expiry;
 use crate::memory::{self, MemoryPatch, NewMemory};
 use crate::store::{Filter, Pending, Ranked};
+use rmcp::handler::server::common::Extension;
 
 /// The most memories `similar` names.
 const SIMILAR: usize = 5;
@@ -93,7 +95,8 @@ pub struct Similar {
 }
 
 /// Validates `args` and stores the memory.
-pub async fn run(app: &App, args: StoreArgs) -> Result<StoreOutput> {
+pub async fn run(app: &App, args: StoreArgs, by: Option<String>) -> Result<StoreOutput> {
+    let _ = &by;
     let limits = app.limits();
     let asked = expiry::asked(args.expires_at.as_deref(), args.ttl.as_deref())?;
     let mut new = NewMemory {
@@ -240,7 +243,8 @@ impl MemoryServer {
     async fn store_memory(
         &self,
         Parameters(args): Parameters<StoreArgs>,
+        Extension(caller): Extension<Principal>,
     ) -> Result<Json<StoreOutput>, ErrorData> {
-        Ok(Json(run(&self.app, args).await?))
+        Ok(Json(run(&self.app, args, caller.name).await?))
     }
 }

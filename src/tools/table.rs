@@ -13,6 +13,7 @@ use super::{
     MemoryServer, delete_memory, get_memory, list_memories, params, rehydrate_memory,
     search_memory, store_memory, update_memory,
 };
+use crate::access::Principal;
 use crate::app::App;
 use crate::error::{Error, Result};
 
@@ -29,22 +30,33 @@ pub struct Entry {
     pub destructive: bool,
     /// The tool's MCP route (its `#[tool]` method, schemas and annotations).
     pub route: fn() -> ToolRouter<MemoryServer>,
-    /// Runs the tool on plain JSON arguments: the same `run` and argument checks as MCP.
-    pub run: for<'a> fn(&'a App, JsonObject) -> Output<'a>,
+    /// Runs the tool on plain JSON arguments for a caller (whose access was checked): the same
+    /// `run` and argument checks as MCP.
+    pub run: for<'a> fn(&'a App, &'a Principal, JsonObject) -> Output<'a>,
 }
 
-/// One row: the tool's module, its router, and its hints.
+/// One row: the tool's module, its router, and its hints. A tool marked `by` also takes the
+/// caller's name, to record who wrote what.
 macro_rules! entry {
     ($tool:ident, $router:ident, read_only: $read_only:expr, destructive: $destructive:expr) => {
+        entry!(@row $tool, $router, $read_only, $destructive, |app, _caller, params| $tool::run(app, params))
+    };
+    ($tool:ident, $router:ident, by, read_only: $read_only:expr, destructive: $destructive:expr) => {
+        entry!(@row $tool, $router, $read_only, $destructive, |app, caller, params| {
+            $tool::run(app, params, caller.name.clone())
+        })
+    };
+    (@row $tool:ident, $router:ident, $read_only:expr, $destructive:expr, |$app:ident, $caller:ident, $params:ident| $call:expr) => {
         Entry {
             name: stringify!($tool),
             read_only: $read_only,
             destructive: $destructive,
             route: MemoryServer::$router,
             run: {
-                fn run(app: &App, arguments: JsonObject) -> Output<'_> {
+                fn run<'a>($app: &'a App, $caller: &'a Principal, arguments: JsonObject) -> Output<'a> {
                     Box::pin(async move {
-                        let output = $tool::run(app, params::parse(arguments)?).await?;
+                        let $params = params::parse(arguments)?;
+                        let output = $call.await?;
                         serde_json::to_value(output)
                             .map_err(|e| Error::Internal(format!("output did not serialise: {e}")))
                     })
@@ -62,8 +74,8 @@ pub const TOOLS: [Entry; 7] = [
     entry!(list_memories, list_memories_router, read_only: true, destructive: false),
     entry!(rehydrate_memory, rehydrate_memory_router, read_only: true, destructive: false),
     entry!(search_memory, search_memory_router, read_only: true, destructive: false),
-    entry!(store_memory, store_memory_router, read_only: false, destructive: false),
-    entry!(update_memory, update_memory_router, read_only: false, destructive: true),
+    entry!(store_memory, store_memory_router, by, read_only: false, destructive: false),
+    entry!(update_memory, update_memory_router, by, read_only: false, destructive: true),
 ];
 
 /// The tool names, in table order (metrics report a row for each).

@@ -6,10 +6,12 @@ use serde::Deserialize;
 
 use super::MemoryServer;
 use super::params::Parameters;
+use crate::access::Principal;
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::expiry;
 use crate::memory::{self, Memory, MemoryPatch};
+use rmcp::handler::server::common::Extension;
 
 /// Arguments of `update_memory`: the id, and only the fields to change.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -54,7 +56,8 @@ pub struct UpdateArgs {
 }
 
 /// Validates `args` and applies the change.
-pub async fn run(app: &App, args: UpdateArgs) -> Result<Memory> {
+pub async fn run(app: &App, args: UpdateArgs, by: Option<String>) -> Result<Memory> {
+    let _ = &by;
     let limits = app.limits();
     let namespace = memory::namespace(args.namespace.as_deref())?;
     let expires_at = expiry::asked(args.expires_at.as_deref(), args.ttl.as_deref())?
@@ -145,7 +148,8 @@ impl MemoryServer {
     async fn update_memory(
         &self,
         Parameters(args): Parameters<UpdateArgs>,
+        Extension(caller): Extension<Principal>,
     ) -> Result<Json<Memory>, ErrorData> {
-        Ok(Json(run(&self.app, args).await?))
+        Ok(Json(run(&self.app, args, caller.name).await?))
     }
 }

@@ -118,7 +118,7 @@ async fn store(
     // Deserialised as the tool deserialises an agent's arguments (unknown fields refused).
     let args: StoreArgs = serde_json::from_value(args)
         .map_err(|e| EvalError::Set(format!("store_memory refused the arguments: {e}")))?;
-    let out = store_memory::run(app, args).await?;
+    let out = store_memory::run(app, args, None).await?;
     if out.deduplicated {
         return Err(EvalError::Set(format!(
             "'{}' was already stored in namespace '{namespace}'\nevery content of the fixture and the distractors must differ",

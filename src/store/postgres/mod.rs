@@ -353,6 +353,18 @@ impl Backend for PgStore {
         PgStore::fleet(self, fresh).await.map(Some)
     }
 
+    async fn create_key(&self, _key: crate::store::ApiKey) -> Result<()> {
+        todo!("keys: being built")
+    }
+
+    async fn keys(&self) -> Result<Vec<crate::store::ApiKey>> {
+        Ok(Vec::new())
+    }
+
+    async fn revoke_key(&self, _id: String, _at: String) -> Result<Option<crate::store::ApiKey>> {
+        todo!("keys: being built")
+    }
+
     async fn backup_to(&self, _dest: PathBuf) -> Result<()> {
         Err(Error::Setup(format!(
             "memoryd backup copies a SQLite file, and this store is PostgreSQL ({})\nback it up with pg_dump: pg_dump --format=custom --file=memoryd.dump 'postgres://USER@HOST/DATABASE' (or your provider's snapshots); memoryd export writes portable JSONL too",

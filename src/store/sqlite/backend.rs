@@ -255,6 +255,18 @@ impl Backend for SqliteStore {
         SqliteStore::schema_version(self).await
     }
 
+    async fn create_key(&self, _key: crate::store::ApiKey) -> Result<()> {
+        todo!("keys: being built")
+    }
+
+    async fn keys(&self) -> Result<Vec<crate::store::ApiKey>> {
+        Ok(Vec::new())
+    }
+
+    async fn revoke_key(&self, _id: String, _at: String) -> Result<Option<crate::store::ApiKey>> {
+        todo!("keys: being built")
+    }
+
     async fn backup_to(&self, dest: PathBuf) -> Result<()> {
         SqliteStore::backup_to(self, dest).await
     }
