@@ -8,6 +8,7 @@
 //! `MEMORYD_DATA_DIR`-style variables), read by clap in `cli/`. Nothing else reads the
 //! environment.
 
+mod auth;
 mod database_url;
 mod health;
 mod lifecycle;
@@ -21,6 +22,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub use auth::Auth;
 pub use database_url::{check_url, redact_url};
 pub use health::Health;
 pub use lifecycle::{Lifecycle, parse_duration};
@@ -60,6 +62,8 @@ pub struct Config {
     pub storage: Storage,
     /// Expiry defaults and the purge sweep.
     pub lifecycle: Lifecycle,
+    /// The OAuth issuer whose access tokens are accepted.
+    pub auth: Auth,
     /// Debug builds only, for tests: the one site that panics on purpose (`tool:NAME`,
     /// `route:PATH` or `mcp:METHOD`), from `MEMORYD_TEST_PANIC`; see `panic_guard`.
     #[serde(skip)]
@@ -103,6 +107,7 @@ impl Default for Config {
             health: Health::default(),
             storage: Storage::default(),
             lifecycle: Lifecycle::default(),
+            auth: Auth::default(),
             inject_panic: None,
         }
     }
@@ -233,6 +238,7 @@ impl Config {
         }
         self.health.validate()?;
         self.lifecycle.validate()?;
+        self.auth.validate()?;
         if self.server.default_port == 0 || self.server.fallback_ports > 100 {
             return bad(
                 "server",
