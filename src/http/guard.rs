@@ -198,10 +198,15 @@ fn refuse(status: StatusCode, code: &str, message: String) -> Response {
 /// the credential as the password (so a browser can open `/status` and `/memories`).
 fn credential(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    if let Some(credential) = value.strip_prefix("Bearer ") {
-        return Some(credential.trim().to_string());
+    // The scheme's name is case-insensitive (RFC 9110 section 11.1).
+    let (scheme, rest) = value.split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(rest.trim().to_string());
     }
-    let basic = value.strip_prefix("Basic ")?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let basic = rest;
     // user:password, any user.
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(basic.trim())
@@ -591,7 +596,11 @@ mod tests {
     fn credentials_as_bearer_or_basic_password() {
         let token = "0123456789abcdef0123";
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("me:{token}"));
-        for ok in [format!("Bearer {token}"), format!("Basic {basic}")] {
+        for ok in [
+            format!("Bearer {token}"),
+            format!("bearer {token}"),
+            format!("Basic {basic}"),
+        ] {
             let h = headers(&[(header::AUTHORIZATION, &ok)]);
             assert_eq!(credential(&h).as_deref(), Some(token), "{ok}");
         }
