@@ -84,8 +84,8 @@ impl Runtime {
     }
 
     /// Whether a memoryd server answers at the file's URL: a read-only tool call through the
-    /// plain JSON endpoint must succeed, so a reused port held by something else does not
-    /// count.
+    /// plain JSON endpoint must succeed or be refused in memoryd's words, so a reused port
+    /// held by something else does not count.
     pub async fn answers(&self, token: Option<&str>) -> bool {
         let Ok(client) = reqwest::Client::builder()
             .timeout(PROBE_TIMEOUT)
@@ -101,10 +101,30 @@ impl Runtime {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        // A key without the default namespace is refused the probe (403) by a daemon that
-        // is up all the same.
-        matches!(request.send().await,
-            Ok(r) if r.status().is_success() || r.status() == reqwest::StatusCode::FORBIDDEN)
+        // A daemon that wants a credential this probe lacks (401), or whose key may not read
+        // the default namespace (403), is up all the same: a forwarding `stdio` then says
+        // why each call is refused, rather than quietly opening the database itself.
+        let Ok(response) = request.send().await else {
+            return false;
+        };
+        if response.status().is_success() {
+            return true;
+        }
+        let refused = [
+            reqwest::StatusCode::UNAUTHORIZED,
+            reqwest::StatusCode::FORBIDDEN,
+        ];
+        if !refused.contains(&response.status()) {
+            return false;
+        }
+        // memoryd's own refusal, not another server's.
+        let body = response.text().await.unwrap_or_default();
+        serde_json::from_str::<serde_json::Value>(&body).is_ok_and(|v| {
+            matches!(
+                v["error"]["code"].as_str(),
+                Some("unauthorized" | "forbidden")
+            )
+        })
     }
 }
 
