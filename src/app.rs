@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
+use crate::access::gate::Gate;
 use crate::config::{Config, Limits, ensure_data_dir};
 use crate::embed::{self, Embedder, Layout};
 use crate::error::Result;
@@ -63,6 +64,8 @@ struct Inner {
     history: Arc<History>,
     /// This server's name in a fleet, set once `serve` knows its port.
     instance: std::sync::OnceLock<String>,
+    /// Which principal a request's credential proves (token, keys, OAuth).
+    gate: Gate,
 }
 
 /// Where the memories of `config` are: its PostgreSQL URL when one is set, else the SQLite
@@ -93,17 +96,18 @@ impl App {
         store
             .check_model(embed::MODEL_NAME, embed::DIMENSION)
             .await?;
-        Ok(Self::assemble(config, store))
+        Self::assemble(config, store)
     }
 
-    fn assemble(config: Config, store: Store) -> App {
+    fn assemble(config: Config, store: Store) -> Result<App> {
         let metrics = Arc::new(Metrics::new(
             config.roles.keys().cloned().collect(),
             Duration::from_secs(config.health.window_seconds),
         ));
         let embedder = Embedder::counting(Layout::new(&config.model_dir), Some(metrics.clone()));
         let history = Arc::new(History::new(config.health.history_step_seconds));
-        App(Arc::new(Inner {
+        let gate = Gate::new(&config, store.clone())?;
+        Ok(App(Arc::new(Inner {
             rehydrator: Rehydrator::new(config.rehydrate.cache_entries),
             config,
             store,
@@ -113,7 +117,8 @@ impl App {
             history,
             metrics,
             instance: std::sync::OnceLock::new(),
-        }))
+            gate,
+        })))
     }
 
     /// Opens the database for `memoryd reembed`: like [`App::open`] but accepting vectors of
@@ -121,7 +126,7 @@ impl App {
     pub async fn open_for_reembed(config: Config) -> Result<App> {
         ensure_data_dir(&config.data_dir)?;
         let store = open_store(&config).await?;
-        Ok(Self::assemble(config, store))
+        Self::assemble(config, store)
     }
 
     /// Drops every vector, records this build's model, and embeds every memory again. Call it
@@ -152,6 +157,11 @@ impl App {
     /// The request limits.
     pub fn limits(&self) -> &Limits {
         &self.0.config.limits
+    }
+
+    /// Which principal a request's credential proves.
+    pub fn gate(&self) -> &Gate {
+        &self.0.gate
     }
 
     /// The database.

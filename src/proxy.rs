@@ -160,7 +160,12 @@ impl Shim {
             let status = response.status();
             if !status.is_success() {
                 let body = response.text().await.unwrap_or_default();
-                return Err(format!("HTTP {status}: {}", body.trim()));
+                // memoryd's refusals are {"error": {"message"}}: pass the words on, not JSON.
+                let said = serde_json::from_str::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v["error"]["message"].as_str().map(String::from))
+                    .unwrap_or_else(|| body.trim().to_string());
+                return Err(format!("the daemon answered HTTP {status}: {said}"));
             }
             let streamed = response
                 .headers()

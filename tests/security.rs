@@ -56,7 +56,7 @@ fn a_public_bind_without_a_token_refuses_to_start() {
     assert_eq!(out.code(), 2, "{}", out.describe());
     assert!(
         out.stderr()
-            .contains("refusing to listen on 0.0.0.0 without a token"),
+            .contains("refusing to listen on 0.0.0.0 without a credential"),
         "{}",
         out.describe()
     );

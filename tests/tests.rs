@@ -4,6 +4,7 @@
 mod postgres;
 mod util;
 
+mod access;
 mod background_embedding;
 mod bad_input;
 mod bench;

@@ -7,6 +7,7 @@
 //! checks here are the only place that decides, so every route asks the same question and
 //! gets the same words back.
 
+pub mod gate;
 pub mod keys;
 pub mod oauth;
 

@@ -20,8 +20,8 @@ use crate::{http, memory, shutdown};
 /// Flags of `memoryd serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on; any but a loopback address needs a token (MEMORYD_TOKEN,
-    /// --token-file or server.token)
+    /// Address to listen on; any but a loopback address needs a credential: a key, a token
+    /// (MEMORYD_TOKEN, --token-file or server.token) or an [auth] issuer
     #[arg(long, default_value = "127.0.0.1", env = "MEMORYD_BIND")]
     pub bind: IpAddr,
 
@@ -51,14 +51,6 @@ pub fn port_choice(flag: Option<u16>, config: &Config) -> PortChoice {
 pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     let mut config = global.config()?;
     config.server.read_token_file(args.token_file.as_deref())?;
-    if !args.bind.is_loopback() && config.server.token.is_none() {
-        bail!(
-            "refusing to listen on {} without a token: it is not a loopback address, and anyone \
-             who can reach it could read every memory\nset a token (MEMORYD_TOKEN, --token-file \
-             or [server] token; `openssl rand -hex 32` makes one), or use --bind 127.0.0.1",
-            args.bind
-        );
-    }
     let data_dir = config.data_dir.clone();
     if let Some(other) = runtime::running_daemon(&data_dir, config.server.token.as_deref()).await {
         bail!(
@@ -70,6 +62,16 @@ pub async fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     }
     let choice = port_choice(args.port, &config);
     let app = super::open_app_with(config.clone()).await?;
+    // Keys live in the database, so this is known only once it is open.
+    if !args.bind.is_loopback() && !app.gate().required().await? {
+        bail!(
+            "refusing to listen on {} without a credential: it is not a loopback address, and \
+             anyone who can reach it could read every memory\ncreate a key (memoryd key create), \
+             set a token (MEMORYD_TOKEN, --token-file or [server] token; `openssl rand -hex 32` \
+             makes one) or an OAuth issuer ([auth] issuer), or use --bind 127.0.0.1",
+            args.bind
+        );
+    }
     let listener = port::bind(args.bind, choice).await?;
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}/mcp");

@@ -20,12 +20,16 @@ pub struct StdioArgs {
     /// Serve from this process even when a daemon serves the data dir (no forwarding)
     #[arg(long)]
     pub standalone: bool,
+    /// The key (from `memoryd key create`) to send to the daemon when forwarding; without
+    /// one the configured token is sent. A standalone process is the local user and needs none
+    #[arg(long, env = "MEMORYD_KEY", hide_env_values = true)]
+    pub key: Option<String>,
 }
 
 /// Serves MCP on stdio until the client closes stdin or a shutdown signal arrives.
 pub async fn run(global: &Global, args: &StdioArgs) -> anyhow::Result<()> {
     let config = global.config()?;
-    let token = config.server.token.clone();
+    let token = args.key.clone().or_else(|| config.server.token.clone());
     if !args.standalone
         && let Some(daemon) = runtime::running_daemon(&config.data_dir, token.as_deref()).await
     {

@@ -26,11 +26,10 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::json;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
-use crate::access::Principal;
-use crate::config::Config;
+use crate::access::gate::{Gate, Refusal};
+use crate::access::{Principal, Scope, Via};
+use crate::app::App;
 
 /// Rate checks between two prunings of the per-client state.
 const PRUNE_EVERY: u64 = 1024;
@@ -40,9 +39,8 @@ const LOOPBACK_HOSTS: [&str; 4] = ["localhost", "127.0.0.1", "[::1]", "::1"];
 
 /// The rules, built once from the config.
 pub struct Guard {
-    /// SHA-256 of the token: comparing digests in constant time leaks neither the token nor
-    /// its length.
-    token: Option<[u8; 32]>,
+    /// Which principal a credential proves.
+    app: App,
     /// Extra allowed origins, lowercased, without a trailing slash.
     origins: Vec<String>,
     /// Extra allowed host names, lowercased.
@@ -53,30 +51,66 @@ pub struct Guard {
     limiter: Option<Limiter>,
 }
 
-/// Per-client rate limits. governor keeps a state for every client address it has seen and
-/// forgets none by itself, so a server that runs for months behind many addresses grew
-/// without bound; every [`PRUNE_EVERY`] checks the states that are back to fresh (the
-/// client's burst fully refilled) are dropped, which changes no decision.
+/// Who a rate applies to: the principal a credential proved (a key, a token's subject), or
+/// the client's address when there is none.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Client {
+    /// A key, by id.
+    Key(String),
+    /// An OAuth subject, or the configured token (`None`).
+    Subject(Option<String>),
+    /// An address, when nobody proved who they are.
+    Address(IpAddr),
+}
+
+impl Client {
+    /// The rate key of `principal` calling from `address`.
+    fn of(principal: &Principal, address: IpAddr) -> Client {
+        match &principal.via {
+            Via::Key(id) => Client::Key(id.clone()),
+            Via::OAuth => Client::Subject(principal.name.clone()),
+            Via::Token => Client::Subject(None),
+            Via::Local | Via::Open => Client::Address(address),
+        }
+    }
+}
+
+impl std::fmt::Display for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Client::Key(id) => write!(f, "key {id}"),
+            Client::Subject(Some(sub)) => write!(f, "'{sub}'"),
+            Client::Subject(None) => f.write_str("the token"),
+            Client::Address(ip) => write!(f, "{ip}"),
+        }
+    }
+}
+
+/// Per-client rate limits. governor keeps a state for every client it has seen and forgets
+/// none by itself, so a server that runs for months behind many clients grew without bound;
+/// every [`PRUNE_EVERY`] checks the states that are back to fresh (the client's burst fully
+/// refilled) are dropped, which changes no decision.
 struct Limiter {
-    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    limiter: DefaultKeyedRateLimiter<Client>,
     /// Checks made, to prune every [`PRUNE_EVERY`].
     checks: AtomicU64,
 }
 
 impl Limiter {
     /// True when `client` may make a call now.
-    fn allow(&self, client: IpAddr) -> bool {
+    fn allow(&self, client: &Client) -> bool {
         if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
             self.limiter.retain_recent();
             self.limiter.shrink_to_fit();
         }
-        self.limiter.check_key(&client).is_ok()
+        self.limiter.check_key(client).is_ok()
     }
 }
 
 impl Guard {
-    /// The rules of `config`.
-    pub fn new(config: &Config) -> Guard {
+    /// The rules of `app`'s config, with its gate.
+    pub fn new(app: &App) -> Guard {
+        let config = app.config();
         let limits = &config.limits;
         let limiter = NonZeroU32::new(limits.rate_limit_per_second).map(|rate| {
             let burst = NonZeroU32::new(limits.rate_limit_burst).unwrap_or(rate);
@@ -86,7 +120,7 @@ impl Guard {
             }
         });
         Guard {
-            token: config.server.token.as_deref().map(digest),
+            app: app.clone(),
             origins: config
                 .server
                 .allowed_origins
@@ -107,16 +141,6 @@ impl Guard {
     /// Client addresses whose rate state is kept (for `/metrics`; 0 without a rate limit).
     pub fn tracked_clients(&self) -> usize {
         self.limiter.as_ref().map_or(0, |l| l.limiter.len())
-    }
-
-    /// True when a token is required.
-    pub fn has_token(&self) -> bool {
-        self.token.is_some()
-    }
-
-    /// Extra host names rmcp's own Host check must accept too.
-    pub fn extra_hosts(&self) -> &[String] {
-        &self.hosts
     }
 
     fn host_allowed(&self, headers: &HeaderMap) -> Result<(), String> {
@@ -146,39 +170,6 @@ impl Guard {
         }
         Err(origin)
     }
-
-    fn authorized(&self, headers: &HeaderMap) -> bool {
-        let Some(want) = &self.token else {
-            return true;
-        };
-        let Some(value) = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-        else {
-            return false;
-        };
-        let given = if let Some(token) = value.strip_prefix("Bearer ") {
-            token.trim().to_string()
-        } else if let Some(basic) = value.strip_prefix("Basic ") {
-            // user:password, any user, the token as password.
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(basic.trim())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .unwrap_or_default();
-            match decoded.split_once(':') {
-                Some((_, password)) => password.to_string(),
-                None => return false,
-            }
-        } else {
-            return false;
-        };
-        bool::from(digest(&given).ct_eq(want))
-    }
-}
-
-fn digest(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
 }
 
 /// `host:port` → `host`, `[::1]:port` → `[::1]`.
@@ -203,22 +194,133 @@ fn refuse(status: StatusCode, code: &str, message: String) -> Response {
         .into_response()
 }
 
+/// The credential a request carries: `Authorization: Bearer <credential>`, or Basic auth with
+/// the credential as the password (so a browser can open `/status` and `/memories`).
+fn credential(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    // The scheme's name is case-insensitive (RFC 9110 section 11.1).
+    let (scheme, rest) = value.split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(rest.trim().to_string());
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let basic = rest;
+    // user:password, any user.
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(basic.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())?;
+    decoded
+        .split_once(':')
+        .map(|(_, password)| password.to_string())
+}
+
+/// Routes only an admin may open.
+fn admin_only(path: &str) -> bool {
+    path == "/metrics" || path == "/status" || path.starts_with("/status/")
+}
+
+/// The RFC 9728 metadata document's own path (anything under it names the same document).
+pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
+
+/// The challenge of a 401 or 403: Basic for the pages a browser opens, else Bearer, pointing
+/// an OAuth client at the metadata that names the issuer.
+fn challenge(guard: &Guard, path: &str, error: Option<&str>, needed: Scope) -> HeaderValue {
+    let text = match guard.app.gate().oauth() {
+        _ if error.is_none() && (path == "/status" || path == "/memories") => {
+            "Basic realm=\"memoryd\", charset=\"UTF-8\"".to_string()
+        }
+        Some(oauth) => {
+            let mut text = format!(
+                "Bearer resource_metadata=\"{}\", scope=\"{}\"",
+                metadata_url(oauth.audience()),
+                Gate::scopes_for(needed)
+            );
+            if let Some(error) = error {
+                text.push_str(&format!(", error=\"{error}\""));
+            }
+            text
+        }
+        None => match error {
+            Some(error) => format!("Bearer realm=\"memoryd\", error=\"{error}\""),
+            None => "Bearer realm=\"memoryd\"".to_string(),
+        },
+    };
+    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("Bearer"))
+}
+
+/// Where the metadata of resource `audience` is (RFC 9728 section 3.1: the well-known path
+/// goes between the host and the resource's path).
+pub fn metadata_url(audience: &str) -> String {
+    match url::Url::parse(audience) {
+        Ok(url) => {
+            let path = url.path().trim_end_matches('/');
+            format!(
+                "{}{METADATA_PATH}{path}",
+                url.origin().ascii_serialization()
+            )
+        }
+        Err(_) => METADATA_PATH.to_string(),
+    }
+}
+
+/// A 401 (`unauthorized`) or 403 (`forbidden`) with its challenge and its RFC 6750 error.
+fn refuse_auth(
+    guard: &Guard,
+    path: &str,
+    status: StatusCode,
+    error: Option<&str>,
+    message: String,
+    needed: Scope,
+) -> Response {
+    let code = if status == StatusCode::FORBIDDEN {
+        "forbidden"
+    } else {
+        "unauthorized"
+    };
+    let mut response = refuse(status, code, message);
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        challenge(guard, path, error, needed),
+    );
+    response
+}
+
 /// The middleware.
 pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: Next) -> Response {
     // `/metrics` reports how many clients the limiter tracks.
     request.extensions_mut().insert(guard.clone());
     let headers = request.headers();
-    let path = request.uri().path();
+    let path = request.uri().path().to_string();
     let probe = path == "/health" || path.starts_with("/health/");
+    let metadata = path == METADATA_PATH || path.starts_with(&format!("{METADATA_PATH}/"));
+    let gate = guard.app.gate();
 
-    if !guard.has_token()
-        && let Err(host) = guard.host_allowed(headers)
-    {
+    // Probes answer without the database, so they see only the configured credentials.
+    let required = if probe || metadata {
+        gate.has_token() || gate.oauth().is_some()
+    } else {
+        match gate.required().await {
+            Ok(required) => required,
+            Err(err) => {
+                return refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    format!(
+                        "cannot read the keys to check this request: {err}\ntry again in a moment"
+                    ),
+                );
+            }
+        }
+    };
+    if !required && let Err(host) = guard.host_allowed(headers) {
         return refuse(
             StatusCode::FORBIDDEN,
             "forbidden_host",
             format!(
-                "host '{host}' is not allowed\nwithout a token memoryd answers only to localhost, 127.0.0.1 and [::1]; add the name to [server] allowed_hosts, or set a token"
+                "host '{host}' is not allowed\nwithout a credential memoryd answers only to localhost, 127.0.0.1 and [::1]; add the name to [server] allowed_hosts, or set a token or create a key"
             ),
         );
     }
@@ -231,38 +333,59 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: 
             ),
         );
     }
-    if !probe && !guard.authorized(headers) {
-        let mut response = refuse(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "this server needs its token\nsend 'Authorization: Bearer <token>' (the token memoryd serve was started with)".into(),
-        );
-        // A browser asks for Basic credentials (the token as password) on the pages.
-        let challenge = if path == "/status" || path == "/memories" {
-            "Basic realm=\"memoryd\", charset=\"UTF-8\""
-        } else {
-            "Bearer realm=\"memoryd\""
-        };
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(challenge),
-        );
-        return response;
-    }
-    let principal = if guard.has_token() {
-        Principal::token()
-    } else {
+    let principal = if probe || metadata || !required {
         Principal::open()
+    } else {
+        let now = crate::memory::now();
+        match gate
+            .authenticate(credential(headers).as_deref(), &now)
+            .await
+        {
+            Ok(principal) => principal,
+            Err(Refusal::Unavailable(err)) => {
+                return refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    format!("cannot check the key: {err}\ntry again in a moment"),
+                );
+            }
+            Err(refusal) => {
+                // RFC 6750: a request with no credential gets no error code in its challenge.
+                let error = match refusal {
+                    Refusal::Missing(_) => None,
+                    _ => Some("invalid_token"),
+                };
+                return refuse_auth(
+                    &guard,
+                    &path,
+                    StatusCode::UNAUTHORIZED,
+                    error,
+                    refusal.to_string(),
+                    Scope::Read,
+                );
+            }
+        }
     };
-    request.extensions_mut().insert(principal);
-    let headers = request.headers();
+    if admin_only(&path)
+        && let Err(denied) = principal.allows_admin(&path)
+    {
+        return refuse_auth(
+            &guard,
+            &path,
+            StatusCode::FORBIDDEN,
+            Some("insufficient_scope"),
+            denied.message,
+            denied.needed,
+        );
+    }
     if !probe && let Some(limiter) = &guard.limiter {
-        let client = request
+        let address = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        if !limiter.allow(client) {
+        let client = Client::of(&principal, address);
+        if !limiter.allow(&client) {
             let mut response = refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
@@ -276,6 +399,7 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: 
             return response;
         }
     }
+    let headers = request.headers();
     let announced = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -292,19 +416,66 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: 
             ),
         );
     }
+    // An MCP request the principal may not make is refused here, as HTTP 403 with the scope
+    // to ask for; the handlers check again (over stdio too), so this is only the answer's
+    // shape. Admins may do everything: their bodies are not read twice.
+    if !principal.is_admin() && path == "/mcp" && request.method() == axum::http::Method::POST {
+        let (parts, body) = request.into_parts();
+        let bytes = match axum::body::to_bytes(body, guard.max_body as usize).await {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                return refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!(
+                        "the request body is more than the {} bytes allowed\nsend less, or raise [limits] max_body_bytes",
+                        guard.max_body
+                    ),
+                );
+            }
+        };
+        if let Some(denied) = mcp_denied(&principal, &bytes) {
+            return refuse_auth(
+                &guard,
+                &path,
+                StatusCode::FORBIDDEN,
+                Some("insufficient_scope"),
+                denied.message,
+                denied.needed,
+            );
+        }
+        request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    request.extensions_mut().insert(principal);
     next.run(request).await
+}
+
+/// The refusal of a JSON-RPC request in `body` that `principal` may not make; none for
+/// anything else (a body that does not parse is rmcp's to answer).
+fn mcp_denied(principal: &Principal, body: &[u8]) -> Option<crate::access::Denied> {
+    let message: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let method = message.get("method")?.as_str()?;
+    let params = message.get("params").and_then(serde_json::Value::as_object);
+    let (namespace, needed) = crate::tools::access::request_needs(method, params)?;
+    principal.allows(&namespace, needed).err()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn guard(token: Option<&str>) -> Guard {
-        let mut config = Config::default();
-        config.server.token = token.map(String::from);
-        config.server.allowed_origins = vec!["https://App.example.com/".into()];
-        config.server.allowed_hosts = vec!["memory.lan".into()];
-        Guard::new(&config)
+    use crate::config::Config;
+
+    /// A guard over a throwaway data dir (the directory lives as long as the guard's app
+    /// needs it: SQLite keeps the file open).
+    async fn guard_with(config: impl FnOnce(&mut Config)) -> (Guard, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Config::new(dir.path().to_path_buf());
+        c.server.allowed_origins = vec!["https://App.example.com/".into()];
+        c.server.allowed_hosts = vec!["memory.lan".into()];
+        config(&mut c);
+        let app = App::open(c).await.unwrap();
+        (Guard::new(&app), dir)
     }
 
     fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
@@ -315,16 +486,17 @@ mod tests {
         h
     }
 
-    #[test]
-    fn rate_states_of_quiet_clients_are_dropped() {
-        let mut config = Config::default();
-        config.limits.rate_limit_per_second = 1000;
-        config.limits.rate_limit_burst = 1;
-        let guard = Guard::new(&config);
+    #[tokio::test]
+    async fn rate_states_of_quiet_clients_are_dropped() {
+        let (guard, _dir) = guard_with(|c| {
+            c.limits.rate_limit_per_second = 1000;
+            c.limits.rate_limit_burst = 1;
+        })
+        .await;
         for round in 0u32..5 {
             for n in 0u32..1000 {
-                let client = IpAddr::from((round * 1000 + n + 1).to_be_bytes());
-                assert!(guard.limiter.as_ref().unwrap().allow(client));
+                let client = Client::Address(IpAddr::from((round * 1000 + n + 1).to_be_bytes()));
+                assert!(guard.limiter.as_ref().unwrap().allow(&client));
             }
             // Each state is fresh again 1 ms after its one call.
             std::thread::sleep(std::time::Duration::from_millis(5));
@@ -336,15 +508,38 @@ mod tests {
             "{kept} client states kept"
         );
         // A client over its rate is still refused: pruning changes no decision.
-        let busy = IpAddr::from([10, 0, 0, 1]);
+        let busy = Client::Address(IpAddr::from([10, 0, 0, 1]));
         let limiter = guard.limiter.as_ref().unwrap();
-        assert!(limiter.allow(busy));
-        assert!(!limiter.allow(busy));
+        assert!(limiter.allow(&busy));
+        assert!(!limiter.allow(&busy));
+        // Each key has its own rate, whatever address it calls from.
+        assert!(limiter.allow(&Client::Key("0123456789abcdef".into())));
+        assert!(limiter.allow(&Client::Key("fedcba9876543210".into())));
+        assert!(!limiter.allow(&Client::Key("0123456789abcdef".into())));
     }
 
     #[test]
-    fn origins_loopback_or_listed() {
-        let g = guard(None);
+    fn rate_keys_follow_the_principal_not_the_address() {
+        let here = IpAddr::from([10, 0, 0, 1]);
+        let mut key = Principal::nobody();
+        key.via = Via::Key("0123456789abcdef".into());
+        assert_eq!(
+            Client::of(&key, here),
+            Client::Key("0123456789abcdef".into())
+        );
+        let mut token = Principal::nobody();
+        token.via = Via::OAuth;
+        token.name = Some("alice".into());
+        assert_eq!(
+            Client::of(&token, here),
+            Client::Subject(Some("alice".into()))
+        );
+        assert_eq!(Client::of(&Principal::open(), here), Client::Address(here));
+    }
+
+    #[tokio::test]
+    async fn origins_loopback_or_listed() {
+        let (g, _dir) = guard_with(|_| {}).await;
         for ok in [
             "http://localhost:3000",
             "http://127.0.0.1",
@@ -375,9 +570,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn hosts_loopback_or_listed() {
-        let g = guard(None);
+    #[tokio::test]
+    async fn hosts_loopback_or_listed() {
+        let (g, _dir) = guard_with(|_| {}).await;
         for ok in [
             "localhost:3000",
             "127.0.0.1",
@@ -398,32 +593,38 @@ mod tests {
     }
 
     #[test]
-    fn tokens_as_bearer_or_basic_password() {
+    fn credentials_as_bearer_or_basic_password() {
         let token = "0123456789abcdef0123";
-        let g = guard(Some(token));
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("me:{token}"));
-        for ok in [format!("Bearer {token}"), format!("Basic {basic}")] {
-            assert!(
-                g.authorized(&headers(&[(header::AUTHORIZATION, &ok)])),
-                "{ok}"
-            );
+        for ok in [
+            format!("Bearer {token}"),
+            format!("bearer {token}"),
+            format!("Basic {basic}"),
+        ] {
+            let h = headers(&[(header::AUTHORIZATION, &ok)]);
+            assert_eq!(credential(&h).as_deref(), Some(token), "{ok}");
         }
-        let wrong = base64::engine::general_purpose::STANDARD.encode(format!("{token}:x"));
-        for bad in [
-            format!("Bearer {token}x"),
-            "Bearer ".to_string(),
-            format!("Basic {wrong}"),
+        let no_colon = base64::engine::general_purpose::STANDARD.encode(token);
+        for none in [
+            format!("Basic {no_colon}"),
+            "Basic !!".into(),
             token.to_string(),
         ] {
-            assert!(
-                !g.authorized(&headers(&[(header::AUTHORIZATION, &bad)])),
-                "{bad}"
-            );
+            let h = headers(&[(header::AUTHORIZATION, &none)]);
+            assert_eq!(credential(&h), None, "{none}");
         }
-        assert!(!g.authorized(&HeaderMap::new()));
-        assert!(
-            guard(None).authorized(&HeaderMap::new()),
-            "no token, no check"
+        assert_eq!(credential(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn metadata_sits_between_host_and_path() {
+        assert_eq!(
+            metadata_url("https://memory.example.com/mcp"),
+            "https://memory.example.com/.well-known/oauth-protected-resource/mcp"
+        );
+        assert_eq!(
+            metadata_url("http://127.0.0.1:3000/"),
+            "http://127.0.0.1:3000/.well-known/oauth-protected-resource"
         );
     }
 }

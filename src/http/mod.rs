@@ -11,6 +11,7 @@ mod guard;
 mod health;
 mod metrics;
 pub mod port;
+mod resource_metadata;
 mod status;
 mod tools_call;
 
@@ -37,19 +38,15 @@ pub const FLEET_FRESH_SECONDS: f64 = 15.0;
 
 /// The route table, behind [`guard`] (host, origin, token, rate and size checks).
 pub fn router(app: App, shutdown: &CancellationToken) -> Router {
-    let guard = Arc::new(guard::Guard::new(app.config()));
+    let guard = Arc::new(guard::Guard::new(&app));
     let max_body = app.limits().max_body_bytes;
-    // rmcp checks Host itself: give it the same rule as the guard.
+    // The guard checks Host (loopback or [server] allowed_hosts while no credential is
+    // needed); whether one is needed changes when the first key is created, which a fixed
+    // list in rmcp could not follow.
     let mut mcp_config = StreamableHttpServerConfig::default()
         .with_cancellation_token(shutdown.child_token())
-        .with_max_request_body_bytes(max_body);
-    mcp_config = if guard.has_token() {
-        mcp_config.disable_allowed_hosts()
-    } else {
-        let mut hosts = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
-        hosts.extend(guard.extra_hosts().iter().cloned());
-        mcp_config.with_allowed_hosts(hosts)
-    };
+        .with_max_request_body_bytes(max_body)
+        .disable_allowed_hosts();
     if app.config().server.mcp_sessions == McpSessions::Stateless {
         mcp_config = mcp_config
             .with_legacy_session_mode(false)
@@ -70,6 +67,11 @@ pub fn router(app: App, shutdown: &CancellationToken) -> Router {
         .route("/metrics", get(metrics::handle))
         .route("/status", get(status::page))
         .route("/status/history", get(status::history))
+        .route(guard::METADATA_PATH, get(resource_metadata::handle))
+        .route(
+            &format!("{}/{{*resource}}", guard::METADATA_PATH),
+            get(resource_metadata::handle),
+        )
         .with_state(app.clone())
         .merge(browser::router(app.clone()))
         .nest_service("/mcp", mcp)

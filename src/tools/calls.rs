@@ -13,8 +13,8 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer};
 use serde_json::{Value, json};
 
-use super::{MemoryServer, NAMES, table};
-use crate::access::{Principal, Scope};
+use super::{MemoryServer, NAMES, access, table};
+use crate::access::Principal;
 use crate::app::App;
 use crate::error::Error;
 use crate::metrics::{Call, Transport};
@@ -31,14 +31,17 @@ impl MemoryServer {
         let name = request.name.to_string();
         let role = role_argument(request.arguments.as_ref());
         let peer = context.peer.clone();
-        let caller = caller(&context);
+        let caller = access::caller(&context);
         let mut context = context;
         // The write tools read it back to record who wrote what.
         context.extensions.insert(caller.clone());
         // rmcp's own answer to an unknown name is a bare "tool not found"; name the tool and
         // the ones that exist so the caller can correct itself.
         let call = async {
-            check_access(&caller, &name, request.arguments.as_ref())?;
+            access::check(
+                &caller,
+                access::tool_needs(&name, request.arguments.as_ref()),
+            )?;
             if self.tool_router.has_route(&request.name) {
                 let call = ToolCallContext::new(self, request, context);
                 self.tool_router.call(call).await
@@ -226,51 +229,11 @@ async fn dispatch(
     name: &str,
     arguments: JsonObject,
 ) -> Result<Value, Error> {
-    check_access(caller, name, Some(&arguments))?;
+    access::check(caller, access::tool_needs(name, Some(&arguments)))?;
     match table::find(name) {
         Some(entry) => (entry.run)(app, caller, arguments).await,
         None => Err(unknown_tool(name)),
     }
-}
-
-/// The caller of an MCP request: the principal the HTTP guard put on the request, or the
-/// local user when it came over stdio (no HTTP request at all). A request over HTTP without
-/// one reaches nothing, so a route the guard missed fails closed.
-pub fn caller(context: &RequestContext<RoleServer>) -> Principal {
-    match context.extensions.get::<axum::http::request::Parts>() {
-        Some(parts) => parts
-            .extensions
-            .get::<Principal>()
-            .cloned()
-            .unwrap_or_else(Principal::nobody),
-        None => Principal::local(),
-    }
-}
-
-/// Refuses a call of tool `name` that `caller` may not make, before anything is read or
-/// written: a tool that never writes needs `read` on its namespace, the others `write`.
-/// Every tool works in the one namespace its `namespace` argument names (default
-/// "default"); an argument of the wrong type is left to the tool, which refuses it before
-/// touching anything.
-fn check_access(
-    caller: &Principal,
-    name: &str,
-    arguments: Option<&JsonObject>,
-) -> Result<(), Error> {
-    let Some(entry) = table::find(name) else {
-        return Ok(());
-    };
-    let needed = if entry.read_only {
-        Scope::Read
-    } else {
-        Scope::Write
-    };
-    let namespace = match arguments.and_then(|a| a.get("namespace")) {
-        None | Some(Value::Null) => crate::memory::DEFAULT_NAMESPACE,
-        Some(Value::String(namespace)) => namespace.as_str(),
-        Some(_) => return Ok(()),
-    };
-    Ok(caller.allows(namespace, needed)?)
 }
 
 #[cfg(test)]

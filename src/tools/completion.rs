@@ -8,14 +8,21 @@ use rmcp::model::{CompleteRequestParams, CompleteResult, CompletionInfo};
 
 use super::list_memories::{self, ListArgs};
 use super::resources::{MEMORY_TEMPLATE, PINS_TEMPLATE};
+use crate::access::Principal;
 use crate::app::App;
 use crate::error::Result;
+use crate::memory::DEFAULT_NAMESPACE;
 
 /// Ids `id` completion looks through (the newest of the namespace).
 const ID_WINDOW: i64 = 100;
 
 /// The values for one argument that start with what was typed.
-pub async fn complete(app: &App, request: &CompleteRequestParams) -> Result<CompleteResult> {
+/// Only what `caller` may read is offered: namespaces it reaches, ids of those.
+pub async fn complete(
+    app: &App,
+    caller: &Principal,
+    request: &CompleteRequestParams,
+) -> Result<CompleteResult> {
     let argument = request.argument.name.as_str();
     let typed = request.argument.value.as_str();
     let given = |name: &str| {
@@ -47,7 +54,11 @@ pub async fn complete(app: &App, request: &CompleteRequestParams) -> Result<Comp
             .await?
             .into_iter()
             .map(|(namespace, _)| namespace)
+            .filter(|namespace| caller.may_read(namespace))
             .collect(),
+        "id" if !caller.may_read(given("namespace").as_deref().unwrap_or(DEFAULT_NAMESPACE)) => {
+            Vec::new()
+        }
         "id" => {
             let page = list_memories::run(
                 app,

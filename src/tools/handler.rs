@@ -14,7 +14,7 @@ use rmcp::model::{
 use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
-use super::{MemoryServer, completion, info, prompts, resources};
+use super::{MemoryServer, access, completion, info, prompts, resources};
 use crate::panic_guard;
 
 // Logging is deprecated by the 2026-07-28 revision (SEP-2577), but 2025-11-25 clients use it.
@@ -131,10 +131,11 @@ impl ServerHandler for MemoryServer {
     async fn complete(
         &self,
         request: CompleteRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
+        let caller = access::caller(&context);
         panic_guard::mcp(&self.app, "completion/complete", async {
-            Ok(completion::complete(&self.app, &request).await?)
+            Ok(completion::complete(&self.app, &caller, &request).await?)
         })
         .await
     }

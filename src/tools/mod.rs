@@ -10,12 +10,14 @@
 //!
 //! - [`info`]: the capabilities and instructions a client sees at `initialize`.
 //! - [`router`]: the tool routes built from [`table`], their portable schemas, `schemas/`.
+//! - [`access`]: what each request needs of its caller (namespace and scope).
 //! - [`calls`]: the one path of every tool call (time limit, metrics, log line), over MCP and
 //!   `POST /mcp/tools/call`.
 //! - [`resources`], [`subscriptions`]: memories as resources, and following their changes.
 //! - [`prompts`], [`completion`]: prompts and argument completion.
 //! - [`logging`], [`session`]: a session's own log level and followed resources.
 
+pub mod access;
 mod calls;
 pub mod completion;
 pub mod delete_memory;

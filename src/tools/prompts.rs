@@ -15,10 +15,10 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer};
 use serde_json::json;
 
-use super::MemoryServer;
 use super::rehydrate_memory::{self, RehydrateArgs};
 use super::resources::{self, memory_uri};
 use super::search_memory::{self, SearchArgs};
+use super::{MemoryServer, access};
 use crate::app::App;
 use crate::error::{Error, Result};
 
@@ -110,6 +110,10 @@ impl MemoryServer {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        access::check_mcp(
+            &access::caller(&context),
+            access::prompt_needs(request.arguments.as_ref()),
+        )?;
         let result = get(&self.app, &request.name, request.arguments).await;
         self.log(
             &context.peer,

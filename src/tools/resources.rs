@@ -18,8 +18,8 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer};
 use serde_json::{Value, json};
 
-use super::MemoryServer;
 use super::list_memories::{self, ListArgs};
+use super::{MemoryServer, access};
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::memory::{self, Memory};
@@ -333,6 +333,11 @@ impl MemoryServer {
         // rmcp moves the request's `_meta` into the context.
         let cursor = request.and_then(|r| r.cursor);
         let namespace = requested_namespace(Some(&context.meta.0.0))?;
+        // A namespace the caller may not read lists nothing (lists show only what the caller
+        // may read; they never refuse).
+        if !access::caller(&context).may_read(&namespace) {
+            return Ok(ListResourcesResult::with_all_items(Vec::new()));
+        }
         let result = list(&self.app, namespace.clone(), cursor).await?;
         // A client that lists is told when the list changes.
         self.session
@@ -352,6 +357,7 @@ impl MemoryServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        access::check_mcp(&access::caller(&context), access::uri_needs(&request.uri))?;
         let result = read(&self.app, &request.uri).await;
         self.log(
             &context.peer,

@@ -8,9 +8,9 @@ use rmcp::model::{SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequest
 use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer};
 
-use super::MemoryServer;
 use super::resources::{self, requested_namespace};
 use super::session::{self, Notice};
+use super::{MemoryServer, access};
 
 impl MemoryServer {
     /// Starts telling this session's client about changes to what it follows.
@@ -41,6 +41,7 @@ impl MemoryServer {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        access::check_mcp(&access::caller(&context), access::uri_needs(&request.uri))?;
         self.session
             .followed
             .lock()
@@ -84,12 +85,18 @@ impl MemoryServer {
     /// cancelled or its client goes away.
     pub(super) async fn on_listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
         let mut followed = session::Followed::default();
+        let caller = access::caller(context.request_context());
         for uri in context.accepted().resource_subscriptions.iter().flatten() {
+            access::check_mcp(&caller, access::uri_needs(uri))?;
             followed.follow_resource_as_is(&self.app, uri).await?;
         }
         if context.accepted().resources_list_changed == Some(true) {
             let meta = &context.request_context().meta.0.0;
             let namespace = requested_namespace(Some(meta))?;
+            access::check_mcp(
+                &caller,
+                Some((namespace.clone(), crate::access::Scope::Read)),
+            )?;
             followed.follow_list(&self.app, &namespace).await?;
         }
         let mut generations = self.changes.watch(self.app.store());
