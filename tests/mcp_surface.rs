@@ -2,13 +2,12 @@
 //! and logging, and what real MCP clients (the official conformance suite and the MCP
 //! Inspector CLI) make of the whole server.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::util::{DataDir, Mcp, StdioClient};
+use crate::util::{DataDir, Mcp, StdioClient, mcp_clients};
 
 /// How long a change by another process may take to reach a subscriber (the server polls
 /// every 250 ms).
@@ -727,19 +726,6 @@ fn a_2026_subscription_stream_reports_changes_by_other_processes() {
     stream.until(NOTICE, |m| {
         m["method"] == "notifications/resources/list_changed"
     });
-}
-
-/// The folder `scripts/test` installs the npm MCP clients into (Node 22, the conformance
-/// suite, the Inspector).
-fn mcp_clients() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/mcp-clients");
-    assert!(
-        dir.join("node_modules/node/bin/node").exists(),
-        "the MCP clients are not installed in {}\nrun scripts/test (it installs them from \
-         tests/mcp-clients with npm)",
-        dir.display()
-    );
-    dir
 }
 
 /// `node <clients>/node_modules/.bin/<tool> args...` with Node 22 first on PATH.

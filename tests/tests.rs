@@ -20,6 +20,7 @@ mod http;
 mod keyword_weighing;
 mod lifecycle;
 mod mcp_surface;
+mod oauth;
 mod ops;
 mod panics;
 mod rehydrate;

@@ -12,6 +12,21 @@ use std::process::{Child, ChildStdin, Command, Output, Stdio};
 
 use serde_json::{Value, json};
 
+pub mod issuer;
+
+/// The folder `scripts/test` installs the npm MCP clients into (Node 22, the conformance
+/// suite, the Inspector, the OAuth issuer).
+pub fn mcp_clients() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/mcp-clients");
+    assert!(
+        dir.join("node_modules/node/bin/node").exists(),
+        "the MCP clients are not installed in {}\nrun scripts/test (it installs them from \
+         tests/mcp-clients with npm)",
+        dir.display()
+    );
+    dir
+}
+
 /// The binary under test.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_memoryd")

@@ -16,7 +16,8 @@ use crate::store::Store;
 /// Longest credential considered; a longer one is refused before any parsing.
 pub const MAX_CREDENTIAL_BYTES: usize = 8 * 1024;
 
-/// Why a request proves no principal: HTTP 401, except [`Refusal::Unavailable`] (503).
+/// Why a request proves no principal: HTTP 401, except [`Refusal::Unavailable`] (503) and
+/// an access token's refusal of another status ([`TokenRefused::status`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
     /// No credential at all.

@@ -349,6 +349,25 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: 
                     format!("cannot check the key: {err}\ntry again in a moment"),
                 );
             }
+            // An access token's refusal carries its own status (see `TokenRefused`): 503
+            // when the issuer could not be reached, 403 for a token with no memory scope.
+            Err(Refusal::Token(refused)) if refused.status() == 503 => {
+                return refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    refused.to_string(),
+                );
+            }
+            Err(Refusal::Token(refused)) if refused.status() == 403 => {
+                return refuse_auth(
+                    &guard,
+                    &path,
+                    StatusCode::FORBIDDEN,
+                    Some("insufficient_scope"),
+                    refused.to_string(),
+                    Scope::Read,
+                );
+            }
             Err(refusal) => {
                 // RFC 6750: a request with no credential gets no error code in its challenge.
                 let error = match refusal {
