@@ -140,7 +140,7 @@ fn keys_decide_who_reads_and_writes_which_namespace_on_every_surface() {
     );
     assert_eq!(status, 200, "{stored}");
     let team_a_id = stored["id"].as_str().unwrap().to_string();
-    let (status, _, refused) = call(
+    let (status, headers, refused) = call(
         &server,
         Some(&alice),
         "store_memory",
@@ -148,6 +148,11 @@ fn keys_decide_who_reads_and_writes_which_namespace_on_every_surface() {
     );
     assert_eq!(status, 403, "{refused}");
     assert_eq!(refused["error"]["code"], "forbidden");
+    let challenge = headers["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
     assert_eq!(
         message(&refused),
         "key 'alice' may not write to namespace 'team-b'\nit may read and write namespaces team-a/*"

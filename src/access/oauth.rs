@@ -889,29 +889,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_remembered_token_costs_under_a_tenth_of_a_millisecond() {
-        let (private, jwk) = key_pair("k1");
-        let oauth = server(&[&jwk]);
-        // A token the size real issuers send (about 1 KiB).
-        let token = sign(&private, "k1", &claims(json!({"padding": "x".repeat(700)})));
-        oauth.verify(&token).await.unwrap();
-        let mut took: Vec<Duration> = (0..1000)
-            .map(|_| {
-                let started = Instant::now();
-                let verified = futures_util::FutureExt::now_or_never(oauth.verify(&token));
-                assert!(matches!(verified, Some(Ok(_))));
-                started.elapsed()
-            })
-            .collect();
-        took.sort();
-        // The budget for auth is 0.1 ms of a call's p50. An unoptimized build hashes
-        // many times slower (about 45 µs here, against a few in release), so it gets more.
-        let budget = Duration::from_micros(if cfg!(debug_assertions) { 500 } else { 100 });
-        let p50 = took[took.len() / 2];
-        assert!(p50 < budget, "p50 {p50:?}, over {budget:?}");
-    }
-
-    #[tokio::test]
     async fn the_algorithm_comes_from_the_key_not_the_token() {
         let (_, jwk) = key_pair("k1");
         let oauth = server(&[&jwk]);

@@ -435,10 +435,18 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: 
             ),
         );
     }
-    // An MCP request the principal may not make is refused here, as HTTP 403 with the scope
-    // to ask for; the handlers check again (over stdio too), so this is only the answer's
-    // shape. Admins may do everything: their bodies are not read twice.
-    if !principal.is_admin() && path == "/mcp" && request.method() == axum::http::Method::POST {
+    // A call the principal may not make is refused here, as HTTP 403 with the scope to ask
+    // for; the handlers check again (over stdio too), so this is only the answer's shape.
+    // Admins may do everything: their bodies are not read twice.
+    let shape = match path.as_str() {
+        "/mcp" => Some(Body::JsonRpc),
+        "/mcp/tools/call" | "/memories/api/call" => Some(Body::ToolCall),
+        _ => None,
+    };
+    if let Some(shape) = shape
+        && !principal.is_admin()
+        && request.method() == axum::http::Method::POST
+    {
         let (parts, body) = request.into_parts();
         let bytes = match axum::body::to_bytes(body, guard.max_body as usize).await {
             Ok(bytes) => bytes,
@@ -453,7 +461,7 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: 
                 );
             }
         };
-        if let Some(denied) = mcp_denied(&principal, &bytes) {
+        if let Some(denied) = denied(&principal, shape, &bytes) {
             return refuse_auth(
                 &guard,
                 &path,
@@ -469,13 +477,25 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: 
     next.run(request).await
 }
 
-/// The refusal of a JSON-RPC request in `body` that `principal` may not make; none for
-/// anything else (a body that does not parse is rmcp's to answer).
-fn mcp_denied(principal: &Principal, body: &[u8]) -> Option<crate::access::Denied> {
+/// What a POST body holds.
+#[derive(Clone, Copy)]
+enum Body {
+    /// A JSON-RPC message (`/mcp`).
+    JsonRpc,
+    /// `{"name", "arguments"}` (`/mcp/tools/call`, `/memories/api/call`).
+    ToolCall,
+}
+
+/// The refusal of the call in `body` that `principal` may not make; none for anything else
+/// (a body that does not parse is the route's to answer).
+fn denied(principal: &Principal, shape: Body, body: &[u8]) -> Option<crate::access::Denied> {
+    use crate::tools::access::{request_needs, tool_needs};
     let message: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let method = message.get("method")?.as_str()?;
-    let params = message.get("params").and_then(serde_json::Value::as_object);
-    let (namespace, needed) = crate::tools::access::request_needs(method, params)?;
+    let object = |key: &str| message.get(key).and_then(serde_json::Value::as_object);
+    let (namespace, needed) = match shape {
+        Body::JsonRpc => request_needs(message.get("method")?.as_str()?, object("params"))?,
+        Body::ToolCall => tool_needs(message.get("name")?.as_str()?, object("arguments"))?,
+    };
     principal.allows(&namespace, needed).err()
 }
 
