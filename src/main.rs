@@ -62,6 +62,9 @@ enum Command {
     Export(cli::export::ExportCmd),
     /// Copy the database safely while it is in use (SQLite online backup)
     Backup(cli::backup::BackupCmd),
+    /// Create, list and revoke the access keys servers accept (stored in the database)
+    #[command(subcommand)]
+    Key(cli::key::KeyCmd),
     /// Install memoryd as a launchd or systemd service, remove it, or show its state
     #[command(subcommand)]
     Service(cli::service::ServiceCmd),
@@ -144,6 +147,7 @@ async fn run(cli: Cli, flags: cli::config::FlagSources) -> anyhow::Result<()> {
         Command::Import(cmd) => cli::import::run(g, cmd).await,
         Command::Export(cmd) => cli::export::run(g, cmd).await,
         Command::Backup(cmd) => cli::backup::run(g, cmd).await,
+        Command::Key(cmd) => cli::key::run(g, cmd).await,
         Command::Service(cmd) => cli::service::run(g, cmd).await,
         Command::Schemas(cmd) => cli::schemas::run(cmd),
         Command::Model(cmd) => cli::model::run(g, cmd).await,
@@ -163,7 +167,10 @@ const EXIT_GRACE: Duration = Duration::from_millis(300);
 fn main() {
     memoryd::embed::tune_allocator();
     let matches = Cli::command().get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Command::Key(cmd) = &mut cli.command {
+        cmd.ignore_environment(&matches);
+    }
     let flags = flag_sources(&matches);
     let server = matches!(cli.command, Command::Serve(_) | Command::Stdio(_));
     init_logging(cli.log_format, server);

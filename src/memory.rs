@@ -68,6 +68,14 @@ pub struct Memory {
     /// `[lifecycle] purge_after` later. None: it never expires.
     #[serde(default)]
     pub expires_at: Option<String>,
+    /// Who stored it: the key's label or the token's `sub`; none for the local user, an open
+    /// server or the configured token (and for memories stored before memoryd knew).
+    #[serde(default)]
+    pub created_by: Option<String>,
+    /// Who made its current version (as `created_by`); a supersede or an expiry change is not
+    /// a version and leaves it, like `updated_at`.
+    #[serde(default)]
+    pub updated_by: Option<String>,
     /// The memory's earlier states, newest first (`get_memory` with `history: true`, and
     /// export); absent otherwise. The memory itself is its current state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,7 +110,7 @@ pub struct Version {
     pub tags: Vec<String>,
     /// When this state began (the memory's `updated_at` then).
     pub changed_at: String,
-    /// Who made this state; null until memoryd knows principals (access control).
+    /// Who made this state (the memory's `updated_by` then); null when nobody named wrote it.
     pub changed_by: Option<String>,
     /// The kind then.
     pub kind: String,
@@ -131,7 +139,7 @@ impl Version {
             title: m.title.clone(),
             tags: m.tags.clone(),
             changed_at: m.updated_at.clone(),
-            changed_by: None,
+            changed_by: m.updated_by.clone(),
             kind: m.kind.clone(),
             source: m.source.clone(),
             anchor: m.anchor.clone(),
@@ -157,6 +165,7 @@ impl Version {
             roles: self.roles.clone(),
             priority: self.priority,
             updated_at: self.changed_at.clone(),
+            updated_by: self.changed_by.clone(),
             occurred_at: self.occurred_at.clone(),
             metadata: self.metadata.clone(),
             content_hash: content_hash(&self.content),
@@ -197,6 +206,8 @@ pub struct NewMemory {
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// Normalised expires_at (already resolved from `ttl` and the kind's default), or none.
     pub expires_at: Option<String>,
+    /// Who is storing it (the principal's name), recorded as `created_by` and `updated_by`.
+    pub by: Option<String>,
 }
 
 impl NewMemory {
@@ -225,6 +236,8 @@ impl NewMemory {
             superseded_by: None,
             valid_until: None,
             expires_at: self.expires_at.clone(),
+            created_by: self.by.clone(),
+            updated_by: self.by.clone(),
             versions: None,
             supersedes: None,
         }
@@ -262,6 +275,8 @@ pub struct MemoryPatch {
     /// New expiry (`Some(None)` clears it) and the argument that asked it (`ttl` or
     /// `expires_at`); a lifecycle change like `supersedes`, kept in no version.
     pub expires_at: Option<(Option<String>, &'static str)>,
+    /// Who is making the change (the principal's name): the new version's `updated_by`.
+    pub by: Option<String>,
 }
 
 impl MemoryPatch {

@@ -762,7 +762,9 @@ fn a_database_from_before_versions_is_migrated_on_open() {
     register_sqlite_vec();
     match backend() {
         Backend::Sqlite => dir.execute_sql(
-            "DROP TRIGGER memories_expiry_log; DROP INDEX memories_expiry; \
+            "DROP TABLE api_keys; ALTER TABLE memories DROP COLUMN created_by; \
+             ALTER TABLE memories DROP COLUMN updated_by; \
+             DROP TRIGGER memories_expiry_log; DROP INDEX memories_expiry; \
              ALTER TABLE memories DROP COLUMN expires_at; \
              DROP TRIGGER memories_supersede_log; DROP TRIGGER memories_versions_delete; \
              DROP TABLE memory_versions; DROP INDEX memories_superseded; \
@@ -771,16 +773,17 @@ fn a_database_from_before_versions_is_migrated_on_open() {
              ALTER TABLE memories DROP COLUMN valid_until; PRAGMA user_version = 7;",
         ),
         Backend::Postgres => dir.execute_sql(
-            "DROP TABLE memory_versions; DROP INDEX memories_superseded; \
+            "DROP TABLE api_keys; DROP TABLE memory_versions; DROP INDEX memories_superseded; \
              DROP INDEX memories_expiry; ALTER TABLE memories DROP COLUMN expires_at, \
              DROP COLUMN version, DROP COLUMN superseded_by, \
-             DROP COLUMN valid_until; DELETE FROM refinery_schema_history WHERE version > 3;",
+             DROP COLUMN valid_until, DROP COLUMN created_by, DROP COLUMN updated_by; \
+             DELETE FROM refinery_schema_history WHERE version > 3;",
         ),
     }
     let doctor = dir.run(&["--offline", "doctor"], "");
     let latest = match backend() {
-        Backend::Sqlite => 9,
-        Backend::Postgres => 5,
+        Backend::Sqlite => 10,
+        Backend::Postgres => 6,
     };
     assert!(
         doctor

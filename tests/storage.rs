@@ -459,17 +459,17 @@ mod on_postgres {
             .ok();
         pg.psql(
             "memoryd",
-            "DROP TABLE memory_versions; DROP INDEX memories_superseded; \
+            "DROP TABLE api_keys; DROP TABLE memory_versions; DROP INDEX memories_superseded; \
              DROP INDEX memories_expiry; ALTER TABLE memories DROP COLUMN expires_at, \
              DROP COLUMN version, DROP COLUMN superseded_by, \
-             DROP COLUMN valid_until; \
+             DROP COLUMN valid_until, DROP COLUMN created_by, DROP COLUMN updated_by; \
              DROP TABLE instances; DROP TRIGGER memories_text_log ON memories; \
              DROP FUNCTION memoryd_log_text(); DROP TABLE text_log; \
              DELETE FROM refinery_schema_history WHERE version > 1",
         );
         let doctor = dir.run(&["--offline", "doctor"], "");
         assert!(
-            doctor.stdout().contains("opens (schema version 5)"),
+            doctor.stdout().contains("opens (schema version 6)"),
             "{}",
             doctor.describe()
         );

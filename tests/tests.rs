@@ -17,6 +17,7 @@ mod eval;
 mod expiry;
 mod fleet;
 mod http;
+mod keys;
 mod keyword_weighing;
 mod lifecycle;
 mod mcp_surface;

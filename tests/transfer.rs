@@ -57,6 +57,22 @@ fn export_then_import_into_an_empty_data_dir_gives_identical_memories() {
         "",
     )
     .ok();
+    // Who wrote a memory, and each earlier version (access control, issue #25): only a key or
+    // a token names a writer, so this one comes in as an earlier export carried it.
+    let written = json!({"id": "0190a1b2-0000-7000-8000-00000000cafe", "namespace": "proj-b",
+        "content": "Deploys need two approvals.", "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-02T00:00:00Z", "version": 2,
+        "created_by": "alice", "updated_by": "ci-bot",
+        "versions": [{"version": 1, "content": "Deploys need one approval.", "title": null,
+            "tags": [], "changed_at": "2026-01-01T00:00:00Z", "changed_by": "alice",
+            "kind": "note", "source": null, "anchor": null, "context": null, "roles": [],
+            "priority": 0, "occurred_at": "2026-01-01T00:00:00Z", "metadata": {}}]});
+    a.run_command(
+        a.bare_command(&["import", "-"]),
+        &["import", "-"],
+        &written.to_string(),
+    )
+    .ok();
     let first = export(&a);
     let updated = first[0]["id"].as_str().unwrap().to_string();
     a.run(&["update", &updated, "--title", "Changed title"], "")
@@ -64,7 +80,7 @@ fn export_then_import_into_an_empty_data_dir_gives_identical_memories() {
     let file = a.path().join("export.jsonl");
     let out = a.run(&["export", "--out", file.to_str().unwrap()], "");
     assert!(
-        out.stderr().contains("exported 139 memories"),
+        out.stderr().contains("exported 140 memories"),
         "{}",
         out.describe()
     );
@@ -73,7 +89,7 @@ fn export_then_import_into_an_empty_data_dir_gives_identical_memories() {
     let b = DataDir::new();
     let out = run_bare(&b, &["import", file.to_str().unwrap()]);
     assert!(
-        out.ok().starts_with("imported 139 of 139"),
+        out.ok().starts_with("imported 140 of 140"),
         "{}",
         out.describe()
     );
@@ -94,11 +110,22 @@ fn export_then_import_into_an_empty_data_dir_gives_identical_memories() {
     assert_eq!(other["context"], "what came before");
     assert_eq!(other["roles"], json!(["planner"]));
     assert_eq!(other["priority"], 7);
+    // Memories nobody named wrote say so; named writers come back with every version.
+    assert_eq!(
+        (&other["created_by"], &other["updated_by"]),
+        (&Value::Null, &Value::Null)
+    );
+    let written = m.iter().find(|m| m["id"] == written["id"]).unwrap();
+    assert_eq!(
+        (&written["created_by"], &written["updated_by"]),
+        (&json!("alice"), &json!("ci-bot"))
+    );
+    assert_eq!(written["versions"][0]["changed_by"], "alice");
     // Importing the same file again writes nothing.
     let again = run_bare(&b, &["import", file.to_str().unwrap()]);
     assert!(
-        again.ok().contains("imported 0 of 139 memories")
-            && again.stdout().contains("139 already present"),
+        again.ok().contains("imported 0 of 140 memories")
+            && again.stdout().contains("140 already present"),
         "{}",
         again.describe()
     );

@@ -237,6 +237,7 @@ impl Record {
             occurred_at: Some(self.occurred_at),
             metadata: serde_json::Map::new(),
             expires_at: None,
+            by: None,
         }
     }
 }

@@ -43,7 +43,13 @@ pub fn print_memory(m: &Memory) {
     println!("priority:    {}", m.priority);
     println!("occurred_at: {}", m.occurred_at);
     println!("created_at:  {}", m.created_at);
+    if let Some(by) = &m.created_by {
+        println!("created_by:  {by}");
+    }
     println!("updated_at:  {}", m.updated_at);
+    if let Some(by) = &m.updated_by {
+        println!("updated_by:  {by}");
+    }
     println!("version:     {}", m.version);
     if let Some(by) = &m.superseded_by {
         println!("superseded:  by {by}");
@@ -67,7 +73,10 @@ pub fn print_memory(m: &Memory) {
     println!("{}", m.content);
     for v in m.versions.iter().flatten() {
         println!();
-        println!("--- version {} (from {})", v.version, v.changed_at);
+        match &v.changed_by {
+            Some(by) => println!("--- version {} (from {}, by {by})", v.version, v.changed_at),
+            None => println!("--- version {} (from {})", v.version, v.changed_at),
+        }
         println!("{}", v.content);
     }
 }

@@ -14,6 +14,7 @@ pub mod eval;
 pub mod export;
 pub mod get;
 pub mod import;
+pub mod key;
 pub mod list;
 pub mod model;
 pub mod reembed;

@@ -88,6 +88,7 @@ async fn load_conversation(
                     occurred_at: Some(memory::parse_time("session_datetime", &t.session_datetime)?),
                     metadata,
                     expires_at: None,
+                    by: None,
                 });
             }
             let texts = batch

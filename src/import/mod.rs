@@ -142,6 +142,10 @@ pub struct Draft {
     pub valid_until: Option<String>,
     /// When it expires (as stored: an expired record imports expired, and the sweep purges it).
     pub expires_at: Option<String>,
+    /// Who stored it (as exported: a key's label or a token's `sub`).
+    pub created_by: Option<String>,
+    /// Who made its current version.
+    pub updated_by: Option<String>,
     /// Its earlier versions, newest first (as `export` writes them).
     pub versions: Option<Vec<memory::Version>>,
     /// The vector `export --vectors` wrote.
@@ -198,11 +202,17 @@ impl Draft {
                 .transpose()?,
             valid_until: time("valid_until", self.valid_until)?,
             expires_at: time("expires_at", self.expires_at)?,
+            created_by: memory::short_text("created_by", self.created_by, MAX_WRITER)?,
+            updated_by: memory::short_text("updated_by", self.updated_by, MAX_WRITER)?,
             versions,
             supersedes: None,
         })
     }
 }
+
+/// Longest writer name a record may carry: room for a key's label (64 characters) and for an
+/// OAuth `sub`, which issuers keep short but no standard bounds.
+const MAX_WRITER: usize = 256;
 
 /// Checks the lifecycle of a record: a version from 1, and earlier versions numbered below it,
 /// each once; returns the version and the earlier versions (`None` when there are none).

@@ -10,6 +10,8 @@
 //! tokens.
 
 mod backend;
+#[cfg(test)]
+mod engine_checks;
 mod filter;
 mod postgres;
 mod records;
@@ -106,5 +108,6 @@ pub(crate) fn sample_memory(namespace: &str, content: &str) -> crate::memory::Ne
         occurred_at: None,
         metadata: serde_json::Map::new(),
         expires_at: None,
+        by: None,
     }
 }

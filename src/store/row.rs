@@ -1,19 +1,22 @@
 //! Reading a stored memory back, the same way for every engine: the columns in one order,
-//! and the one mapping from their values to a [`Memory`] (or to a search [`Hit`]).
+//! and the one mapping from their values to a [`Memory`] (or to a search [`Hit`], or an
+//! access key to an [`ApiKey`]).
 //!
 //! An engine selects the memory columns in the order of `MEMORY_COLUMNS` and gives typed access
 //! to them through [`Columns`]; [`read_memory`] does the rest. A value of the wrong type, a
 //! NULL where a value must be, or stored JSON that does not parse is a [`ColumnError`] naming
 //! the column, which reaches the caller as an internal error: never a panic.
 
+use super::records::ApiKey;
 use super::search::{Hit, excerpt};
+use crate::access::{Pattern, Scope};
 use crate::error::Error;
 use crate::memory::Memory;
 
 /// Where the columns an engine selects after the memory columns start.
-pub(crate) const AFTER_MEMORY: usize = 20;
+pub(crate) const AFTER_MEMORY: usize = 22;
 
-/// The memory columns, in the order [`read_memory`] reads them (positions 0 to 19); each
+/// The memory columns, in the order [`read_memory`] reads them (positions 0 to 21); each
 /// engine's tests check its column list against it.
 #[cfg(test)]
 pub(crate) const MEMORY_COLUMNS: [&str; AFTER_MEMORY] = [
@@ -37,6 +40,8 @@ pub(crate) const MEMORY_COLUMNS: [&str; AFTER_MEMORY] = [
     "superseded_by",
     "valid_until",
     "expires_at",
+    "created_by",
+    "updated_by",
 ];
 
 /// A stored value that could not be read as memoryd expects it.
@@ -88,7 +93,7 @@ pub(crate) trait Columns {
     fn int(&self, index: usize) -> Result<i32, ColumnError>;
 }
 
-/// Reads a memory from a row whose first 20 columns are [`MEMORY_COLUMNS`] (the JSON columns
+/// Reads a memory from a row whose first 22 columns are [`MEMORY_COLUMNS`] (the JSON columns
 /// as text).
 pub(crate) fn read_memory(row: &impl Columns) -> Result<Memory, ColumnError> {
     Ok(Memory {
@@ -112,6 +117,8 @@ pub(crate) fn read_memory(row: &impl Columns) -> Result<Memory, ColumnError> {
         superseded_by: row.optional_text(17)?,
         valid_until: row.optional_text(18)?,
         expires_at: row.optional_text(19)?,
+        created_by: row.optional_text(20)?,
+        updated_by: row.optional_text(21)?,
         versions: None,
         supersedes: None,
     })
@@ -147,6 +154,55 @@ pub(crate) fn read_hit(row: &impl Columns, terms: &[String]) -> Result<Hit, Colu
         tags: json(&row.text(7)?, "tags")?,
         occurred_at: row.text(8)?,
         superseded_by: row.optional_text(9)?,
+    })
+}
+
+/// An access key's values as an engine fetched them, before they are checked.
+pub(crate) struct KeyRow {
+    /// `id`.
+    pub(crate) id: String,
+    /// `label`.
+    pub(crate) label: String,
+    /// `scope`, as stored (`read`, `write` or `admin`).
+    pub(crate) scope: String,
+    /// `namespaces`, each as stored.
+    pub(crate) namespaces: Vec<String>,
+    /// `hash`.
+    pub(crate) hash: Vec<u8>,
+    /// `created_at`.
+    pub(crate) created_at: String,
+    /// `expires_at`.
+    pub(crate) expires_at: Option<String>,
+    /// `revoked_at`.
+    pub(crate) revoked_at: Option<String>,
+}
+
+/// The columns of `api_keys` each engine selects, in the order it fills a [`KeyRow`].
+pub(crate) const KEY_COLUMNS: &str =
+    "id, label, scope, namespaces, hash, created_at, expires_at, revoked_at";
+
+/// Checks a fetched key: a scope, patterns and a hash the server can use. A key that does not
+/// read back is a broken invariant (the CLI wrote it), never a key that reaches nothing.
+pub(crate) fn read_key(row: KeyRow) -> Result<ApiKey, ColumnError> {
+    let scope = Scope::parse(&row.scope)
+        .ok_or_else(|| ColumnError::unreadable("scope", format!("'{}' is no scope", row.scope)))?;
+    let namespaces = row
+        .namespaces
+        .iter()
+        .map(|p| Pattern::parse(p).map_err(|e| ColumnError::unreadable("namespaces", e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let hash: [u8; 32] = row.hash.as_slice().try_into().map_err(|_| {
+        ColumnError::unreadable("hash", format!("{} bytes, not 32", row.hash.len()))
+    })?;
+    Ok(ApiKey {
+        id: row.id,
+        label: row.label,
+        scope,
+        namespaces,
+        hash,
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+        revoked_at: row.revoked_at,
     })
 }
 
@@ -210,6 +266,8 @@ mod tests {
             Some("id-2"),
             Some("2026-02-01T00:00:00.000Z"),
             Some("2026-03-01T00:00:00.000Z"),
+            Some("alice"),
+            None,
         ]
     }
 
@@ -232,6 +290,8 @@ mod tests {
         assert_eq!(m.superseded_by.as_deref(), Some("id-2"));
         assert_eq!(m.valid_until.as_deref(), Some("2026-02-01T00:00:00.000Z"));
         assert_eq!(m.expires_at.as_deref(), Some("2026-03-01T00:00:00.000Z"));
+        assert_eq!(m.created_by.as_deref(), Some("alice"));
+        assert_eq!(m.updated_by, None);
     }
 
     #[test]
@@ -256,6 +316,53 @@ mod tests {
         assert_eq!(hit.tags, vec!["x"]);
         assert_eq!(hit.occurred_at, "2026-01-01T00:00:00.000Z");
         assert_eq!(hit.superseded_by.as_deref(), Some("id-2"));
+    }
+
+    #[test]
+    fn a_key_reads_back_only_when_every_value_is_usable() {
+        let row = || KeyRow {
+            id: "0123456789abcdef".into(),
+            label: "ci".into(),
+            scope: "write".into(),
+            namespaces: vec!["team-a/*".into(), "shared".into()],
+            hash: vec![7; 32],
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            expires_at: None,
+            revoked_at: Some("2026-01-02T00:00:00.000Z".into()),
+        };
+        let key = read_key(row()).unwrap();
+        assert_eq!(key.scope, Scope::Write);
+        assert_eq!(key.namespaces[0].as_str(), "team-a/*");
+        assert_eq!(key.hash, [7; 32]);
+        assert_eq!(key.revoked_at.as_deref(), Some("2026-01-02T00:00:00.000Z"));
+        let err = read_key(KeyRow {
+            scope: "root".into(),
+            ..row()
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("cannot read column 'scope'"),
+            "{err}"
+        );
+        let err = read_key(KeyRow {
+            namespaces: vec!["a b".into()],
+            ..row()
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("cannot read column 'namespaces'"),
+            "{err}"
+        );
+        let err = read_key(KeyRow {
+            hash: vec![1; 31],
+            ..row()
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot read column 'hash': 31 bytes, not 32"
+        );
     }
 
     #[test]

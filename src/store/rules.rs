@@ -88,6 +88,7 @@ pub(crate) fn patch(current: Memory, patch: &MemoryPatch) -> Patched {
         m.expires_at = e.clone();
     }
     m.updated_at = memory::now();
+    m.updated_by = patch.by.clone();
     m.version = previous.version + 1;
     Patched {
         previous: Some(previous),
@@ -169,6 +170,10 @@ pub(crate) struct Named {
 }
 
 /// What a supersede writes: each of `ids` gets `superseded_by = by` and `valid_until = until`.
+/// Nothing else of theirs changes: not `updated_at`, and not `updated_by` either. A supersede
+/// is no new version of the memories it marks (their content is what it was), and who made
+/// it is on record already as the writer of the memory that supersedes them (its
+/// `created_by` or `updated_by`), which `superseded_by` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Supersede {
     /// The memory that replaces them.
@@ -314,6 +319,7 @@ mod tests {
             occurred_at: Some("2020-01-01T00:00:00.000Z".into()),
             metadata: serde_json::Map::new(),
             expires_at: None,
+            by: Some("alice".into()),
         };
         let mut m = new.stamped(memory::content_hash("old words"));
         m.updated_at = "2020-01-01T00:00:00.000Z".into();
@@ -407,17 +413,25 @@ mod tests {
 
     #[test]
     fn a_patch_keeps_the_state_it_leaves_as_the_next_version() {
-        let p = patch(stored(), &content("new words"));
+        let by_bob = MemoryPatch {
+            by: Some("bob".into()),
+            ..content("new words")
+        };
+        let p = patch(stored(), &by_bob);
         assert_eq!(p.memory.version, 2);
+        // Who wrote it first stays; who made this version is the patch's writer.
+        assert_eq!(p.memory.created_by.as_deref(), Some("alice"));
+        assert_eq!(p.memory.updated_by.as_deref(), Some("bob"));
         let previous = p.previous.expect("a version is kept");
         assert_eq!(previous.version, 1);
         assert_eq!(previous.content, "old words");
         assert_eq!(previous.title.as_deref(), Some("t"));
         assert_eq!(previous.changed_at, "2020-01-01T00:00:00.000Z");
-        assert_eq!(previous.changed_by, None);
-        // That version reads back as the memory stood then, with its hash of then.
+        assert_eq!(previous.changed_by.as_deref(), Some("alice"));
+        // That version reads back as the memory stood then, with its hash and writer of then.
         let then = at_version(p.memory.clone(), std::slice::from_ref(&previous), 1).unwrap();
         assert_eq!(then.content, "old words");
+        assert_eq!(then.updated_by.as_deref(), Some("alice"));
         assert_eq!(then.version, 1);
         assert_eq!(then.content_hash, memory::content_hash("old words"));
         assert_eq!(then.id, p.memory.id);
@@ -435,10 +449,16 @@ mod tests {
         // Only supersedes: nothing of the memory changes, and no version is kept.
         let only = MemoryPatch {
             supersedes: vec!["x".into()],
+            by: Some("bob".into()),
             ..MemoryPatch::default()
         };
         let p = patch(stored(), &only);
         assert_eq!(p.previous, None);
+        assert_eq!(
+            p.memory.updated_by.as_deref(),
+            Some("alice"),
+            "no version, no writer"
+        );
         assert_eq!(
             (p.memory.version, p.memory.updated_at.as_str()),
             (1, "2020-01-01T00:00:00.000Z")

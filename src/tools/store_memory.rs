@@ -96,7 +96,6 @@ pub struct Similar {
 
 /// Validates `args` and stores the memory.
 pub async fn run(app: &App, args: StoreArgs, by: Option<String>) -> Result<StoreOutput> {
-    let _ = &by;
     let limits = app.limits();
     let asked = expiry::asked(args.expires_at.as_deref(), args.ttl.as_deref())?;
     let mut new = NewMemory {
@@ -116,6 +115,7 @@ pub async fn run(app: &App, args: StoreArgs, by: Option<String>) -> Result<Store
             .transpose()?,
         metadata: memory::metadata(args.metadata, limits)?,
         expires_at: None,
+        by,
     };
     new.expires_at = expiry::for_new(
         asked,
@@ -133,8 +133,10 @@ pub async fn run(app: &App, args: StoreArgs, by: Option<String>) -> Result<Store
         .await?
     {
         if !supersedes.is_empty() {
+            // Only a supersede: the holder keeps its created_by and updated_by (no version).
             let patch = MemoryPatch {
                 supersedes,
+                by: new.by.clone(),
                 ..MemoryPatch::default()
             };
             app.store()

@@ -57,7 +57,6 @@ pub struct UpdateArgs {
 
 /// Validates `args` and applies the change.
 pub async fn run(app: &App, args: UpdateArgs, by: Option<String>) -> Result<Memory> {
-    let _ = &by;
     let limits = app.limits();
     let namespace = memory::namespace(args.namespace.as_deref())?;
     let expires_at = expiry::asked(args.expires_at.as_deref(), args.ttl.as_deref())?
@@ -100,6 +99,7 @@ pub async fn run(app: &App, args: UpdateArgs, by: Option<String>) -> Result<Memo
             .transpose()?,
         supersedes: memory::supersedes(args.supersedes.unwrap_or_default())?,
         expires_at,
+        by,
     };
     if patch.is_empty() && patch.supersedes.is_empty() && patch.expires_at.is_none() {
         return Err(Error::invalid(
@@ -151,5 +151,125 @@ impl MemoryServer {
         Extension(caller): Extension<Principal>,
     ) -> Result<Json<Memory>, ErrorData> {
         Ok(Json(run(&self.app, args, caller.name).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tools::get_memory::{self, GetArgs};
+    use crate::tools::store_memory::{self, StoreArgs};
+
+    fn store(content: &str) -> StoreArgs {
+        StoreArgs {
+            content: content.into(),
+            ..StoreArgs::default()
+        }
+    }
+
+    async fn get(app: &App, id: &str, version: Option<i64>) -> Memory {
+        let args = GetArgs {
+            id: id.into(),
+            history: Some(true),
+            version,
+            ..GetArgs::default()
+        };
+        get_memory::run(app, args).await.unwrap()
+    }
+
+    /// Who wrote a memory follows the writes: the first writer stays `created_by`, each
+    /// version records its writer, and what is no version (a repeated store, a supersede, an
+    /// expiry) names nobody new. Export and import carry every name.
+    #[tokio::test]
+    async fn each_write_records_its_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::open(crate::config::Config::new(dir.path().to_path_buf()))
+            .await
+            .unwrap();
+        let by = |name: &str| Some(name.to_string());
+        let id = store_memory::run(&app, store("the build runs on CI"), by("alice"))
+            .await
+            .unwrap()
+            .id;
+        let m = get(&app, &id, None).await;
+        assert_eq!(
+            (m.created_by.clone(), m.updated_by.clone()),
+            (by("alice"), by("alice"))
+        );
+
+        let change = UpdateArgs {
+            id: id.clone(),
+            content: Some("the build runs on CI, nightly".into()),
+            ..UpdateArgs::default()
+        };
+        let m = run(&app, change, by("bob")).await.unwrap();
+        assert_eq!(
+            (m.created_by.clone(), m.updated_by.clone()),
+            (by("alice"), by("bob"))
+        );
+        let m = get(&app, &id, None).await;
+        let versions = m.versions.clone().unwrap();
+        assert_eq!(versions[0].changed_by, by("alice"), "version 1 was alice's");
+        assert_eq!(get(&app, &id, Some(1)).await.updated_by, by("alice"));
+
+        // The same content again: nothing is written, the first writer stays.
+        let again = store_memory::run(&app, store("the build runs on CI, nightly"), by("carol"))
+            .await
+            .unwrap();
+        assert!(again.deduplicated);
+        let m = get(&app, &id, None).await;
+        assert_eq!(
+            (m.created_by.clone(), m.updated_by.clone()),
+            (by("alice"), by("bob"))
+        );
+
+        // A supersede and an expiry change are no versions: the marked memory's writers stay.
+        let newer = StoreArgs {
+            supersedes: Some(vec![id.clone()]),
+            ..store("the build runs on the new CI")
+        };
+        let newer = store_memory::run(&app, newer, by("dave")).await.unwrap().id;
+        let expiry = UpdateArgs {
+            id: id.clone(),
+            ttl: Some("30d".into()),
+            ..UpdateArgs::default()
+        };
+        run(&app, expiry, by("erin")).await.unwrap();
+        let m = get(&app, &id, None).await;
+        assert_eq!(m.superseded_by.as_deref(), Some(newer.as_str()));
+        assert_eq!(
+            (m.created_by.clone(), m.updated_by.clone()),
+            (by("alice"), by("bob"))
+        );
+        assert_eq!(m.version, 2);
+
+        // A writer with no name (the local user, the token) leaves none.
+        let local = UpdateArgs {
+            id: newer.clone(),
+            title: Some("CI".into()),
+            ..UpdateArgs::default()
+        };
+        let m = run(&app, local, None).await.unwrap();
+        assert_eq!((m.created_by.clone(), m.updated_by), (by("dave"), None));
+
+        // Export, then import into an empty database: every name comes back.
+        let exported = app.store().export_page(0, 100).await.unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let copy = App::open(crate::config::Config::new(other.path().to_path_buf()))
+            .await
+            .unwrap();
+        let memories: Vec<Memory> = exported.iter().map(|(_, m)| m.clone()).collect();
+        let n = memories.len();
+        copy.store()
+            .import_memories(memories.clone(), vec![None; n])
+            .await
+            .unwrap();
+        let back = copy.store().export_page(0, 100).await.unwrap();
+        let back: Vec<Memory> = back.into_iter().map(|(_, m)| m).collect();
+        assert_eq!(back, memories);
+        assert_eq!(
+            back[0].versions.as_ref().unwrap()[0].changed_by,
+            by("alice")
+        );
     }
 }

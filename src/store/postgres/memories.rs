@@ -24,7 +24,8 @@ use crate::store::{Filter, Page, Situated, Stored, Validity};
 /// as text), for a table aliased `m`.
 pub(super) const COLUMNS: &str = "m.id, m.namespace, m.content, m.title, m.kind, m.tags::text, \
      m.source, m.anchor, m.roles::text, m.priority, m.created_at, m.updated_at, m.occurred_at, \
-     m.metadata, m.content_hash, m.context, m.version, m.superseded_by, m.valid_until, m.expires_at";
+     m.metadata, m.content_hash, m.context, m.version, m.superseded_by, m.valid_until, \
+     m.expires_at, m.created_by, m.updated_by";
 
 /// Reads a memory from a row selected with [`COLUMNS`] first.
 pub(super) fn from_row(r: &Row) -> Result<Memory> {
@@ -33,9 +34,10 @@ pub(super) fn from_row(r: &Row) -> Result<Memory> {
 
 const INSERT: &str = "INSERT INTO memories (id, namespace, content, title, kind, tags, source, \
      anchor, roles, priority, created_at, updated_at, occurred_at, metadata, content_hash, \
-     context, embedding, version, superseded_by, valid_until, expires_at) VALUES ($1, $2, $3, \
-     $4, $5, $6::text::jsonb, $7, $8, $9::text::jsonb, $10, $11, $12, $13, $14, $15, $16, $17, \
-     $18, $19, $20, $21) ON CONFLICT (namespace, content_hash) DO NOTHING RETURNING rowid";
+     context, embedding, version, superseded_by, valid_until, expires_at, created_by, \
+     updated_by) VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8, $9::text::jsonb, $10, $11, \
+     $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) \
+     ON CONFLICT (namespace, content_hash) DO NOTHING RETURNING rowid";
 
 /// Inserts a complete row as given; its rowid, or `None` when the namespace already holds the
 /// content.
@@ -74,6 +76,8 @@ pub(super) async fn insert_row(
                 &m.superseded_by,
                 &m.valid_until,
                 &m.expires_at,
+                &m.created_by,
+                &m.updated_by,
             ],
         )
         .await?;
@@ -271,7 +275,7 @@ impl PgStore {
                  source = $5, anchor = $6, roles = $7::text::jsonb, priority = $8, \
                  occurred_at = $9, metadata = $10, content_hash = $11, updated_at = $12, \
                  context = $13, embedding = CASE WHEN $14 THEN $15 ELSE embedding END, \
-                 version = $17 WHERE rowid = $16",
+                 version = $17, updated_by = $18 WHERE rowid = $16",
             )
             .await?;
         tx.execute(
@@ -294,6 +298,7 @@ impl PgStore {
                 &new_vector,
                 &rowid,
                 &m.version,
+                &m.updated_by,
             ],
         )
         .await?;

@@ -19,15 +19,17 @@
 //! same name in: `memories.rs` (rows), `search.rs` (ranking and hits), `vectors.rs` (pending
 //! vectors and the model record), `transfer.rs` (export and import), `maintenance.rs`
 //! (sizes, checks, statistics, the generation), `fleet.rs` (the servers sharing the
-//! database). `schema.rs` sets a database up, `connect.rs` reaches it, `columns.rs` reads
-//! values out of rows and `errors.rs` maps the client's failures. The rules an update or an
-//! import follow are not here: they live above the seam (`store::rules`).
+//! database), `keys.rs` (access keys). `schema.rs` sets a database up, `connect.rs` reaches
+//! it, `columns.rs` reads values out of rows and `errors.rs` maps the client's failures. The
+//! rules an update or an import follow are not here: they live above the seam
+//! (`store::rules`).
 
 mod columns;
 mod connect;
 mod errors;
 mod expiry;
 mod fleet;
+mod keys;
 mod lifecycle;
 mod maintenance;
 mod memories;
@@ -62,8 +64,8 @@ use crate::index::keyword::KeywordIndex;
 use crate::memory::{Memory, MemoryPatch, NewMemory, Version};
 use crate::store::tokenizer::Tokenizer;
 use crate::store::{
-    Backend, Checkpoint, Dating, Engine, Filter, Hit, Imported, KeywordQuery, KeywordRanking,
-    Member, Page, Pending, PoolStatus, Ranked, Situated, Sizes, Stored, Validity,
+    ApiKey, Backend, Checkpoint, Dating, Engine, Filter, Hit, Imported, KeywordQuery,
+    KeywordRanking, Member, Page, Pending, PoolStatus, Ranked, Situated, Sizes, Stored, Validity,
 };
 
 /// A handle on a PostgreSQL database.
@@ -353,16 +355,16 @@ impl Backend for PgStore {
         PgStore::fleet(self, fresh).await.map(Some)
     }
 
-    async fn create_key(&self, _key: crate::store::ApiKey) -> Result<()> {
-        todo!("keys: being built")
+    async fn create_key(&self, key: ApiKey) -> Result<()> {
+        PgStore::create_key(self, key).await
     }
 
-    async fn keys(&self) -> Result<Vec<crate::store::ApiKey>> {
-        Ok(Vec::new())
+    async fn keys(&self) -> Result<Vec<ApiKey>> {
+        PgStore::keys(self).await
     }
 
-    async fn revoke_key(&self, _id: String, _at: String) -> Result<Option<crate::store::ApiKey>> {
-        todo!("keys: being built")
+    async fn revoke_key(&self, id: String, at: String) -> Result<Option<ApiKey>> {
+        PgStore::revoke_key(self, id, at).await
     }
 
     async fn backup_to(&self, _dest: PathBuf) -> Result<()> {

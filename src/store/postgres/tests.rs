@@ -381,3 +381,20 @@ async fn a_value_that_does_not_read_back_is_an_internal_error_naming_its_column(
     assert!(err.contains("column 'small'"), "{err}");
     assert_eq!(get::<Option<String>>(&row, 0).unwrap(), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_stored_listed_oldest_first_and_revoked_once() {
+    let server = Server::start();
+    crate::store::engine_checks::keys_round_trip(&store_on(&server).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_version_records_its_writer_and_export_keeps_them() {
+    let server = Server::start();
+    server.create_database("copy");
+    let store = store_on(&server).await;
+    let empty = PgStore::connect(&server.url("copy"), KeywordRanking::InMemory)
+        .await
+        .unwrap();
+    crate::store::engine_checks::writers_round_trip(&store, &empty).await;
+}

@@ -5,13 +5,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{SqliteStore, expiry, memories, vectors};
+use super::{SqliteStore, expiry, keys, memories, vectors};
 use crate::error::Result;
 use crate::index::IndexFootprint;
 use crate::memory::{Memory, MemoryPatch, NewMemory, Version};
 use crate::store::{
-    Backend, Checkpoint, Dating, Engine, Filter, Hit, Imported, KeywordQuery, Page, Pending,
-    PoolStatus, Ranked, Situated, Sizes, Stored, Validity,
+    ApiKey, Backend, Checkpoint, Dating, Engine, Filter, Hit, Imported, KeywordQuery, Page,
+    Pending, PoolStatus, Ranked, Situated, Sizes, Stored, Validity,
 };
 
 /// Each method is the inherent one of the same name (they are kept inherent so that unit
@@ -255,16 +255,16 @@ impl Backend for SqliteStore {
         SqliteStore::schema_version(self).await
     }
 
-    async fn create_key(&self, _key: crate::store::ApiKey) -> Result<()> {
-        todo!("keys: being built")
+    async fn create_key(&self, key: ApiKey) -> Result<()> {
+        self.write(move |tx| keys::create(tx, &key)).await
     }
 
-    async fn keys(&self) -> Result<Vec<crate::store::ApiKey>> {
-        Ok(Vec::new())
+    async fn keys(&self) -> Result<Vec<ApiKey>> {
+        self.read(keys::all).await
     }
 
-    async fn revoke_key(&self, _id: String, _at: String) -> Result<Option<crate::store::ApiKey>> {
-        todo!("keys: being built")
+    async fn revoke_key(&self, id: String, at: String) -> Result<Option<ApiKey>> {
+        self.write(move |tx| keys::revoke(tx, &id, &at)).await
     }
 
     async fn backup_to(&self, dest: PathBuf) -> Result<()> {

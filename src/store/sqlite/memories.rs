@@ -16,7 +16,8 @@ use crate::store::{Dating, Page, Situated, Stored};
 /// The columns [`from_row`] reads, in its order, for a table aliased `m`.
 pub(super) const COLUMNS: &str = "m.id, m.namespace, m.content, m.title, m.kind, m.tags, \
      m.source, m.anchor, m.roles, m.priority, m.created_at, m.updated_at, m.occurred_at, \
-     m.metadata, m.content_hash, m.context, m.version, m.superseded_by, m.valid_until, m.expires_at";
+     m.metadata, m.content_hash, m.context, m.version, m.superseded_by, m.valid_until, \
+     m.expires_at, m.created_by, m.updated_by";
 
 /// Reads a memory from a row selected with [`COLUMNS`] first.
 pub(super) fn from_row(row: &Row) -> Result<Memory> {
@@ -89,9 +90,9 @@ pub(super) fn insert_row(conn: &Connection, m: &Memory) -> Result<i64> {
     conn.execute(
         "INSERT INTO memories (id, namespace, content, title, kind, tags, source, anchor, roles, \
          priority, created_at, updated_at, occurred_at, metadata, content_hash, context, \
-         version, superseded_by, valid_until, expires_at) \
+         version, superseded_by, valid_until, expires_at, created_by, updated_by) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-         ?18, ?19, ?20)",
+         ?18, ?19, ?20, ?21, ?22)",
         params![
             m.id,
             m.namespace,
@@ -113,6 +114,8 @@ pub(super) fn insert_row(conn: &Connection, m: &Memory) -> Result<i64> {
             m.superseded_by,
             m.valid_until,
             m.expires_at,
+            m.created_by,
+            m.updated_by,
         ],
     )?;
     Ok(conn.last_insert_rowid())
@@ -150,7 +153,8 @@ pub(super) fn rewrite(conn: &Connection, rowid: i64, m: &Memory) -> Result<()> {
     conn.execute(
         "UPDATE memories SET content = ?1, title = ?2, kind = ?3, tags = ?4, source = ?5, \
          anchor = ?6, roles = ?7, priority = ?8, occurred_at = ?9, metadata = ?10, \
-         content_hash = ?11, updated_at = ?12, context = ?13, version = ?14 WHERE rowid = ?15",
+         content_hash = ?11, updated_at = ?12, context = ?13, version = ?14, updated_by = ?16 \
+         WHERE rowid = ?15",
         params![
             m.content,
             m.title,
@@ -167,6 +171,7 @@ pub(super) fn rewrite(conn: &Connection, rowid: i64, m: &Memory) -> Result<()> {
             m.context,
             m.version,
             rowid,
+            m.updated_by,
         ],
     )?;
     Ok(())
@@ -688,6 +693,13 @@ mod tests {
                 .memories
                 .is_empty()
         );
+    }
+
+    #[tokio::test]
+    async fn each_version_records_its_writer_and_export_keeps_them() {
+        let (dir, store) = open();
+        let empty = Store::open(&dir.path().join("copy.db")).unwrap();
+        crate::store::engine_checks::writers_round_trip(&store, &empty).await;
     }
 
     #[tokio::test]

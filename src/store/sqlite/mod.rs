@@ -14,6 +14,7 @@ mod backend;
 mod expiry;
 mod filter;
 mod fts;
+mod keys;
 mod maintenance;
 mod memories;
 #[cfg(test)]
@@ -78,6 +79,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0007_text_log.sql")),
         M::up(include_str!("migrations/0008_lifecycle.sql")),
         M::up(include_str!("migrations/0009_expiry.sql")),
+        M::up(include_str!("migrations/0010_access.sql")),
     ])
 }
 

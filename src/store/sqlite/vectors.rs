@@ -248,6 +248,7 @@ mod store_tests {
             occurred_at: None,
             metadata: serde_json::Map::new(),
             expires_at: None,
+            by: None,
         }
     }
 
