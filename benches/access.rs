@@ -36,7 +36,8 @@ fn benches(c: &mut Criterion) {
     .unwrap();
     let gate = app.gate();
     // Both hold, so the loop measures the path a real call takes.
-    rt.block_on(gate.authenticate(Some(&minted.key), &now)).unwrap();
+    rt.block_on(gate.authenticate(Some(&minted.key), &now))
+        .unwrap();
     rt.block_on(gate.authenticate(Some(TOKEN), &now)).unwrap();
 
     // An open server (no token, no key) asks the key ring whether any key exists.
@@ -54,7 +55,10 @@ fn benches(c: &mut Criterion) {
         b.iter(|| rt.block_on(gate.authenticate(Some(TOKEN), &now)).unwrap())
     });
     g.bench_function("key", |b| {
-        b.iter(|| rt.block_on(gate.authenticate(Some(&minted.key), &now)).unwrap())
+        b.iter(|| {
+            rt.block_on(gate.authenticate(Some(&minted.key), &now))
+                .unwrap()
+        })
     });
     g.finish();
 }

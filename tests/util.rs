@@ -622,11 +622,17 @@ pub fn mcp_stateless(
     method: &str,
     mut params: Value,
 ) -> Result<Result<Value, RpcError>, String> {
+    // The revision's keys join whatever `_meta` the caller set (a namespace to list, say).
+    let meta = params["_meta"]
+        .as_object_mut()
+        .map(std::mem::take)
+        .unwrap_or_default();
     params["_meta"] = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": {},
         "io.modelcontextprotocol/clientInfo": {"name": "memoryd-tests", "version": "1"},
     });
+    params["_meta"].as_object_mut().unwrap().extend(meta);
     let mut request = http
         .post(format!("{base}/mcp"))
         .header("Content-Type", "application/json")
