@@ -621,4 +621,61 @@ mod on_postgres {
         let export = dirs[0].run(&["export"], "").ok();
         assert_eq!(export.lines().count(), 20);
     }
+
+    /// A key made with `memoryd key create` works on every server of the fleet at once, and
+    /// its revocation holds on every server within a second.
+    #[test]
+    fn a_key_and_its_revocation_reach_every_server_within_a_second() {
+        require(Backend::Postgres);
+        let (dirs, servers) = fleet(2);
+        let created = dirs[0]
+            .run(
+                &[
+                    "key",
+                    "create",
+                    "--label",
+                    "fleet-agent",
+                    "--scope",
+                    "write",
+                    "-n",
+                    "*",
+                    "--json",
+                ],
+                "",
+            )
+            .json();
+        let key = created["key"].as_str().unwrap().to_string();
+        let id = created["id"].as_str().unwrap().to_string();
+        let status = |server: &HttpServer, credential: Option<&str>| {
+            let mut request = reqwest::blocking::Client::new()
+                .post(format!("{}/mcp/tools/call", server.base))
+                .json(&json!({"name": "list_memories", "arguments": {}}));
+            if let Some(credential) = credential {
+                request = request.bearer_auth(credential);
+            }
+            request.send().unwrap().status().as_u16()
+        };
+        let within_a_second = |what: &str, check: &dyn Fn() -> bool| {
+            let started = Instant::now();
+            while !check() {
+                assert!(
+                    started.elapsed() < Duration::from_millis(1500),
+                    "{what}: not within a second"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        for server in &servers {
+            within_a_second("the new key closes every server", &|| {
+                status(server, None) == 401
+            });
+            assert_eq!(status(server, Some(&key)), 200);
+        }
+        dirs[1].run(&["key", "revoke", &id], "").ok();
+        let revoked_at = Instant::now();
+        for server in &servers {
+            within_a_second("the revocation", &|| status(server, Some(&key)) == 401);
+        }
+        assert!(revoked_at.elapsed() < Duration::from_millis(1500));
+    }
 }
