@@ -3,12 +3,13 @@
 //! completions, the browser's API, the operator's pages, the stdio shim), what a bad key
 //! gets, and that a refused call writes nothing. Runs on both engines.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::blocking::Client;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde_json::{Value, json};
 
+use crate::util::bearer::{call, client, get, message, within_a_second};
 use crate::util::{DataDir, HttpServer, Mcp, StdioClient, mcp_stateless};
 
 /// A key made with `memoryd key create`; returns its full text.
@@ -31,45 +32,6 @@ fn key_id(key: &str) -> &str {
     &key["mdk_".len().."mdk_".len() + 16]
 }
 
-/// An HTTP client that sends `credential` with every request (none: nothing).
-fn client(credential: Option<&str>) -> Client {
-    let mut headers = HeaderMap::new();
-    if let Some(credential) = credential {
-        let mut value = HeaderValue::from_str(&format!("Bearer {credential}")).unwrap();
-        value.set_sensitive(true);
-        headers.insert(AUTHORIZATION, value);
-    }
-    Client::builder().default_headers(headers).build().unwrap()
-}
-
-/// `POST /mcp/tools/call` as `credential`; returns the status, headers and JSON body.
-fn call(
-    server: &HttpServer,
-    credential: Option<&str>,
-    name: &str,
-    arguments: Value,
-) -> (u16, HeaderMap, Value) {
-    let resp = client(credential)
-        .post(format!("{}/mcp/tools/call", server.base))
-        .json(&json!({"name": name, "arguments": arguments}))
-        .send()
-        .unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    (status, headers, resp.json().unwrap_or(Value::Null))
-}
-
-/// `GET path` as `credential`; returns the status, headers and body.
-fn get(server: &HttpServer, credential: Option<&str>, path: &str) -> (u16, HeaderMap, String) {
-    let resp = client(credential)
-        .get(format!("{}{path}", server.base))
-        .send()
-        .unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    (status, headers, resp.text().unwrap())
-}
-
 /// The memories of `namespace`, as the admin sees them.
 fn count(server: &HttpServer, admin: &str, namespace: &str) -> usize {
     let (status, _, body) = call(
@@ -80,24 +42,6 @@ fn count(server: &HttpServer, admin: &str, namespace: &str) -> usize {
     );
     assert_eq!(status, 200, "{body}");
     body["memories"].as_array().unwrap().len()
-}
-
-/// Waits until `check` holds (the key ring reloads within a second), and says how long it
-/// took.
-fn within_a_second(what: &str, mut check: impl FnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    while !check() {
-        assert!(
-            started.elapsed() < Duration::from_millis(1500),
-            "{what}: not within a second"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    started.elapsed()
-}
-
-fn message(body: &Value) -> &str {
-    body["error"]["message"].as_str().unwrap_or_default()
 }
 
 #[test]

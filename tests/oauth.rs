@@ -6,10 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::blocking::Client;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
+use crate::util::bearer::{call, client, message};
 use crate::util::issuer::Issuer;
 use crate::util::{DataDir, HttpServer, mcp_stateless};
 
@@ -32,38 +32,6 @@ fn serve(dir: &DataDir, issuer_url: &str, env: &[(&str, &str)]) -> HttpServer {
 /// The claims of a token for this server: `sub`, `scope` and the namespace claim.
 fn claims(sub: &str, scope: &str, namespaces: &[&str]) -> Value {
     json!({"aud": AUDIENCE, "sub": sub, "scope": scope, "memoryd_namespaces": namespaces})
-}
-
-/// An HTTP client that sends `Authorization: Bearer <token>` (none: nothing).
-fn client(token: Option<&str>) -> Client {
-    let mut headers = HeaderMap::new();
-    if let Some(token) = token {
-        let mut value = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
-        value.set_sensitive(true);
-        headers.insert(AUTHORIZATION, value);
-    }
-    Client::builder().default_headers(headers).build().unwrap()
-}
-
-/// `POST /mcp/tools/call` with `token`; the status, headers and JSON body.
-fn call(
-    server: &HttpServer,
-    token: Option<&str>,
-    name: &str,
-    arguments: Value,
-) -> (u16, HeaderMap, Value) {
-    let resp = client(token)
-        .post(format!("{}/mcp/tools/call", server.base))
-        .json(&json!({"name": name, "arguments": arguments}))
-        .send()
-        .unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    (status, headers, resp.json().unwrap_or(Value::Null))
-}
-
-fn message(body: &Value) -> &str {
-    body["error"]["message"].as_str().unwrap_or_default()
 }
 
 fn challenge(headers: &HeaderMap) -> &str {

@@ -12,6 +12,7 @@ use std::process::{Child, ChildStdin, Command, Output, Stdio};
 
 use serde_json::{Value, json};
 
+pub mod bearer;
 pub mod issuer;
 
 /// The folder `scripts/test` installs the npm MCP clients into (Node 22, the conformance

@@ -426,14 +426,7 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: 
     if let Some(length) = announced
         && length > guard.max_body
     {
-        return refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!(
-                "the request body is {length} bytes, more than the {} allowed\nsend less, or raise [limits] max_body_bytes",
-                guard.max_body
-            ),
-        );
+        return too_large(&format!("{length} bytes"), guard.max_body);
     }
     // A call the principal may not make is refused here, as HTTP 403 with the scope to ask
     // for; the handlers check again (over stdio too), so this is only the answer's shape.
@@ -450,16 +443,7 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: 
         let (parts, body) = request.into_parts();
         let bytes = match axum::body::to_bytes(body, guard.max_body as usize).await {
             Ok(bytes) => bytes,
-            Err(_) => {
-                return refuse(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    format!(
-                        "the request body is more than the {} bytes allowed\nsend less, or raise [limits] max_body_bytes",
-                        guard.max_body
-                    ),
-                );
-            }
+            Err(_) => return too_large(&format!("over {} bytes", guard.max_body), guard.max_body),
         };
         if let Some(denied) = denied(&principal, shape, &bytes) {
             return refuse_auth(
@@ -475,6 +459,18 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: 
     }
     request.extensions_mut().insert(principal);
     next.run(request).await
+}
+
+/// The 413 of a body of `size` (its announced length, or "over N bytes" when reading it ran
+/// past the limit).
+fn too_large(size: &str, max: u64) -> Response {
+    refuse(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!(
+            "the request body is {size}, more than the {max} allowed\nsend less, or raise [limits] max_body_bytes"
+        ),
+    )
 }
 
 /// What a POST body holds.
