@@ -213,6 +213,16 @@ fn keys_decide_who_reads_and_writes_which_namespace_on_every_surface() {
     )
     .unwrap_err();
     assert!(refused.contains("HTTP 403"), "{refused}");
+    // So is following it.
+    let refused = mcp_stateless(
+        &http,
+        &server.base,
+        7,
+        "resources/subscribe",
+        json!({"uri": format!("memory://team-b/{team_b_id}")}),
+    )
+    .unwrap_err();
+    assert!(refused.contains("HTTP 403"), "{refused}");
     // Prompts read a namespace too.
     let refused = mcp_stateless(
         &http,
