@@ -159,6 +159,18 @@ async fn run(cli: Cli, flags: cli::config::FlagSources) -> anyhow::Result<()> {
     }
 }
 
+/// Restores the default SIGPIPE action, so `memoryd list | head -1` ends like any Unix tool
+/// when `head` stops reading, instead of panicking in `println!` (Rust ignores SIGPIPE by
+/// default). Sockets are unaffected: the standard library sends with `MSG_NOSIGNAL` (Linux)
+/// or `SO_NOSIGPIPE` (macOS), so a closed connection is still an error, never a signal. The
+/// servers keep ignoring it: their stdout is a protocol or a log.
+fn end_quietly_on_a_closed_pipe() {
+    // SAFETY: called once at start, before any thread exists; SIG_DFL is a valid action.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// How long exit waits for blocking work still running (loading the model, embedding the
 /// backlog). Every write commits on its own, so cutting such work short loses nothing.
 const EXIT_GRACE: Duration = Duration::from_millis(300);
@@ -173,6 +185,9 @@ fn main() {
     }
     let flags = flag_sources(&matches);
     let server = matches!(cli.command, Command::Serve(_) | Command::Stdio(_));
+    if !server {
+        end_quietly_on_a_closed_pipe();
+    }
     init_logging(cli.log_format, server);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

@@ -266,3 +266,29 @@ fn config_file_and_environment_layer_over_defaults() {
         missing.describe()
     );
 }
+
+/// `memoryd … | head -1`: when the reader goes away, the command ends as Unix tools do
+/// (SIGPIPE), not with a panic on stderr.
+#[test]
+fn a_closed_stdout_ends_the_command_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let dir = DataDir::new();
+    let mut child = dir
+        .command(&["schemas"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before the command writes.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?} {stderr}",
+        out.status
+    );
+}
