@@ -23,15 +23,19 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Pattern, Principal, Scope, Via};
+mod claims;
+mod refused;
+
+use claims::{parse_header, principal};
+pub use refused::TokenRefused;
+
+use super::{Principal, Scope};
 use crate::config::Auth;
 use crate::error::Result;
 
@@ -154,119 +158,6 @@ impl moka::Expiry<[u8; 32], Arc<Verified>> for UntilExpiry {
             .saturating_add(LEEWAY)
             .saturating_sub(unix_now());
         Some(Duration::from_secs(left).min(CACHED_FOR))
-    }
-}
-
-/// Why an access token proves no principal. The message says what was wrong and what to do,
-/// and never repeats the token.
-///
-/// [`TokenRefused::status`] gives the HTTP status: 401 (`error="invalid_token"`) for a token
-/// that is not valid, 403 (`error="insufficient_scope"`) for a valid token that grants none
-/// of the memory scopes (so a client asks for a scope rather than a new login), and 503 when
-/// the issuer could not be reached to check it: the token may be fine, and a 401 would make a
-/// client throw a good token away and send the user back to an issuer that is down.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum TokenRefused {
-    /// Longer than [`MAX_TOKEN_BYTES`]; not parsed.
-    #[error(
-        "the access token is longer than {MAX_TOKEN_BYTES} bytes\nsend the access token the authorization server issued, nothing else"
-    )]
-    Oversized,
-    /// Not a signed JWT: the reason says which part is wrong.
-    #[error(
-        "the access token is malformed: {0}\nsend the JWT access token the authorization server issued, as Authorization: Bearer <token>"
-    )]
-    Malformed(&'static str),
-    /// `alg: none`.
-    #[error(
-        "the access token is unsigned (alg none)\nmemoryd accepts only tokens signed with a key the authorization server publishes"
-    )]
-    Unsigned,
-    /// The token's algorithm is not the one its key is for (e.g. HS256 with an RSA key).
-    #[error(
-        "the access token says it is signed with {token}, but the authorization server's key is for {key}\nsend a token the authorization server signed"
-    )]
-    WrongAlgorithm {
-        /// The token header's `alg`.
-        token: String,
-        /// What the key is for.
-        key: String,
-    },
-    /// No published key has the token's `kid`, even after a refresh.
-    #[error(
-        "the access token is signed with a key the authorization server does not publish{}\nget a new token; if this persists, check that [auth] issuer names the server that issues them",
-        kid.as_deref().map(|k| format!(" (kid '{k}')")).unwrap_or_default()
-    )]
-    UnknownKey {
-        /// The token's `kid`, when it is short and plain enough to repeat.
-        kid: Option<String>,
-    },
-    /// The signature does not verify.
-    #[error(
-        "the access token's signature does not verify with the authorization server's key\nit was altered or signed by someone else: get a new token"
-    )]
-    BadSignature,
-    /// `iss` is not the configured issuer.
-    #[error(
-        "the access token was issued by another authorization server\nmemoryd accepts tokens from {expected} ([auth] issuer)"
-    )]
-    WrongIssuer {
-        /// The configured issuer.
-        expected: String,
-    },
-    /// `aud` does not name this server.
-    #[error(
-        "the access token is meant for another resource\nask the authorization server for a token with resource={expected} ([auth] audience, RFC 8707)"
-    )]
-    WrongAudience {
-        /// The configured audience.
-        expected: String,
-    },
-    /// Past its `exp`.
-    #[error("the access token expired\nget a new one from the authorization server")]
-    Expired,
-    /// Before its `nbf`.
-    #[error(
-        "the access token is not valid yet (nbf is in the future)\ncheck the clocks of this server and the authorization server"
-    )]
-    NotYetValid,
-    /// A claim every token needs is absent.
-    #[error(
-        "the access token has no '{0}' claim\nmemoryd needs exp, iss, aud and sub in every token: configure the authorization server to include it"
-    )]
-    MissingClaim(String),
-    /// A claim has a value memoryd cannot use.
-    #[error("the access token's '{claim}' claim is not usable: {reason}")]
-    BadClaim {
-        /// The claim.
-        claim: String,
-        /// What is wrong with it, and what would do.
-        reason: String,
-    },
-    /// Valid, but grants none of `memory:read`, `memory:write`, `memory:admin`.
-    #[error(
-        "the access token grants none of the scopes memory:read, memory:write, memory:admin\nask the authorization server for one of them"
-    )]
-    NoScope,
-    /// The issuer's metadata or keys could not be fetched, so the token could not be checked.
-    #[error(
-        "cannot check the access token now: the authorization server {issuer} could not be reached\ntry again shortly; the server's log says what failed"
-    )]
-    Unavailable {
-        /// The configured issuer.
-        issuer: String,
-    },
-}
-
-impl TokenRefused {
-    /// The HTTP status of this refusal: 401, 403 for [`TokenRefused::NoScope`], 503 for
-    /// [`TokenRefused::Unavailable`].
-    pub fn status(&self) -> u16 {
-        match self {
-            TokenRefused::NoScope => 403,
-            TokenRefused::Unavailable { .. } => 503,
-            _ => 401,
-        }
     }
 }
 
@@ -522,117 +413,6 @@ impl OAuth {
     }
 }
 
-/// What a token's header says.
-struct TokenHeader {
-    alg: Algorithm,
-    kid: Option<String>,
-}
-
-/// Reads a token's header, refusing what is not a signed JWT before any key is looked up.
-fn parse_header(token: &str) -> std::result::Result<TokenHeader, TokenRefused> {
-    #[derive(Deserialize)]
-    struct Raw {
-        alg: Option<String>,
-        kid: Option<String>,
-        crit: Option<Value>,
-    }
-    let mut parts = token.split('.');
-    let (Some(head), Some(_), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(TokenRefused::Malformed(
-            "it is not a JWT (three base64url parts separated by dots)",
-        ));
-    };
-    let head = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(head)
-        .map_err(|_| TokenRefused::Malformed("its header is not base64url"))?;
-    let raw: Raw = serde_json::from_slice(&head)
-        .map_err(|_| TokenRefused::Malformed("its header is not a JSON object"))?;
-    let alg = raw.alg.ok_or(TokenRefused::Malformed(
-        "its header names no algorithm (alg)",
-    ))?;
-    if alg.eq_ignore_ascii_case("none") {
-        return Err(TokenRefused::Unsigned);
-    }
-    // RFC 7515 §4.1.11: extensions the recipient does not understand make the token invalid.
-    if raw.crit.is_some() {
-        return Err(TokenRefused::Malformed(
-            "its header lists critical extensions (crit) memoryd does not know",
-        ));
-    }
-    let alg = alg
-        .parse::<Algorithm>()
-        .map_err(|_| TokenRefused::Malformed("its header names an unknown algorithm"))?;
-    Ok(TokenHeader { alg, kid: raw.kid })
-}
-
-/// The principal of a verified token's claims.
-fn principal(
-    claims: &Map<String, Value>,
-    namespace_claim: &str,
-) -> std::result::Result<Principal, TokenRefused> {
-    let bad = |claim: &str, reason: &str| TokenRefused::BadClaim {
-        claim: claim.into(),
-        reason: reason.into(),
-    };
-    let name = match claims.get("sub") {
-        Some(Value::String(sub)) if !sub.is_empty() && sub.len() <= 256 => sub.clone(),
-        _ => return Err(bad("sub", "it must be a string of 1 to 256 characters")),
-    };
-    let scope = scope(claims)?.ok_or(TokenRefused::NoScope)?;
-    let namespaces = words(claims, namespace_claim)?
-        .into_iter()
-        .map(|text| {
-            if text.len() > 128 {
-                return Err(bad(
-                    namespace_claim,
-                    "a pattern is longer than 128 characters",
-                ));
-            }
-            Pattern::parse(text).map_err(|why| bad(namespace_claim, &why))
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(Principal {
-        name: Some(name),
-        scope,
-        namespaces,
-        via: Via::OAuth,
-    })
-}
-
-/// The highest memory scope of `scope` and `scp`, if any.
-fn scope(claims: &Map<String, Value>) -> std::result::Result<Option<Scope>, TokenRefused> {
-    let mut best = None;
-    for claim in ["scope", "scp"] {
-        for word in words(claims, claim)? {
-            best = best.max(Scope::ALL.into_iter().find(|s| s.oauth() == word));
-        }
-    }
-    Ok(best)
-}
-
-/// A claim that lists words: a space-separated string or a list of strings; none when
-/// absent.
-fn words<'a>(
-    claims: &'a Map<String, Value>,
-    claim: &str,
-) -> std::result::Result<Vec<&'a str>, TokenRefused> {
-    let wrong = || TokenRefused::BadClaim {
-        claim: claim.into(),
-        reason: "it must be a list of strings or one space-separated string".into(),
-    };
-    match claims.get(claim) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(text)) => Ok(text.split_whitespace().collect()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|item| item.as_str().ok_or_else(wrong))
-            .collect(),
-        Some(_) => Err(wrong()),
-    }
-}
-
 /// The usable signing keys of a JWKS; an error when there are none.
 fn usable_keys(jwks: &Value) -> std::result::Result<Vec<Arc<Key>>, String> {
     let listed = jwks
@@ -767,9 +547,11 @@ fn unix_now() -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
     use jsonwebtoken::{EncodingKey, Header};
 
     use super::*;
+    use crate::access::{Pattern, Via};
 
     const ISSUER: &str = "https://issuer.invalid";
     const AUDIENCE: &str = "https://memory.example.com/mcp";
