@@ -622,6 +622,102 @@ mod on_postgres {
         assert_eq!(export.lines().count(), 20);
     }
 
+    /// Issue #26: writes to different namespaces do not take turns. While a transaction holds
+    /// a write open in namespace `held`, a store into `free` through one server commits at once
+    /// and the next keyword search on the other server finds it (read-your-writes with a
+    /// writer in flight), a store into `held` waits for that transaction (writes to one
+    /// namespace still queue), and writes to `held` leave the cached bundles of `free` cached.
+    #[test]
+    fn a_write_held_open_in_one_namespace_does_not_delay_another() {
+        require(Backend::Postgres);
+        let (dirs, servers) = fleet(2);
+        let (a, b) = (&servers[0], &servers[1]);
+        let pg = dirs[0].postgres().expect("a PostgreSQL data dir");
+        tool(
+            a,
+            "store_memory",
+            json!({"content": "held namespace seed", "namespace": "held"}),
+        );
+        tool(
+            a,
+            "store_memory",
+            json!({"content": "Ledger imports run nightly.", "namespace": "free"}),
+        );
+        let rehydrate = |s: &HttpServer| {
+            tool(
+                s,
+                "rehydrate_memory",
+                json!({"role": "planner", "task": "plan the ledger import", "namespace": "free"}),
+            )
+        };
+        rehydrate(a);
+        const HOLD: Duration = Duration::from_secs(4);
+        let started = std::sync::Barrier::new(2);
+        std::thread::scope(|scope| {
+            let holder = scope.spawn(|| {
+                started.wait();
+                pg.psql(
+                    "memoryd",
+                    &format!(
+                        "BEGIN; UPDATE memories SET priority = priority WHERE namespace = 'held'; \
+                         SELECT pg_sleep({}); COMMIT;",
+                        HOLD.as_secs()
+                    ),
+                );
+            });
+            started.wait();
+            // Until the holder has its row lock, a store into `held` would not wait.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while pg.psql(
+                "memoryd",
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'BEGIN; UPDATE memories%' \
+                 AND state = 'active' AND wait_event = 'PgSleep'",
+            ) != "1"
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "the holding transaction never started"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let held_since = Instant::now();
+            let clock = Instant::now();
+            let stored = tool(
+                a,
+                "store_memory",
+                json!({"content": "Quarterly ledger audit is due in March.", "namespace": "free"}),
+            );
+            let took = clock.elapsed();
+            assert!(
+                took < Duration::from_secs(2),
+                "a store into another namespace waited {took:?} for the held one"
+            );
+            let found = searched(b, "quarterly audit", json!({"namespace": "free"}));
+            assert_eq!(found, vec![stored["id"].as_str().unwrap().to_string()]);
+            let fresh = rehydrate(a);
+            assert_eq!(fresh["meta"]["cache_hit"], json!(false), "{fresh:#}");
+            assert!(
+                held_since.elapsed() < HOLD,
+                "the checks outlasted the hold; make it longer"
+            );
+            tool(
+                b,
+                "store_memory",
+                json!({"content": "queued behind the holder", "namespace": "held"}),
+            );
+            assert!(
+                held_since.elapsed() >= HOLD - Duration::from_millis(500),
+                "a store into the held namespace did not wait for its open write"
+            );
+            holder.join().unwrap();
+        });
+        assert_eq!(
+            rehydrate(a)["meta"]["cache_hit"],
+            json!(true),
+            "writes committed in another namespace leave this namespace's bundle cached"
+        );
+    }
+
     /// A key made with `memoryd key create` works on every server of the fleet at once, and
     /// its revocation holds on every server within a second.
     #[test]

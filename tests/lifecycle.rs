@@ -762,7 +762,17 @@ fn a_database_from_before_versions_is_migrated_on_open() {
     register_sqlite_vec();
     match backend() {
         Backend::Sqlite => dir.execute_sql(
-            "DROP TABLE api_keys; ALTER TABLE memories DROP COLUMN created_by; \
+            "DROP TRIGGER memories_generation_insert; DROP TRIGGER memories_generation_update; \
+             DROP TRIGGER memories_generation_delete; DROP TABLE namespace_generations; \
+             CREATE TABLE store_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL); \
+             INSERT INTO store_generation VALUES (1, 3); \
+             CREATE TRIGGER memories_generation_insert AFTER INSERT ON memories BEGIN \
+             UPDATE store_generation SET value = value + 1 WHERE id = 1; END; \
+             CREATE TRIGGER memories_generation_update AFTER UPDATE ON memories BEGIN \
+             UPDATE store_generation SET value = value + 1 WHERE id = 1; END; \
+             CREATE TRIGGER memories_generation_delete AFTER DELETE ON memories BEGIN \
+             UPDATE store_generation SET value = value + 1 WHERE id = 1; END; \
+             DROP TABLE api_keys; ALTER TABLE memories DROP COLUMN created_by; \
              ALTER TABLE memories DROP COLUMN updated_by; \
              DROP TRIGGER memories_expiry_log; DROP INDEX memories_expiry; \
              ALTER TABLE memories DROP COLUMN expires_at; \
@@ -773,7 +783,18 @@ fn a_database_from_before_versions_is_migrated_on_open() {
              ALTER TABLE memories DROP COLUMN valid_until; PRAGMA user_version = 7;",
         ),
         Backend::Postgres => dir.execute_sql(
-            "DROP TABLE api_keys; DROP TABLE memory_versions; DROP INDEX memories_superseded; \
+            "DROP TRIGGER memories_generation_insert ON memories; \
+             DROP TRIGGER memories_generation_update ON memories; \
+             DROP TRIGGER memories_generation_delete ON memories; \
+             DROP FUNCTION memoryd_bump_namespaces(); DROP TABLE namespace_generations; \
+             DROP TABLE text_changes; ALTER TABLE text_log ALTER COLUMN memory_rowid SET NOT NULL; \
+             CREATE TABLE store_generation (id integer PRIMARY KEY CHECK (id = 1), value bigint NOT NULL); \
+             INSERT INTO store_generation VALUES (1, 3); \
+             CREATE FUNCTION memoryd_bump_generation() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN UPDATE store_generation SET value = value + 1 WHERE id = 1; RETURN NULL; END $$; \
+             CREATE TRIGGER memories_generation AFTER INSERT OR UPDATE OR DELETE ON memories \
+             FOR EACH ROW EXECUTE FUNCTION memoryd_bump_generation(); \
+             DROP TABLE api_keys; DROP TABLE memory_versions; DROP INDEX memories_superseded; \
              DROP INDEX memories_expiry; ALTER TABLE memories DROP COLUMN expires_at, \
              DROP COLUMN version, DROP COLUMN superseded_by, \
              DROP COLUMN valid_until, DROP COLUMN created_by, DROP COLUMN updated_by; \
@@ -782,8 +803,8 @@ fn a_database_from_before_versions_is_migrated_on_open() {
     }
     let doctor = dir.run(&["--offline", "doctor"], "");
     let latest = match backend() {
-        Backend::Sqlite => 10,
-        Backend::Postgres => 6,
+        Backend::Sqlite => 11,
+        Backend::Postgres => 7,
     };
     assert!(
         doctor

@@ -459,7 +459,18 @@ mod on_postgres {
             .ok();
         pg.psql(
             "memoryd",
-            "DROP TABLE api_keys; DROP TABLE memory_versions; DROP INDEX memories_superseded; \
+            "DROP TRIGGER memories_generation_insert ON memories; \
+             DROP TRIGGER memories_generation_update ON memories; \
+             DROP TRIGGER memories_generation_delete ON memories; \
+             DROP FUNCTION memoryd_bump_namespaces(); DROP TABLE namespace_generations; \
+             DROP TABLE text_changes; \
+             CREATE TABLE store_generation (id integer PRIMARY KEY CHECK (id = 1), value bigint NOT NULL); \
+             INSERT INTO store_generation VALUES (1, 7); \
+             CREATE FUNCTION memoryd_bump_generation() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN UPDATE store_generation SET value = value + 1 WHERE id = 1; RETURN NULL; END $$; \
+             CREATE TRIGGER memories_generation AFTER INSERT OR UPDATE OR DELETE ON memories \
+             FOR EACH ROW EXECUTE FUNCTION memoryd_bump_generation(); \
+             DROP TABLE api_keys; DROP TABLE memory_versions; DROP INDEX memories_superseded; \
              DROP INDEX memories_expiry; ALTER TABLE memories DROP COLUMN expires_at, \
              DROP COLUMN version, DROP COLUMN superseded_by, \
              DROP COLUMN valid_until, DROP COLUMN created_by, DROP COLUMN updated_by; \
@@ -469,11 +480,19 @@ mod on_postgres {
         );
         let doctor = dir.run(&["--offline", "doctor"], "");
         assert!(
-            doctor.stdout().contains("opens (schema version 6)"),
+            doctor.stdout().contains("opens (schema version 7)"),
             "{}",
             doctor.describe()
         );
         assert_eq!(pg.psql("memoryd", "SELECT count(*) FROM text_log"), "0");
+        // A namespace's generation starts where the store-wide one was: it never goes back.
+        assert_eq!(
+            pg.psql(
+                "memoryd",
+                "SELECT namespace, value FROM namespace_generations"
+            ),
+            "default|7"
+        );
         let found = dir
             .run(
                 &[

@@ -44,6 +44,11 @@ pub struct Options {
     pub token: Option<String>,
     /// Namespace argument for every call (the server's default otherwise).
     pub namespace: Option<String>,
+    /// Spread clients over this many namespaces: client i writes and reads `{namespace}-{i % N}`
+    /// (`bench-{i % N}` without a namespace), so writes in different namespaces can be timed.
+    pub namespaces: Option<usize>,
+    /// More servers of the same fleet: client i talks to `[base, more…][i % (1 + more)]`.
+    pub more: Vec<Url>,
     /// The server's pid, to read its memory.
     pub pid: Option<u32>,
     /// Requests each client sends before the clock starts (not counted; a failure stops the
@@ -92,9 +97,12 @@ impl Tally {
 
 /// Runs the load and reports what it measured.
 pub async fn run(options: Options) -> Result<LoadReport, LoadError> {
+    let servers: Vec<&Url> = std::iter::once(&options.base)
+        .chain(&options.more)
+        .collect();
     let connects = (0..options.clients).map(|i| {
         let (base, transport, token) = (
-            options.base.clone(),
+            servers[i % servers.len()].clone(),
             options.transport,
             options.token.clone(),
         );
@@ -117,7 +125,15 @@ pub async fn run(options: Options) -> Result<LoadReport, LoadError> {
     // Warm-up: first calls pay one-time costs (the tokenizer's tables, the first bundle of a
     // cached run, connection setup) that are not what a run measures.
     let warmups = clients.into_iter().enumerate().map(|(i, mut client)| {
-        let mut generator = Generator::new(options.workload, options.namespace.clone(), run_id, i);
+        let namespace = match options.namespaces {
+            Some(n) => Some(format!(
+                "{}-{}",
+                options.namespace.as_deref().unwrap_or("bench"),
+                i % n.max(1)
+            )),
+            None => options.namespace.clone(),
+        };
+        let mut generator = Generator::new(options.workload, namespace, run_id, i);
         let warmup = options.warmup;
         async move {
             for _ in 0..warmup {

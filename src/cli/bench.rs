@@ -115,6 +115,14 @@ pub struct LoadArgs {
     /// The server, such as http://127.0.0.1:3000 [default: the daemon serving --data-dir]
     #[arg(long)]
     pub url: Option<String>,
+    /// Another server of the same fleet (repeatable): clients are spread round-robin over
+    /// --url and these
+    #[arg(long, value_name = "URL", requires = "url")]
+    pub also_url: Vec<String>,
+    /// Spread the clients over N namespaces: client i uses `{--namespace}-{i % N}`
+    /// (`bench-{i % N}` without --namespace), e.g. to time writes that do not share one
+    #[arg(long, value_name = "N")]
+    pub namespaces: Option<usize>,
     /// Concurrent clients, each with its own connection (1 to 1024)
     #[arg(long, short = 'c', default_value_t = 8, value_name = "N")]
     pub clients: usize,
@@ -275,6 +283,21 @@ async fn run_load(global: &Global, args: LoadArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(|ns| crate::memory::namespace(Some(ns)))
         .transpose()?;
+    if let Some(n) = args.namespaces {
+        if !(1..=MAX_CLIENTS).contains(&n) {
+            bail!(
+                "invalid argument '--namespaces': must be from 1 to {MAX_CLIENTS}, got {n}\npass how many namespaces the clients spread over, such as --namespaces 16"
+            );
+        }
+        // The longest name a client gets must be a valid namespace too.
+        let prefix = namespace.as_deref().unwrap_or("bench");
+        crate::memory::namespace(Some(&format!("{prefix}-{}", n - 1)))?;
+    }
+    let more = args
+        .also_url
+        .iter()
+        .map(|raw| parse_url(raw))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let config = global.config()?;
     let daemon = Runtime::read(&config.data_dir);
     let (base, from_runtime) = match (&args.url, &daemon) {
@@ -309,6 +332,8 @@ async fn run_load(global: &Global, args: LoadArgs) -> anyhow::Result<()> {
         workload: args.workload,
         token: args.token.or(config.server.token),
         namespace,
+        namespaces: args.namespaces,
+        more,
         pid,
         warmup: args.warmup,
     })

@@ -1,5 +1,5 @@
-//! The bundle cache: bundles keyed by the request (its task normalised) and the store's write
-//! generation, so any write anywhere invalidates every entry. Bounded in bytes as well as
+//! The bundle cache: bundles keyed by the request (its task normalised) and its namespace's
+//! write generation, so a write invalidates every entry of its namespace and no other. Bounded in bytes as well as
 //! entries. Holds bundles; builds none.
 
 use std::sync::Arc;
@@ -20,7 +20,7 @@ pub(super) struct CacheKey {
 }
 
 impl CacheKey {
-    /// The key of `req` while the store is at `generation` and its next memory to expire
+    /// The key of `req` while its namespace is at `generation` and the next memory to expire
     /// expires at `next_expiry`.
     pub(super) fn new(req: &Request, generation: i64, next_expiry: Option<String>) -> CacheKey {
         CacheKey {
@@ -47,7 +47,7 @@ fn bundle_bytes(key: &CacheKey, bundle: &Bundle) -> u64 {
     (key.task.len() + key.namespace.len() + 2 * bundle.text.len() + 256 * items + 512) as u64
 }
 
-/// Bundles by request and store generation.
+/// Bundles by request and namespace generation.
 pub(super) struct BundleCache(moka::sync::Cache<CacheKey, Arc<Bundle>>);
 
 impl BundleCache {

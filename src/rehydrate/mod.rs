@@ -4,7 +4,7 @@
 //!
 //! 1. [`Request::resolve`] ([`request`]) applies the role's defaults and bounds.
 //! 2. [`Rehydrator::run`] checks the bundle cache ([`cache`]), keyed by the request and the
-//!    store's write generation.
+//!    namespace's write generation.
 //! 3. [`fetch`]: the role's pins and hybrid retrieval for the task, together.
 //! 4. [`build`], on a blocking thread:
 //!    - [`pins`]: pins in priority order within the pin budget;
@@ -102,8 +102,10 @@ impl Rehydrator {
         // The next expiry keys it too: a bundle built before a memory in it expired is not
         // served after (no write moves the generation when a memory expires).
         let now = crate::memory::now();
-        let (generation, expiry) =
-            tokio::join!(with.store.generation(), with.store.next_expiry(now));
+        let (generation, expiry) = tokio::join!(
+            with.store.generation(req.namespace.clone()),
+            with.store.next_expiry(now)
+        );
         let key = match generation.and_then(|g| Ok((g, expiry?))) {
             Ok((generation, expiry)) => Some(CacheKey::new(&req, generation, expiry)),
             Err(err) => {

@@ -127,8 +127,8 @@ pub trait Backend: Send + Sync + 'static {
     /// cache key, since no write moves the generation when a memory expires.
     async fn next_expiry(&self, now: String) -> Result<Option<String>>;
 
-    /// Number of memories that expired after `since` and by `now`; when there are any, the
-    /// store's generation moves (so caches keyed by it miss, and subscribers hear of it).
+    /// Number of memories that expired after `since` and by `now`; when there are any, their
+    /// namespaces' generations move (so caches keyed by it miss, and subscribers hear of it).
     async fn notice_expired(&self, since: String, now: String) -> Result<u64>;
 
     /// Purges, in one short transaction, up to `limit` memories that expired at or before
@@ -231,8 +231,13 @@ pub trait Backend: Send + Sync + 'static {
     /// order given (missing ones skipped): what newer-first ranking needs, without the text.
     async fn dating(&self, rowids: Vec<i64>) -> Result<Vec<Dating>>;
 
-    /// A number that changes whenever any memory is written, by any process.
-    async fn generation(&self) -> Result<i64>;
+    /// A number that changes whenever a memory in `namespace` is written, by any process
+    /// (0 for a namespace never written): bundle-cache keys of that namespace.
+    async fn generation(&self, namespace: String) -> Result<i64>;
+
+    /// The sum of every namespace's generation: changes whenever any memory is written, by
+    /// any process (what subscriptions poll).
+    async fn generation_sum(&self) -> Result<i64>;
 
     /// Number of memories within `filter` (never an expired one): `Filter::namespace(ns)`
     /// counts what `list_memories` lists, current memories; `Validity::Any` every one.

@@ -1,8 +1,10 @@
 //! One MCP session's own state: the log level it asked for and the resources it follows.
 //!
-//! Changes are noticed by polling the store's generation (a counter every writing
-//! transaction bumps, whichever process wrote), once per server however many sessions
-//! follow something: [`Changes`]. A session that follows resources re-reads only those
+//! Changes are noticed by polling the sum of the namespaces' generations (counters every
+//! writing transaction bumps, whichever process wrote), once per server however many
+//! sessions follow something: [`Changes`]. One aggregate over a row per namespace rather than
+//! the followed namespaces' rows: followers re-read and compare what they follow anyway, and
+//! one shared poll stays one query whatever sessions follow. A session that follows resources re-reads only those
 //! when the generation moves, and tells its client what changed.
 
 use std::collections::HashMap;
@@ -69,7 +71,7 @@ async fn poll(sender: Weak<watch::Sender<i64>>, store: Store) {
             continue;
         }
         // A failed read (database restarting) is retried at the next tick.
-        if let Ok(generation) = store.generation().await {
+        if let Ok(generation) = store.generation_sum().await {
             sender.send_if_modified(|seen| std::mem::replace(seen, generation) != generation);
         }
     }

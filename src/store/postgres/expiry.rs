@@ -76,8 +76,9 @@ impl PgStore {
         get(&client.query_one(&stmt, &[&now]).await?, 0)
     }
 
-    /// Memories that expired after `since` and by `now`; when there are any, the generation
-    /// moves, so every server's caches miss and subscribers (who poll it) hear of it.
+    /// Memories that expired after `since` and by `now`; when there are any, their
+    /// namespaces' generations move, so every server's caches of those namespaces miss and
+    /// subscribers (who poll the generations) hear of it.
     pub(super) async fn notice_expired(&self, since: String, now: String) -> Result<u64> {
         let client = self.conn().await?;
         let stmt = client
@@ -87,12 +88,17 @@ impl PgStore {
             .await?;
         let n = get::<i64>(&client.query_one(&stmt, &[&since, &now]).await?, 0)? as u64;
         if n > 0 {
-            client
-                .execute(
-                    "UPDATE store_generation SET value = value + 1 WHERE id = 1",
-                    &[],
+            // In namespace order, as the write triggers lock them, so this cannot deadlock
+            // with a write over several namespaces.
+            let stmt = client
+                .prepare_cached(
+                    "UPDATE namespace_generations SET value = value + 1 WHERE namespace IN \
+                     (SELECT namespace FROM namespace_generations WHERE namespace IN \
+                      (SELECT namespace FROM memories WHERE expires_at > $1 AND expires_at <= $2) \
+                      ORDER BY namespace FOR NO KEY UPDATE)",
                 )
                 .await?;
+            client.execute(&stmt, &[&since, &now]).await?;
         }
         Ok(n)
     }

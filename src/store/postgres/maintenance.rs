@@ -1,5 +1,5 @@
 //! Looking after the database: its size, its consistency, the planner's statistics, and the
-//! generation number that keys the bundle cache.
+//! per-namespace generation numbers that key the bundle cache.
 
 use super::PgStore;
 use super::columns::get;
@@ -8,11 +8,22 @@ use crate::error::Result;
 use crate::store::Sizes;
 
 impl PgStore {
-    /// A number that changes whenever any memory is written, by any process.
-    pub(super) async fn generation(&self) -> Result<i64> {
+    /// A number that changes whenever a memory in `namespace` is written, by any process.
+    pub(super) async fn generation(&self, namespace: String) -> Result<i64> {
         let client = self.conn().await?;
         let stmt = client
-            .prepare_cached("SELECT value FROM store_generation WHERE id = 1")
+            .prepare_cached(
+                "SELECT coalesce((SELECT value FROM namespace_generations WHERE namespace = $1), 0)",
+            )
+            .await?;
+        get(&client.query_one(&stmt, &[&namespace]).await?, 0)
+    }
+
+    /// The sum of every namespace's generation: changes whenever any memory is written.
+    pub(super) async fn generation_sum(&self) -> Result<i64> {
+        let client = self.conn().await?;
+        let stmt = client
+            .prepare_cached("SELECT coalesce(sum(value), 0)::bigint FROM namespace_generations")
             .await?;
         get(&client.query_one(&stmt, &[]).await?, 0)
     }
@@ -29,8 +40,7 @@ impl PgStore {
         })
     }
 
-    /// The schema version, the content hashes and the generation row: `["ok"]`, or the
-    /// problems found.
+    /// The schema version and the content hashes: `["ok"]`, or the problems found.
     pub(super) async fn integrity_check(&self, _full: bool) -> Result<Vec<String>> {
         let client = self.conn().await?;
         let mut problems = Vec::new();
@@ -43,17 +53,13 @@ impl PgStore {
         }
         let row = client
             .query_one(
-                "SELECT count(*) FILTER (WHERE content_hash = '') , \
-                 (SELECT count(*) FROM store_generation) FROM memories",
+                "SELECT count(*) FILTER (WHERE content_hash = '') FROM memories",
                 &[],
             )
             .await?;
         let unhashed: i64 = get(&row, 0)?;
         if unhashed > 0 {
             problems.push(format!("{unhashed} memories have no content hash"));
-        }
-        if get::<i64>(&row, 1)? != 1 {
-            problems.push("the store_generation row is missing".into());
         }
         if problems.is_empty() {
             problems.push("ok".into());

@@ -294,8 +294,12 @@ impl Backend for PgStore {
         PgStore::dating(self, rowids).await
     }
 
-    async fn generation(&self) -> Result<i64> {
-        PgStore::generation(self).await
+    async fn generation(&self, namespace: String) -> Result<i64> {
+        PgStore::generation(self, namespace).await
+    }
+
+    async fn generation_sum(&self) -> Result<i64> {
+        PgStore::generation_sum(self).await
     }
 
     async fn count(&self, filter: Filter) -> Result<u64> {

@@ -1,6 +1,11 @@
 //! The PostgreSQL engine as a source for the in-memory keyword index: `text_log` and the rows
 //! it names, read on one pooled connection.
 //!
+//! Writers append to `text_changes` in no useful order (they do not take turns, see
+//! migration V7); before reading the newest entry, a reader numbers every committed change
+//! into `text_log` under an advisory lock ([`SEQUENCE`]), so `text_log` is numbered in the
+//! order changes became visible and an index that reflects entry N has seen all before it.
+//!
 //! The index is synchronous (it ranks under a std mutex in a blocking task), so these reads
 //! block on the async client from that task's thread (`Handle::block_on`; never on a runtime
 //! worker).
@@ -49,11 +54,39 @@ fn document(r: &Row) -> Result<Document> {
     })
 }
 
+/// Moves every committed change into `text_log`, numbered one reader at a time (the advisory
+/// lock 0x6d64746c, "mdtl", which writers never take), and keeps only the recent past there. Losing this commit in a crash loses nothing: the changes
+/// are back in `text_changes` and are numbered again, after anything a reader saw.
+const SEQUENCE: &str = "BEGIN; \
+     SET LOCAL synchronous_commit = off; \
+     SELECT pg_advisory_xact_lock(1835299948); \
+     WITH moved AS (DELETE FROM text_changes RETURNING id, memory_rowid) \
+     INSERT INTO text_log (memory_rowid) SELECT memory_rowid FROM moved ORDER BY id; \
+     DELETE FROM text_log WHERE seq <= (SELECT max(seq) FROM text_log) - 4096; \
+     COMMIT";
+
 const DOCUMENT: &str = "SELECT rowid, namespace, title, content, tags::text, \
      superseded_by IS NOT NULL, expires_at FROM memories";
 
+impl Source<'_> {
+    /// Numbers the committed changes into `text_log`, when there are any.
+    fn sequence(&mut self) -> Result<()> {
+        let pending = self.scalar("SELECT count(*) FROM (SELECT 1 FROM text_changes LIMIT 1) c")?;
+        if pending > 0 {
+            self.handle
+                .block_on(self.client.batch_execute(SEQUENCE))
+                .inspect_err(|_| {
+                    // A failed statement leaves the transaction open on a pooled connection.
+                    let _ = self.handle.block_on(self.client.batch_execute("ROLLBACK"));
+                })?;
+        }
+        Ok(())
+    }
+}
+
 impl LogSource for Source<'_> {
     fn newest(&mut self) -> Result<i64> {
+        self.sequence()?;
         self.scalar("SELECT coalesce(max(seq), 0) FROM text_log")
     }
 
@@ -68,7 +101,8 @@ impl LogSource for Source<'_> {
                 .prepare_cached("SELECT memory_rowid FROM text_log WHERE seq > $1")
                 .await?;
             let rows = self.client.query(&stmt, &[&seq]).await?;
-            rows.iter().map(|r| get(r, 0).map(Some)).collect()
+            // NULL: changes were dropped unread (see migration V7); the index reloads.
+            rows.iter().map(|r| get(r, 0)).collect()
         })
     }
 }

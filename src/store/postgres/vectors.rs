@@ -119,12 +119,9 @@ impl PgStore {
             &[],
         )
         .await?;
-        // The generation moves even when no memory had a vector.
-        tx.execute(
-            "UPDATE store_generation SET value = value + 1 WHERE id = 1",
-            &[],
-        )
-        .await?;
+        // Every namespace's generation moves, even when no memory had a vector.
+        tx.execute("UPDATE namespace_generations SET value = value + 1", &[])
+            .await?;
         set_model(&tx, model, dim).await?;
         tx.commit().await?;
         Ok(())

@@ -199,8 +199,12 @@ impl Backend for SqliteStore {
         self.read(move |c| memories::dating(c, &rowids)).await
     }
 
-    async fn generation(&self) -> Result<i64> {
-        SqliteStore::generation(self).await
+    async fn generation(&self, namespace: String) -> Result<i64> {
+        SqliteStore::generation(self, namespace).await
+    }
+
+    async fn generation_sum(&self) -> Result<i64> {
+        SqliteStore::generation_sum(self).await
     }
 
     async fn count(&self, filter: Filter) -> Result<u64> {

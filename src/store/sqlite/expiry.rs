@@ -46,17 +46,18 @@ pub(super) fn next(conn: &Connection, now: &str) -> Result<Option<String>> {
         .query_row(params![now], |r| r.get(0))?)
 }
 
-/// Memories that expired after `since` and by `now`; when there are any, the store's
-/// generation moves, so caches keyed by it and subscribers (who poll it) hear of it.
+/// Memories that expired after `since` and by `now`; when there are any, their namespaces'
+/// generations move, so caches keyed by them and subscribers (who poll them) hear of it.
 pub(super) fn notice(conn: &Connection, since: &str, now: &str) -> Result<u64> {
     let n: i64 = conn
         .prepare_cached("SELECT count(*) FROM memories WHERE expires_at > ?1 AND expires_at <= ?2")?
         .query_row(params![since, now], |r| r.get(0))?;
     if n > 0 {
-        conn.execute(
-            "UPDATE store_generation SET value = value + 1 WHERE id = 1",
-            [],
-        )?;
+        conn.prepare_cached(
+            "UPDATE namespace_generations SET value = value + 1 WHERE namespace IN \
+             (SELECT namespace FROM memories WHERE expires_at > ?1 AND expires_at <= ?2)",
+        )?
+        .execute(params![since, now])?;
     }
     Ok(n as u64)
 }

@@ -80,6 +80,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0008_lifecycle.sql")),
         M::up(include_str!("migrations/0009_expiry.sql")),
         M::up(include_str!("migrations/0010_access.sql")),
+        M::up(include_str!("migrations/0011_namespace_generation.sql")),
     ])
 }
 
@@ -476,13 +477,23 @@ impl SqliteStore {
         self.read(move |c| memories::by_rowid(c, &rowids)).await
     }
 
-    /// A number that changes whenever any memory is written, by any process.
-    pub async fn generation(&self) -> Result<i64> {
+    /// A number that changes whenever a memory in `namespace` is written, by any process.
+    pub async fn generation(&self, namespace: String) -> Result<i64> {
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT ifnull((SELECT value FROM namespace_generations WHERE namespace = ?1), 0)",
+            )?
+            .query_row(rusqlite::params![namespace], |r| r.get(0))?)
+        })
+        .await
+    }
+
+    /// The sum of every namespace's generation: changes whenever any memory is written.
+    pub async fn generation_sum(&self) -> Result<i64> {
         self.read(|c| {
             Ok(
-                c.query_row("SELECT value FROM store_generation WHERE id = 1", [], |r| {
-                    r.get(0)
-                })?,
+                c.prepare_cached("SELECT ifnull(sum(value), 0) FROM namespace_generations")?
+                    .query_row([], |r| r.get(0))?,
             )
         })
         .await

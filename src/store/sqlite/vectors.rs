@@ -88,14 +88,16 @@ pub(super) fn has_vector(conn: &Connection, rowid: i64) -> Result<bool> {
 /// Writes vectors made for pending memories whose content is still what was embedded.
 pub(super) fn put_pending(conn: &Connection, done: &[(Pending, Vec<f32>)]) -> Result<usize> {
     let mut written = 0;
+    let mut namespaces = std::collections::BTreeSet::new();
     for (p, vector) in done {
         if current_text(conn, p.rowid)?.as_deref() == Some(p.text.as_str()) {
             put(conn, p.rowid, &p.namespace, vector)?;
+            namespaces.insert(p.namespace.as_str());
             written += 1;
         }
     }
-    if written > 0 {
-        bump_generation(conn)?;
+    for namespace in namespaces {
+        bump_generation(conn, Some(namespace))?;
     }
     Ok(written)
 }
@@ -136,7 +138,7 @@ pub(super) fn pending_count(conn: &Connection) -> Result<u64> {
 pub(super) fn clear(conn: &Connection) -> Result<()> {
     conn.execute("DELETE FROM memory_vectors", [])?;
     log_change(conn, None)?;
-    bump_generation(conn)
+    bump_generation(conn, None)
 }
 
 /// The `k` memories nearest to `query` within `filter`, nearest first; score = cosine
@@ -182,13 +184,14 @@ pub(super) fn knn(
         .collect())
 }
 
-/// Moves the store generation: vectors changed without a write to `memories`, so caches
-/// keyed by the generation (rehydrate bundles) must not be reused.
-fn bump_generation(conn: &Connection) -> Result<()> {
-    conn.execute(
-        "UPDATE store_generation SET value = value + 1 WHERE id = 1",
-        [],
-    )?;
+/// Moves the generation of `namespace` (`None`: of every namespace): vectors changed without
+/// a write to `memories`, so caches keyed by it (rehydrate bundles) must not be reused.
+fn bump_generation(conn: &Connection, namespace: Option<&str>) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE namespace_generations SET value = value + 1 \
+         WHERE ?1 IS NULL OR namespace = ?1",
+    )?
+    .execute(params![namespace])?;
     Ok(())
 }
 
