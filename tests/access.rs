@@ -9,7 +9,7 @@ use reqwest::blocking::Client;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde_json::{Value, json};
 
-use crate::util::bearer::{call, client, get, message, within_a_second};
+use crate::util::bearer::{call, client, count, get, message, within_a_second};
 use crate::util::{DataDir, HttpServer, Mcp, StdioClient, mcp_stateless};
 
 /// A key made with `memoryd key create`; returns its full text.
@@ -30,18 +30,6 @@ fn create_key(dir: &DataDir, label: &str, scope: &str, namespaces: &[&str]) -> S
 /// The id part of a key's text (`mdk_<id>_<secret>`).
 fn key_id(key: &str) -> &str {
     &key["mdk_".len().."mdk_".len() + 16]
-}
-
-/// The memories of `namespace`, as the admin sees them.
-fn count(server: &HttpServer, admin: &str, namespace: &str) -> usize {
-    let (status, _, body) = call(
-        server,
-        Some(admin),
-        "list_memories",
-        json!({"namespace": namespace, "limit": 100}),
-    );
-    assert_eq!(status, 200, "{body}");
-    body["memories"].as_array().unwrap().len()
 }
 
 #[test]

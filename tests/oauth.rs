@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
-use crate::util::bearer::{call, client, message};
+use crate::util::bearer::{call, client, count, message};
 use crate::util::issuer::Issuer;
 use crate::util::{DataDir, HttpServer, mcp_stateless};
 
@@ -39,18 +39,6 @@ fn challenge(headers: &HeaderMap) -> &str {
         .get("www-authenticate")
         .map(|v| v.to_str().unwrap())
         .unwrap_or_default()
-}
-
-/// The memories of `namespace`, as `admin` sees them.
-fn count(server: &HttpServer, admin: &str, namespace: &str) -> usize {
-    let (status, _, body) = call(
-        server,
-        Some(admin),
-        "list_memories",
-        json!({"namespace": namespace, "limit": 100}),
-    );
-    assert_eq!(status, 200, "{body}");
-    body["memories"].as_array().unwrap().len()
 }
 
 #[test]

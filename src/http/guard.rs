@@ -288,6 +288,18 @@ fn refuse_auth(
     response
 }
 
+/// The 403 of a call the principal may not make, with the scope to ask for.
+fn forbidden(guard: &Guard, path: &str, denied: crate::access::Denied) -> Response {
+    refuse_auth(
+        guard,
+        path,
+        StatusCode::FORBIDDEN,
+        Some("insufficient_scope"),
+        denied.message,
+        denied.needed,
+    )
+}
+
 /// The middleware.
 pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: Next) -> Response {
     // `/metrics` reports how many clients the limiter tracks.
@@ -388,14 +400,7 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: 
     if admin_only(&path)
         && let Err(denied) = principal.allows_admin(&path)
     {
-        return refuse_auth(
-            &guard,
-            &path,
-            StatusCode::FORBIDDEN,
-            Some("insufficient_scope"),
-            denied.message,
-            denied.needed,
-        );
+        return forbidden(&guard, &path, denied);
     }
     if !probe && let Some(limiter) = &guard.limiter {
         let address = request
@@ -446,14 +451,7 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: 
             Err(_) => return too_large(&format!("over {} bytes", guard.max_body), guard.max_body),
         };
         if let Some(denied) = denied(&principal, shape, &bytes) {
-            return refuse_auth(
-                &guard,
-                &path,
-                StatusCode::FORBIDDEN,
-                Some("insufficient_scope"),
-                denied.message,
-                denied.needed,
-            );
+            return forbidden(&guard, &path, denied);
         }
         request = Request::from_parts(parts, axum::body::Body::from(bytes));
     }

@@ -48,6 +48,18 @@ pub fn get(server: &HttpServer, credential: Option<&str>, path: &str) -> (u16, H
     (status, headers, resp.text().unwrap())
 }
 
+/// The memories of `namespace`, as `admin` (a credential that may read it) sees them.
+pub fn count(server: &HttpServer, admin: &str, namespace: &str) -> usize {
+    let (status, _, body) = call(
+        server,
+        Some(admin),
+        "list_memories",
+        json!({"namespace": namespace, "limit": 100}),
+    );
+    assert_eq!(status, 200, "{body}");
+    body["memories"].as_array().unwrap().len()
+}
+
 /// The `error.message` of a JSON refusal.
 pub fn message(body: &Value) -> &str {
     body["error"]["message"].as_str().unwrap_or_default()
