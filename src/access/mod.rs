@@ -199,19 +199,14 @@ impl Principal {
         self.scope == Scope::Admin
     }
 
-    /// True when `namespace` is one of this principal's.
-    pub fn reaches(&self, namespace: &str) -> bool {
-        self.is_admin() || self.namespaces.iter().any(|p| p.matches(namespace))
-    }
-
     /// True when this principal may read `namespace`.
     pub fn may_read(&self, namespace: &str) -> bool {
-        self.reaches(namespace)
+        self.is_admin() || self.namespaces.iter().any(|p| p.matches(namespace))
     }
 
     /// Allows a call that needs `needed` in `namespace`, or says why not.
     pub fn allows(&self, namespace: &str, needed: Scope) -> Result<(), Denied> {
-        if self.scope >= needed && self.reaches(namespace) {
+        if self.scope >= needed && self.may_read(namespace) {
             return Ok(());
         }
         let what = if needed == Scope::Read {
