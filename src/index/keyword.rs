@@ -1044,4 +1044,121 @@ mod tests {
         assert_eq!(search(&index, &mut source, "import").unwrap(), [3]);
         assert_eq!(search(&index, &mut source, "reconcile").unwrap(), [1]);
     }
+
+    /// A namespace of `n` memories, each with its own word `w<namespace><i>` and "shared".
+    fn namespace_docs(namespace: usize, n: i64) -> Vec<Document> {
+        (0..n)
+            .map(|i| {
+                let mut d = fields(
+                    namespace as i64 * 1000 + i,
+                    None,
+                    &format!("shared w{namespace}x{i}"),
+                );
+                d.namespace = format!("ns{namespace}");
+                d
+            })
+            .collect()
+    }
+
+    fn rowids_for(
+        index: &KeywordIndex,
+        source: &mut Docs,
+        ns: &str,
+        word: &str,
+    ) -> Result<Vec<i64>> {
+        let query = KeywordQuery::from(vec![word.to_string()]);
+        Ok(index
+            .ranked(source, &query, ns, false, false, 100)?
+            .iter()
+            .map(|r| r.rowid)
+            .collect())
+    }
+
+    #[test]
+    fn a_namespace_that_cannot_load_fails_its_own_search_while_loaded_ones_answer() {
+        let resident = Arc::new(Resident::new(1 << 30));
+        let index = KeywordIndex::new(|| Ok(Box::new(Words)), resident.clone());
+        let mut docs = namespace_docs(0, 3);
+        docs.extend(namespace_docs(1, 3));
+        let mut source = Docs {
+            docs,
+            log: vec![(1, 1)],
+            fail: false,
+        };
+        assert_eq!(rowids_for(&index, &mut source, "ns0", "w0x1").unwrap(), [1]);
+        // The database goes away: ns1 cannot load, ns0 is current and still answers.
+        source.fail = true;
+        let err = rowids_for(&index, &mut source, "ns1", "w1x1").unwrap_err();
+        assert!(err.to_string().contains("went away"), "{err}");
+        assert_eq!(rowids_for(&index, &mut source, "ns0", "w0x2").unwrap(), [2]);
+        let usage = resident.usage();
+        assert_eq!((usage.loaded, usage.load_failures), (1, 1));
+        // Back: ns1 loads, with only its own rows.
+        source.fail = false;
+        assert_eq!(
+            rowids_for(&index, &mut source, "ns1", "w1x1").unwrap(),
+            [1001]
+        );
+        assert_eq!(
+            rowids_for(&index, &mut source, "ns1", "shared")
+                .unwrap()
+                .len(),
+            3
+        );
+        assert_eq!(resident.usage().held.memories, 6);
+    }
+
+    #[test]
+    fn eviction_during_concurrent_searches_is_safe_and_every_answer_right() {
+        // A budget smaller than any one namespace: each load evicts every other, while
+        // other threads are searching them.
+        let resident = Arc::new(Resident::new(1));
+        let index = KeywordIndex::new(|| Ok(Box::new(Words)), resident.clone());
+        const NAMESPACES: usize = 6;
+        let mut docs = Vec::new();
+        for ns in 0..NAMESPACES {
+            docs.extend(namespace_docs(ns, 40));
+        }
+        std::thread::scope(|s| {
+            for thread in 0..6 {
+                let (index, docs) = (&index, docs.clone());
+                s.spawn(move || {
+                    let mut source = Docs {
+                        docs,
+                        log: vec![(1, 1)],
+                        fail: false,
+                    };
+                    for round in 0..200 {
+                        let ns = (thread + round) % NAMESPACES;
+                        let i = (round % 40) as i64;
+                        let word = format!("w{ns}x{i}");
+                        let got = rowids_for(index, &mut source, &format!("ns{ns}"), &word);
+                        assert_eq!(got.unwrap(), [ns as i64 * 1000 + i]);
+                    }
+                });
+            }
+        });
+        let usage = resident.usage();
+        assert!(usage.evictions > 0, "{usage:?}");
+        assert!(usage.loaded <= 1, "the budget holds one at most: {usage:?}");
+        assert!(usage.loads >= NAMESPACES as u64, "{usage:?}");
+    }
+
+    #[test]
+    fn the_estimate_counts_words_postings_and_slots() {
+        let mut space = Index::default();
+        let mut scratch = HashMap::new();
+        let empty = space.bytes();
+        for rowid in 0..1000 {
+            let text = format!("ledger entry number {rowid} of the quarterly import");
+            space.add(&mut Words, &fields(rowid, None, &text), &mut scratch);
+        }
+        let per_memory = (space.bytes() - empty) / 1000;
+        // 8 postings of 8 bytes, a new word (1000 of them), per-slot arrays and the slot
+        // table: well over 100 bytes, well under a kilobyte.
+        assert!(
+            (100..1000).contains(&per_memory),
+            "{per_memory} bytes a memory"
+        );
+    }
 }
