@@ -378,4 +378,122 @@ mod tests {
         let want: f32 = a.iter().map(|x| x * x).sum();
         assert_eq!(dot(&a, &a), want);
     }
+
+    /// Vectors of several namespaces and a log, that can be told to fail reads.
+    #[derive(Clone)]
+    struct Rows {
+        rows: Vec<(i64, String, Vec<f32>)>,
+        fail: bool,
+    }
+
+    impl crate::index::LogSource for Rows {
+        fn newest(&mut self) -> Result<i64> {
+            Ok(1)
+        }
+
+        fn oldest(&mut self) -> Result<i64> {
+            Ok(1)
+        }
+
+        fn since(&mut self, _seq: i64) -> Result<Vec<Option<i64>>> {
+            Ok(Vec::new())
+        }
+    }
+
+    impl VectorSource for Rows {
+        fn vector(&mut self, rowid: i64) -> Result<Option<(String, Vec<f32>, Standing)>> {
+            Ok(self
+                .rows
+                .iter()
+                .find(|r| r.0 == rowid)
+                .map(|r| (r.1.clone(), r.2.clone(), st(false))))
+        }
+
+        fn vectors(
+            &mut self,
+            namespace: &str,
+            each: &mut dyn FnMut(i64, Vec<f32>, Standing),
+        ) -> Result<()> {
+            if self.fail {
+                return Err(crate::error::Error::Unavailable("database down".into()));
+            }
+            for (rowid, ns, v) in &self.rows {
+                if ns == namespace {
+                    each(*rowid, v.clone(), st(false));
+                }
+            }
+            Ok(())
+        }
+
+        fn passing(&mut self, rowids: &[i64]) -> Result<std::collections::HashSet<i64>> {
+            Ok(rowids.iter().copied().collect())
+        }
+    }
+
+    /// Namespace `ns<n>` holds unit vectors along axes 0..8, rowid n * 100 + axis.
+    fn rows(namespaces: i64) -> Rows {
+        let mut rows = Vec::new();
+        for n in 0..namespaces {
+            for axis in 0..8 {
+                let mut v = vec![0.0; 8];
+                v[axis as usize] = 1.0;
+                rows.push((n * 100 + axis, format!("ns{n}"), v));
+            }
+        }
+        Rows { rows, fail: false }
+    }
+
+    fn axis(i: usize) -> Vec<f32> {
+        let mut v = vec![0.0; 8];
+        v[i] = 1.0;
+        v
+    }
+
+    #[test]
+    fn copies_load_per_namespace_evict_under_concurrent_searches_and_fail_alone() {
+        let resident = Arc::new(Resident::new(1));
+        let index = VectorIndex::new(resident.clone());
+        let source = rows(5);
+        std::thread::scope(|s| {
+            for thread in 0..6 {
+                let (index, mut source) = (&index, source.clone());
+                s.spawn(move || {
+                    for round in 0..300 {
+                        let n = (thread + round) % 5;
+                        let a = round % 8;
+                        let got = index
+                            .nearest(&mut source, &format!("ns{n}"), &axis(a), 1, false)
+                            .unwrap();
+                        assert_eq!(got[0].0, (n * 100 + a) as i64);
+                    }
+                });
+            }
+        });
+        let usage = resident.usage();
+        assert!(usage.evictions > 0 && usage.loaded <= 1, "{usage:?}");
+        // One namespace loaded; the database goes away: another cannot load, it still answers.
+        let index = VectorIndex::new(Arc::new(Resident::new(1 << 20)));
+        let mut source = rows(2);
+        assert_eq!(
+            index
+                .nearest(&mut source, "ns0", &axis(3), 1, false)
+                .unwrap()[0]
+                .0,
+            3
+        );
+        source.fail = true;
+        let err = index
+            .nearest(&mut source, "ns1", &axis(3), 1, false)
+            .unwrap_err();
+        assert!(err.to_string().contains("database down"), "{err}");
+        assert_eq!(
+            index
+                .nearest(&mut source, "ns0", &axis(5), 1, false)
+                .unwrap()[0]
+                .0,
+            5
+        );
+        assert!(index.held("ns1", &[103]).is_none(), "not loaded");
+        assert_eq!(index.held("ns0", &[3]).unwrap()[0].1, axis(3));
+    }
 }
