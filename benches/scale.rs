@@ -85,12 +85,13 @@ fn benches(c: &mut Criterion) {
         ),
         ("common", common.join(" ")),
     ];
+    let location = Location::File(Config::new(dir.path().to_path_buf()).database_path());
+    let budget = Config::new(dir.path().to_path_buf())
+        .limits
+        .index_memory_bytes;
     // The same database through a second handle that ranks with FTS5's bm25().
     let fts5 = rt
-        .block_on(Store::open(
-            &Location::File(Config::new(dir.path().to_path_buf()).database_path()),
-            KeywordRanking::Engine,
-        ))
+        .block_on(Store::open(&location, KeywordRanking::Engine, budget))
         .unwrap();
     let stores = [("in_memory", app.store().clone()), ("fts5", fts5)];
     let mut g = c.benchmark_group("keyword_ranked");
@@ -117,6 +118,46 @@ fn benches(c: &mut Criterion) {
                 });
             }
         }
+    }
+    g.finish();
+
+    // A namespace's first search on a server that has loaded nothing (a fresh handle each
+    // time): both indexes load (its rows only) and a hybrid search's two rankings run.
+    let mut g = c.benchmark_group("cold_first_search");
+    let terms = query_terms(&queries[0].1);
+    for &n in &scales() {
+        let ns = format!("n{n}");
+        let told = std::sync::atomic::AtomicBool::new(false);
+        g.bench_with_input(BenchmarkId::from_parameter(n), &ns, |b, ns| {
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    let store = rt
+                        .block_on(Store::open(&location, KeywordRanking::InMemory, budget))
+                        .unwrap();
+                    let started = std::time::Instant::now();
+                    rt.block_on(async {
+                        let filter = Filter::namespace(ns.as_str());
+                        let (keywords, nearest) = tokio::join!(
+                            store.keyword_ranked(terms.clone().into(), filter.clone(), 50),
+                            store.vector_ranked(query.clone(), filter, 100),
+                        );
+                        (keywords.unwrap(), nearest.unwrap())
+                    });
+                    spent += started.elapsed();
+                    let held = store.index_footprint();
+                    assert_eq!(held.namespaces_loaded, 2, "only {ns}'s two indexes");
+                    if iters == 1 && !told.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                        eprintln!(
+                            "{ns}: {} index bytes ({} per memory)",
+                            held.bytes,
+                            held.bytes / n as u64
+                        );
+                    }
+                }
+                spent
+            })
+        });
     }
     g.finish();
 }

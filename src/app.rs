@@ -84,7 +84,7 @@ async fn open_store(config: &Config) -> Result<Store> {
     } else {
         KeywordRanking::Engine
     };
-    Store::open(&location(config), ranking).await
+    Store::open(&location(config), ranking, config.limits.index_memory_bytes).await
 }
 
 impl App {
@@ -208,21 +208,9 @@ impl App {
     pub fn start_background(&self) {
         // The tokenizer's encoding is not built here but on the first rehydrate (about
         // 100 ms once): its tables take 26 MB of heap (heaptrack), which a server that only
-        // stores and searches never needs. The keyword index is loaded now (about a second
-        // at 100,000 memories), since every search needs it.
-        let warm = self.clone();
-        tokio::spawn(async move {
-            let started = std::time::Instant::now();
-            match warm.0.store.warm_keyword_index().await {
-                Ok(Some(memories)) => tracing::info!(
-                    memories,
-                    ms = started.elapsed().as_millis() as u64,
-                    "keyword index loaded"
-                ),
-                Ok(None) => {}
-                Err(err) => tracing::warn!(%err, "keyword index failed to load"),
-            }
-        });
+        // stores and searches never needs. No search index is loaded here either: each
+        // namespace's loads on its first search, so start-up does not grow with the
+        // database (see `index::namespaces`).
         let app = self.clone();
         tokio::spawn(async move {
             app.0.embedder.start(app.0.config.auto_install).await;

@@ -68,7 +68,9 @@ pub async fn run(global: &Global, cmd: BackupCmd) -> anyhow::Result<()> {
             )
         })?
         .into_temp_path();
-    let store = Store::open(&Location::File(db.clone()), KeywordRanking::Engine)
+    // The engine's own ranking: a backup searches nothing, so no index is loaded.
+    let budget = crate::config::Limits::default().index_memory_bytes;
+    let store = Store::open(&Location::File(db.clone()), KeywordRanking::Engine, budget)
         .await
         .with_context(|| format!("cannot open {}", db.display()))?;
     store

@@ -292,6 +292,9 @@ pub struct Limits {
     pub rate_limit_per_second: u32,
     /// Calls a client may burst above that rate before it is limited.
     pub rate_limit_burst: u32,
+    /// Bytes the in-memory indexes of the namespaces searched lately may hold together; the
+    /// least recently searched are evicted beyond it.
+    pub index_memory_bytes: u64,
 }
 
 impl Default for Limits {
@@ -309,6 +312,7 @@ impl Default for Limits {
             request_timeout_seconds: 30,
             rate_limit_per_second: 0,
             rate_limit_burst: 50,
+            index_memory_bytes: 256 * 1024 * 1024,
         }
     }
 }

@@ -58,6 +58,7 @@ pub async fn handle(
             embedder: seen.embedder.state,
             instance: seen.instance.clone(),
             fleet: seen.fleet.as_ref().map_or(1, |f| f.len() as u64),
+            indexes: app.store().index_footprint(),
         };
         let text = app.metrics().prometheus_text(&state);
         return ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], text).into_response();

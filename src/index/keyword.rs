@@ -6,26 +6,30 @@
 //! at 100,000 memories. Here the postings sit in memory and a query adds up scores over them,
 //! a few nanoseconds a posting.
 //!
-//! The scores are FTS5's, exactly: the same tokenizer (borrowed from SQLite, see
-//! `store::tokenizer`, on either engine),
-//! the same formula and constants, the same column weights (title 2, content 1, tags 1), and
-//! the same statistics (document count, average length and each term's document frequency
-//! over the whole database, as FTS5 counts them), so a search ranks as
-//! `bm25(memories_fts, 2.0, 1.0, 1.0)` would. Measured on LoCoMo, per-namespace statistics
-//! lost 0.02 of keyword recall@10, so the index keeps FTS5's; only a hybrid search asks for
-//! idfs weighed by the namespace (see [`KeywordQuery::namespace_idf_floor`]), where they gain.
+//! The scores use FTS5's tokenizer (borrowed from SQLite, see `store::tokenizer`, on either
+//! engine), formula, constants and column weights (title 2, content 1, tags 1), over the
+//! statistics of the namespace searched (document count, average length, each term's
+//! document frequency): each namespace has its own index, loaded on its first search and
+//! evicted within the budget (`namespaces`), so database-wide statistics are not at hand.
+//! Where a database holds one namespace, a search ranks as
+//! `bm25(memories_fts, 2.0, 1.0, 1.0)` would; with several, the idfs are the namespace's.
+//! Measured on LoCoMo dev (hybrid; each conversation its own namespace), against
+//! database-wide statistics: recall@10 0.804 against 0.810 with context, MRR 0.552 against
+//! 0.558 for turns alone; the project set is one namespace and ranks the same (0.969 / 0.930).
+//! [`KeywordQuery::namespace_idf_floor`] no longer changes anything: the database-wide idf it
+//! weighs is the namespace's.
 //!
-//! The index loads whole on the first keyword search and then follows the engine's
-//! `text_log` (see `change_log`), so it is never searched stale. The PostgreSQL engine feeds
-//! it the same way, so both engines rank keywords identically.
+//! Each namespace's index follows the engine's `text_log` (see `change_log`), so it is never
+//! searched stale. The PostgreSQL engine feeds it the same way, so both engines rank keywords
+//! identically.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::bm25::{best, idf, namespace_idf, order};
 use super::change_log::{self, CatchUp};
+use super::namespaces::{Held, Kind, Resident};
 use super::{Document, KeywordQuery, MakeTokens, Ranked, TextSource, Tokens};
 use crate::error::Result;
 
@@ -75,6 +79,11 @@ struct Index {
     live_tokens: u64,
     /// Dead slots still referenced by postings.
     dead: usize,
+    /// Heap bytes of the dictionary's words (kept as they are added, recounted on
+    /// compaction), for the budget.
+    term_text_bytes: u64,
+    /// Bytes the postings lists have allocated, likewise.
+    posting_bytes: u64,
 }
 
 impl Index {
@@ -98,6 +107,7 @@ impl Index {
             let Some(text) = text else { continue };
             let weight = WEIGHTS[column];
             let (terms, postings) = (&mut self.terms, &mut self.postings);
+            let term_text_bytes = &mut self.term_text_bytes;
             tokenizer.tokens(text, &mut |token| {
                 length += 1;
                 let id = match terms.get(token) {
@@ -106,6 +116,7 @@ impl Index {
                         let id = postings.len() as u32;
                         postings.push(Vec::new());
                         terms.insert(token.into(), id);
+                        *term_text_bytes += text_bytes(token.len());
                         id
                     }
                 };
@@ -113,7 +124,10 @@ impl Index {
             });
         }
         for (&id, &freq) in scratch.iter() {
-            self.postings[id as usize].push((slot, freq));
+            let list = &mut self.postings[id as usize];
+            let before = list.capacity();
+            list.push((slot, freq));
+            self.posting_bytes += ((list.capacity() - before) * POSTING) as u64;
         }
         let next = self.namespaces.len() as u32;
         let namespace = *self
@@ -183,6 +197,11 @@ impl Index {
             kept.push(list);
         }
         self.postings = kept;
+        self.posting_bytes = self
+            .postings
+            .iter()
+            .map(|l| (l.capacity() * POSTING) as u64)
+            .sum();
         self.terms.retain(|_, id| {
             *id = term_ids[*id as usize];
             *id != u32::MAX
@@ -190,6 +209,7 @@ impl Index {
         if self.terms.capacity() > 2 * self.terms.len() {
             self.terms.shrink_to_fit();
         }
+        self.term_text_bytes = self.terms.keys().map(|t| text_bytes(t.len())).sum();
         let alive = &self.alive;
         retain_alive(&mut self.rowids, alive);
         retain_alive(&mut self.namespace_of, alive);
@@ -206,6 +226,24 @@ impl Index {
             *slot = renumbered[*slot as usize];
         }
         self.dead = 0;
+    }
+
+    /// An estimate of the heap bytes it holds: per-slot arrays, the lookup tables (at their
+    /// capacity, with hashbrown's control byte), the words and the postings as allocated.
+    fn bytes(&self) -> u64 {
+        let per_slot = self.rowids.capacity() * 8
+            + self.namespace_of.capacity() * 4
+            + self.lengths.capacity() * 4
+            + self.alive.capacity()
+            + self.listed.capacity()
+            + self.current.capacity()
+            + self.expiring.capacity() * 16;
+        // (i64, u32) pads to 16; (Box<str>, u32) to 24; a Vec header is 24.
+        let tables = self.slots.capacity() * 17
+            + self.terms.capacity() * 25
+            + self.postings.capacity() * 24
+            + self.namespaces.capacity() * 33;
+        (per_slot + tables) as u64 + self.term_text_bytes + self.posting_bytes
     }
 
     /// When the next listed memory expires (ms since the epoch; `i64::MAX`: none will).
@@ -324,6 +362,15 @@ impl Index {
     }
 }
 
+/// Bytes of one posting: (slot, weighted frequency).
+const POSTING: usize = std::mem::size_of::<(u32, f32)>();
+
+/// Heap bytes of a word of `len` bytes: the allocation, rounded up as allocators do, and
+/// their bookkeeping.
+fn text_bytes(len: usize) -> u64 {
+    (len.next_multiple_of(8) + 8) as u64
+}
+
 /// Keeps the entries of `v` whose slot is alive.
 fn retain_alive<T>(v: &mut Vec<T>, alive: &[bool]) {
     let mut slot = 0;
@@ -333,27 +380,43 @@ fn retain_alive<T>(v: &mut Vec<T>, alive: &[bool]) {
     });
 }
 
+/// One namespace's postings and the `text_log` entry they reflect.
 #[derive(Default)]
 struct State {
     /// The last `text_log` entry the index reflects.
     seq: Option<i64>,
-    /// Loaded on the first search.
+    /// `None` after a failed catch-up: reloaded on the next search.
     index: Option<Index>,
-    /// Made on first use; tokenizes documents while the index is written (a mutex only to
-    /// make the state `Sync`: it is reached through `get_mut` under the write lock).
-    tokenizer: Mutex<Option<Box<dyn Tokens>>>,
-    /// Reused per memory while indexing.
-    scratch: HashMap<u32, f32>,
 }
 
-/// The per-process keyword index.
-///
-/// Searches share it: they rank under a read lock, so concurrent searches use every core
-/// (a mutex serialised them: two clients got the throughput of one). Only bringing the index
-/// up to date (after a write, or the first load) takes the write lock.
-pub struct KeywordIndex {
+impl State {
+    /// What it holds, for the budget.
+    fn held(&self) -> Held {
+        self.index.as_ref().map_or(Held::default(), |index| Held {
+            bytes: index.bytes(),
+            memories: index.slots.len() as u64,
+            slots: index.rowids.len() as u64,
+            terms: index.terms.len() as u64,
+            vectors: 0,
+        })
+    }
+}
+
+/// One namespace's index, as the budget's table keeps it. Searches share it under a read
+/// lock, so concurrent searches of a namespace use every core; only catching up with the
+/// log (after a write) takes the write lock, and only for this namespace.
+struct Space {
     /// A std lock: held only inside blocking tasks, never across an `.await`.
     state: RwLock<State>,
+}
+
+/// The per-process keyword index: one BM25 index per namespace, loaded on its first search
+/// and evicted within the budget it shares (see [`super::namespaces`]).
+pub struct KeywordIndex {
+    /// The loaded namespaces and the budget they share with the vector copy.
+    resident: Arc<Resident>,
+    /// Tokenizers for indexing, one per load or catch-up running at the same time.
+    tokenizers: Mutex<Vec<Box<dyn Tokens>>>,
     /// Tokenizes queries (a tokenizer needs `&mut`; a query takes microseconds under it).
     query_tokenizer: Mutex<Option<Box<dyn Tokens>>>,
     /// Score buffers of finished searches, reused by the next ones: at most one per search
@@ -361,82 +424,91 @@ pub struct KeywordIndex {
     scores: Mutex<Vec<Vec<f64>>>,
     /// Makes the tokenizers, on first use.
     make_tokenizer: MakeTokens,
-    /// Memories, slots and terms as of the last update, for `/metrics`, which must not take
-    /// the lock: on PostgreSQL its writer may be waiting for the database, whose connection
-    /// needs the very runtime thread a blocked `/metrics` would hold.
-    sizes: [AtomicU64; 3],
 }
 
 impl KeywordIndex {
-    /// An empty index that tokenizes with what `make_tokenizer` makes.
-    pub fn new(make_tokenizer: MakeTokens) -> Self {
+    /// An index with nothing loaded, that tokenizes with what `make_tokenizer` makes and
+    /// keeps its namespaces in `resident`.
+    pub fn new(make_tokenizer: MakeTokens, resident: Arc<Resident>) -> Self {
         KeywordIndex {
-            state: RwLock::new(State::default()),
+            resident,
+            tokenizers: Mutex::new(Vec::new()),
             query_tokenizer: Mutex::new(None),
             scores: Mutex::new(Vec::new()),
             make_tokenizer,
-            sizes: Default::default(),
         }
     }
 
-    /// The state to write (see [`super::write_or_reset`]).
-    fn write(&self) -> RwLockWriteGuard<'_, State> {
-        super::write_or_reset(&self.state)
+    /// Runs `f` with a document tokenizer from the pool (made when none is free).
+    fn with_tokenizer<R>(&self, f: impl FnOnce(&mut dyn Tokens) -> Result<R>) -> Result<R> {
+        let pooled = self
+            .tokenizers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop();
+        let mut tokenizer = match pooled {
+            Some(t) => t,
+            None => (self.make_tokenizer)()?,
+        };
+        let out = f(tokenizer.as_mut());
+        self.tokenizers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(tokenizer);
+        out
     }
 
-    /// Memories, slots and terms held as of the last update (all zero before the first
-    /// search loads the index); never waits.
-    pub fn footprint(&self) -> (u64, u64, u64) {
-        let [memories, slots, terms] = &self.sizes;
-        let read = |n: &AtomicU64| n.load(Ordering::Relaxed);
-        (read(memories), read(slots), read(terms))
-    }
-
-    /// Brings the index up to the log's entry `newest` under the write lock it is given, and
-    /// publishes its sizes (also when that fails half-way and the index was dropped).
-    fn update(&self, source: &mut dyn TextSource, state: &mut State) -> Result<()> {
-        let updated = up_to_date(source, state, self.make_tokenizer);
-        let sizes = state.index.as_ref().map_or([0; 3], |index| {
-            [
-                index.slots.len() as u64,
-                index.rowids.len() as u64,
-                index.terms.len() as u64,
-            ]
-        });
-        for (cell, size) in self.sizes.iter().zip(sizes) {
-            cell.store(size, Ordering::Relaxed);
-        }
-        updated
-    }
-
-    /// The state to read, up to the log's entry `newest` and with what expired by now taken
-    /// out (brought there under the write lock when it is behind).
-    fn current(
+    /// The index of `namespace`, loaded (its rows only) if it is not in memory.
+    fn space(
         &self,
         source: &mut dyn TextSource,
+        namespace: &str,
         newest: i64,
-    ) -> Result<RwLockReadGuard<'_, State>> {
+    ) -> Result<Arc<Space>> {
+        self.resident.get_or_load(
+            Kind::Keywords,
+            namespace,
+            || {
+                // Loaded after `newest` was read, so at least as new: applying an entry it
+                // already reflects later re-reads the same row, which changes nothing.
+                let index = self.with_tokenizer(|t| load(source, namespace, t))?;
+                Ok(Space {
+                    state: RwLock::new(State {
+                        seq: Some(newest),
+                        index: Some(index),
+                    }),
+                })
+            },
+            |space| space.state.read().map_or(Held::default(), |s| s.held()),
+        )
+    }
+
+    /// The namespace's state to read, up to the log's entry `newest` and with what expired
+    /// by now taken out (brought there under its write lock when it is behind).
+    fn current<'a>(
+        &self,
+        space: &'a Arc<Space>,
+        source: &mut dyn TextSource,
+        namespace: &str,
+        newest: i64,
+    ) -> Result<RwLockReadGuard<'a, State>> {
         let now = crate::expiry::now_millis();
-        if let Ok(guard) = self.state.read()
+        if let Ok(guard) = space.state.read()
             && guard.seq == Some(newest)
             && let Some(index) = &guard.index
             && index.next_expiry() > now
         {
             return Ok(guard);
         }
-        let mut guard = self.write();
-        self.update(source, &mut guard)?;
+        let mut guard = super::write_or_reset(&space.state);
+        let updated = self.with_tokenizer(|t| up_to_date(source, &mut guard, namespace, t));
+        self.resident
+            .resize(Kind::Keywords, namespace, space, guard.held());
+        updated?;
         if let Some(index) = guard.index.as_mut() {
             index.expire(now);
         }
         Ok(RwLockWriteGuard::downgrade(guard))
-    }
-
-    /// Loads the index if it is not loaded; the number of memories it holds.
-    pub fn warm(&self, source: &mut dyn TextSource) -> Result<usize> {
-        let mut guard = self.write();
-        self.update(source, &mut guard)?;
-        Ok(guard.index.as_ref().map_or(0, |i| i.slots.len()))
     }
 
     /// The term ids of `terms` in `index`: one per query phrase, repeats included (FTS5
@@ -459,8 +531,8 @@ impl KeywordIndex {
 
     /// BM25 ranking of the memories of `namespace` that contain any of the query's terms
     /// (query words, tokenized here as FTS5 would), best first, at most `limit`; superseded
-    /// memories only when `include_superseded`, expired ones never. When `narrowed`, only those the source says
-    /// pass its filter.
+    /// memories only when `include_superseded`, expired ones never. When `narrowed`, only
+    /// those the source says pass its filter. Loads the namespace's index on first use.
     pub fn ranked(
         &self,
         source: &mut dyn TextSource,
@@ -471,7 +543,8 @@ impl KeywordIndex {
         limit: usize,
     ) -> Result<Vec<Ranked>> {
         let newest = source.newest()?;
-        let guard = self.current(source, newest)?;
+        let space = self.space(source, namespace, newest)?;
+        let guard = self.current(&space, source, namespace, newest)?;
         let index = guard.index.as_ref().expect("loaded by current");
         let ids = self.term_ids(index, &query.terms)?;
         let mut scores = self
@@ -511,56 +584,46 @@ impl KeywordIndex {
     }
 }
 
-/// Loads the index, or brings it up to the newest `text_log` entry.
+/// Brings one namespace's index up to the newest `text_log` entry, reloading it when it
+/// was dropped or fell too far behind.
 fn up_to_date(
     source: &mut dyn TextSource,
     state: &mut State,
-    make_tokenizer: MakeTokens,
+    namespace: &str,
+    tokenizer: &mut dyn Tokens,
 ) -> Result<()> {
-    let made = state.tokenizer.get_mut().unwrap_or_else(|p| p.into_inner());
-    if made.is_none() {
-        *made = Some(make_tokenizer()?);
-    }
-    catch_up(source, state)?;
-    let State {
-        index,
-        tokenizer,
-        scratch,
-        ..
-    } = state;
-    let tokenizer = tokenizer
-        .get_mut()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_deref_mut()
-        .expect("made above");
-    if index.is_none() {
-        // Loaded after `seq` was read, so at least as new: applying an entry it already
-        // reflects later re-reads the same row, which changes nothing.
-        *index = Some(load(source, tokenizer, scratch)?);
+    catch_up(source, state, namespace, tokenizer)?;
+    if state.index.is_none() {
+        // Loaded after `seq` was read, so at least as new (see `KeywordIndex::space`).
+        state.index = Some(load(source, namespace, tokenizer)?);
     }
     Ok(())
 }
 
-/// Brings a loaded index up to the newest `text_log` entry. The entry it reflects moves only
-/// once every change is applied; a failure half-way drops the index, to be reloaded.
-fn catch_up(source: &mut dyn TextSource, state: &mut State) -> Result<()> {
+/// Brings a loaded index up to the newest `text_log` entry, re-reading the memories that
+/// changed and keeping those of `namespace` (the log is database-wide). The entry it
+/// reflects moves only once every change is applied; a failure half-way drops the index, to
+/// be reloaded.
+fn catch_up(
+    source: &mut dyn TextSource,
+    state: &mut State,
+    namespace: &str,
+    tokenizer: &mut dyn Tokens,
+) -> Result<()> {
     let (todo, seq) = change_log::catch_up(source, state.seq)?;
     match todo {
         CatchUp::Current => {}
         CatchUp::Reload => state.index = None,
         CatchUp::Apply(changed) => {
             if let Some(index) = state.index.as_mut() {
-                let tokenizer = state
-                    .tokenizer
-                    .get_mut()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .as_deref_mut()
-                    .expect("made before catching up");
+                let mut scratch = HashMap::new();
                 let mut apply = || -> Result<()> {
                     for &rowid in &changed {
                         index.remove(rowid);
-                        if let Some(document) = source.document(rowid)? {
-                            index.add(tokenizer, &document, &mut state.scratch);
+                        if let Some(document) = source.document(rowid)?
+                            && document.namespace == namespace
+                        {
+                            index.add(tokenizer, &document, &mut scratch);
                         }
                     }
                     Ok(())
@@ -578,13 +641,13 @@ fn catch_up(source: &mut dyn TextSource, state: &mut State) -> Result<()> {
     Ok(())
 }
 
-fn load(
-    source: &mut dyn TextSource,
-    tokenizer: &mut dyn Tokens,
-    scratch: &mut HashMap<u32, f32>,
-) -> Result<Index> {
+/// The index of one namespace's memories, read from `source`.
+fn load(source: &mut dyn TextSource, namespace: &str, tokenizer: &mut dyn Tokens) -> Result<Index> {
     let mut index = Index::default();
-    source.documents(&mut |document| index.add(tokenizer, &document, scratch))?;
+    let mut scratch = HashMap::new();
+    source.documents(namespace, &mut |document| {
+        index.add(tokenizer, &document, &mut scratch)
+    })?;
     Ok(index)
 }
 
@@ -934,8 +997,17 @@ mod tests {
             Ok(self.docs.iter().find(|d| d.rowid == rowid).cloned())
         }
 
-        fn documents(&mut self, each: &mut dyn FnMut(Document)) -> Result<()> {
-            self.docs.iter().cloned().for_each(each);
+        fn documents(&mut self, namespace: &str, each: &mut dyn FnMut(Document)) -> Result<()> {
+            if self.fail {
+                return Err(crate::error::Error::Unavailable(
+                    "the database went away".into(),
+                ));
+            }
+            self.docs
+                .iter()
+                .filter(|d| d.namespace == namespace)
+                .cloned()
+                .for_each(each);
             Ok(())
         }
 
@@ -946,7 +1018,7 @@ mod tests {
 
     #[test]
     fn a_catch_up_that_fails_half_way_reloads_instead_of_serving_a_half_updated_index() {
-        let index = KeywordIndex::new(|| Ok(Box::new(Words)));
+        let index = KeywordIndex::new(|| Ok(Box::new(Words)), Arc::new(Resident::new(1 << 30)));
         let mut source = Docs {
             docs: vec![
                 fields(1, None, "ledger import"),
@@ -975,5 +1047,122 @@ mod tests {
         source.fail = false;
         assert_eq!(search(&index, &mut source, "import").unwrap(), [3]);
         assert_eq!(search(&index, &mut source, "reconcile").unwrap(), [1]);
+    }
+
+    /// A namespace of `n` memories, each with its own word `w<namespace><i>` and "shared".
+    fn namespace_docs(namespace: usize, n: i64) -> Vec<Document> {
+        (0..n)
+            .map(|i| {
+                let mut d = fields(
+                    namespace as i64 * 1000 + i,
+                    None,
+                    &format!("shared w{namespace}x{i}"),
+                );
+                d.namespace = format!("ns{namespace}");
+                d
+            })
+            .collect()
+    }
+
+    fn rowids_for(
+        index: &KeywordIndex,
+        source: &mut Docs,
+        ns: &str,
+        word: &str,
+    ) -> Result<Vec<i64>> {
+        let query = KeywordQuery::from(vec![word.to_string()]);
+        Ok(index
+            .ranked(source, &query, ns, false, false, 100)?
+            .iter()
+            .map(|r| r.rowid)
+            .collect())
+    }
+
+    #[test]
+    fn a_namespace_that_cannot_load_fails_its_own_search_while_loaded_ones_answer() {
+        let resident = Arc::new(Resident::new(1 << 30));
+        let index = KeywordIndex::new(|| Ok(Box::new(Words)), resident.clone());
+        let mut docs = namespace_docs(0, 3);
+        docs.extend(namespace_docs(1, 3));
+        let mut source = Docs {
+            docs,
+            log: vec![(1, 1)],
+            fail: false,
+        };
+        assert_eq!(rowids_for(&index, &mut source, "ns0", "w0x1").unwrap(), [1]);
+        // The database goes away: ns1 cannot load, ns0 is current and still answers.
+        source.fail = true;
+        let err = rowids_for(&index, &mut source, "ns1", "w1x1").unwrap_err();
+        assert!(err.to_string().contains("went away"), "{err}");
+        assert_eq!(rowids_for(&index, &mut source, "ns0", "w0x2").unwrap(), [2]);
+        let usage = resident.usage();
+        assert_eq!((usage.loaded, usage.load_failures), (1, 1));
+        // Back: ns1 loads, with only its own rows.
+        source.fail = false;
+        assert_eq!(
+            rowids_for(&index, &mut source, "ns1", "w1x1").unwrap(),
+            [1001]
+        );
+        assert_eq!(
+            rowids_for(&index, &mut source, "ns1", "shared")
+                .unwrap()
+                .len(),
+            3
+        );
+        assert_eq!(resident.usage().held.memories, 6);
+    }
+
+    #[test]
+    fn eviction_during_concurrent_searches_is_safe_and_every_answer_right() {
+        // A budget smaller than any one namespace: each load evicts every other, while
+        // other threads are searching them.
+        let resident = Arc::new(Resident::new(1));
+        let index = KeywordIndex::new(|| Ok(Box::new(Words)), resident.clone());
+        const NAMESPACES: usize = 6;
+        let mut docs = Vec::new();
+        for ns in 0..NAMESPACES {
+            docs.extend(namespace_docs(ns, 40));
+        }
+        std::thread::scope(|s| {
+            for thread in 0..6 {
+                let (index, docs) = (&index, docs.clone());
+                s.spawn(move || {
+                    let mut source = Docs {
+                        docs,
+                        log: vec![(1, 1)],
+                        fail: false,
+                    };
+                    for round in 0..200 {
+                        let ns = (thread + round) % NAMESPACES;
+                        let i = (round % 40) as i64;
+                        let word = format!("w{ns}x{i}");
+                        let got = rowids_for(index, &mut source, &format!("ns{ns}"), &word);
+                        assert_eq!(got.unwrap(), [ns as i64 * 1000 + i]);
+                    }
+                });
+            }
+        });
+        let usage = resident.usage();
+        assert!(usage.evictions > 0, "{usage:?}");
+        assert!(usage.loaded <= 1, "the budget holds one at most: {usage:?}");
+        assert!(usage.loads >= NAMESPACES as u64, "{usage:?}");
+    }
+
+    #[test]
+    fn the_estimate_counts_words_postings_and_slots() {
+        let mut space = Index::default();
+        let mut scratch = HashMap::new();
+        let empty = space.bytes();
+        for rowid in 0..1000 {
+            let text = format!("ledger entry number {rowid} of the quarterly import");
+            space.add(&mut Words, &fields(rowid, None, &text), &mut scratch);
+        }
+        let per_memory = (space.bytes() - empty) / 1000;
+        // 8 postings of 8 bytes, a new word (1000 of them), per-slot arrays and the slot
+        // table: well over 100 bytes, well under a kilobyte.
+        assert!(
+            (100..1000).contains(&per_memory),
+            "{per_memory} bytes a memory"
+        );
     }
 }

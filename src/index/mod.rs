@@ -5,10 +5,15 @@
 //! below: read the log, read the rows that changed, read everything), and a tokenizer; the
 //! index decides what to re-read and ranks. The SQLite engine uses both indexes; the
 //! PostgreSQL engine uses the keyword index (its vectors are searched by pgvector).
+//!
+//! Both are kept per namespace: a namespace's index loads on its first search, reading only
+//! its rows, and the loaded ones share one byte budget, least recently used evicted first
+//! (`namespaces`). A server's memory and start-up do not grow with the database.
 
 mod bm25;
 pub mod change_log;
 pub mod keyword;
+pub mod namespaces;
 pub mod vectors;
 
 use std::collections::HashSet;
@@ -30,30 +35,48 @@ fn write_or_reset<T: Default>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     }
 }
 
-/// What the in-memory indexes hold, for `/metrics`' footprint: each follows the data, so a
-/// soak that keeps the data the same size expects these to stay put.
+/// What the in-memory indexes hold, for `/metrics`' footprint and `/status`: each follows
+/// the data of the namespaces searched lately, within the budget, so a soak that keeps the
+/// data the same size expects these to stay put.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct IndexFootprint {
-    /// Memories in the keyword index.
+    /// Memories in the loaded keyword indexes.
     pub keyword_memories: u64,
-    /// Its slots, live and dead (the dead are dropped once they are a quarter of them).
+    /// Their slots, live and dead (the dead are dropped once they are a quarter of them).
     pub keyword_slots: u64,
-    /// Distinct terms of its dictionary (terms no memory uses go with the dead slots).
+    /// Distinct terms of their dictionaries (terms no memory uses go with the dead slots).
     pub keyword_terms: u64,
-    /// Vectors in the in-memory copy.
+    /// Vectors in the loaded vector copies.
     pub vectors: u64,
+    /// Namespace indexes loaded (a namespace searched by keywords and vectors counts twice).
+    pub namespaces_loaded: u64,
+    /// Estimated heap bytes they hold.
+    pub bytes: u64,
+    /// The budget they share (`[limits] index_memory_bytes`).
+    pub budget_bytes: u64,
+    /// Namespace indexes loaded since start.
+    pub loads: u64,
+    /// Loads that failed since start.
+    pub load_failures: u64,
+    /// Namespace indexes evicted to stay within the budget since start.
+    pub evictions: u64,
 }
 
 impl IndexFootprint {
-    /// What `keywords` (when ranking uses it) and a vector copy of `vectors` hold.
-    pub fn of(keywords: Option<&keyword::KeywordIndex>, vectors: usize) -> IndexFootprint {
-        let (keyword_memories, keyword_slots, keyword_terms) =
-            keywords.map_or((0, 0, 0), keyword::KeywordIndex::footprint);
+    /// What the namespaces loaded in `resident` hold.
+    pub fn of(resident: &namespaces::Resident) -> IndexFootprint {
+        let usage = resident.usage();
         IndexFootprint {
-            keyword_memories,
-            keyword_slots,
-            keyword_terms,
-            vectors: vectors as u64,
+            keyword_memories: usage.held.memories,
+            keyword_slots: usage.held.slots,
+            keyword_terms: usage.held.terms,
+            vectors: usage.held.vectors,
+            namespaces_loaded: usage.loaded,
+            bytes: usage.held.bytes,
+            budget_bytes: usage.budget,
+            loads: usage.loads,
+            load_failures: usage.load_failures,
+            evictions: usage.evictions,
         }
     }
 }
@@ -140,8 +163,8 @@ pub trait TextSource: LogSource {
     /// The text of one memory, if it still exists.
     fn document(&mut self, rowid: i64) -> Result<Option<Document>>;
 
-    /// Every memory's text, in rowid order.
-    fn documents(&mut self, each: &mut dyn FnMut(Document)) -> Result<()>;
+    /// The text of every memory of `namespace`, in rowid order.
+    fn documents(&mut self, namespace: &str, each: &mut dyn FnMut(Document)) -> Result<()>;
 
     /// Which of `rowids` pass the search's filter beyond its namespace.
     fn passing(&mut self, rowids: &[i64]) -> Result<HashSet<i64>>;

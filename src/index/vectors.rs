@@ -5,16 +5,17 @@
 //! dot product over a contiguous `Vec<f32>` with independent accumulators vectorises on any
 //! x86_64 or aarch64 and takes about a tenth of that.
 //!
-//! The copy follows `vector_log`, which every change to the stored vectors appends to (in any
+//! Each namespace's copy loads on its first search (its vectors only) and is evicted within
+//! the budget it shares with the keyword index (see `namespaces`). A copy follows `vector_log`, which every change to the stored vectors appends to (in any
 //! process, in the same transaction), so it is never searched stale: before each search it
 //! applies the log entries it has not seen, re-reading just those rows. Only a copy that fell
 //! far behind (many changes, or entries already pruned) is dropped and reloaded whole.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{RwLock, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockWriteGuard};
 
 use super::change_log::{self, CatchUp};
+use super::namespaces::{Held, Kind, Resident};
 use super::{Standing, VectorSource};
 use crate::error::Result;
 
@@ -73,48 +74,71 @@ impl Space {
     }
 }
 
-#[derive(Default)]
-struct State {
-    /// The last `vector_log` entry the loaded spaces reflect.
-    seq: Option<i64>,
-    /// Loaded namespaces.
-    spaces: HashMap<String, Space>,
+impl Space {
+    /// What it holds, for the budget: the vectors and per-vector arrays as allocated, and
+    /// the position table at its capacity (16 bytes an entry and a control byte).
+    fn held(&self) -> Held {
+        let bytes = self.data.capacity() * 4
+            + self.rowids.capacity() * 8
+            + self.superseded.capacity()
+            + self.expires.capacity() * 8
+            + self.positions.capacity() * 17;
+        Held {
+            bytes: bytes as u64,
+            vectors: self.rowids.len() as u64,
+            ..Held::default()
+        }
+    }
 }
 
-/// The per-process vector cache.
-///
-/// Searches share it under a read lock, so concurrent searches use every core; only catching
-/// up with the log (after a write) or loading a namespace takes the write lock.
+/// One namespace's vectors and the `vector_log` entry they reflect.
 #[derive(Default)]
-pub struct VectorIndex {
+struct State {
+    /// The last `vector_log` entry the space reflects.
+    seq: Option<i64>,
+    /// `None` after a failed catch-up: reloaded on the next search.
+    space: Option<Space>,
+}
+
+/// One namespace's copy, as the budget's table keeps it.
+struct Vectors {
     /// A std lock: held only inside blocking tasks, never across an `.await`.
     state: RwLock<State>,
-    /// Vectors held as of the last update, for `/metrics`, which must not wait for the lock.
-    held: AtomicUsize,
+}
+
+impl Vectors {
+    fn held(&self) -> Held {
+        self.state
+            .read()
+            .ok()
+            .and_then(|s| s.space.as_ref().map(Space::held))
+            .unwrap_or_default()
+    }
+}
+
+/// The per-process vector cache: one copy per namespace, loaded on its first search and
+/// evicted within the budget it shares with the keyword index.
+///
+/// Searches of a namespace share its copy under a read lock, so concurrent searches use
+/// every core; only catching up with the log (after a write) takes its write lock.
+pub struct VectorIndex {
+    /// The loaded namespaces and the budget.
+    resident: Arc<Resident>,
 }
 
 impl VectorIndex {
-    /// The state to write (see [`super::write_or_reset`]).
-    fn write(&self) -> RwLockWriteGuard<'_, State> {
-        super::write_or_reset(&self.state)
-    }
-
-    /// Vectors held over every loaded namespace, as of the last update; never waits.
-    pub fn len(&self) -> usize {
-        self.held.load(Ordering::Relaxed)
-    }
-
-    /// Whether no vector is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// A cache with nothing loaded, keeping its namespaces in `resident`.
+    pub fn new(resident: Arc<Resident>) -> Self {
+        VectorIndex { resident }
     }
 
     /// The vectors of `rowids` in `namespace` as of the last search of it, in the order given
     /// (ones not held skipped); `None` when the namespace is not loaded. What ranking reads
     /// right after a search, without going back to the database.
     pub fn held(&self, namespace: &str, rowids: &[i64]) -> Option<Vec<(i64, Vec<f32>)>> {
-        let state = self.state.read().ok()?;
-        let space = state.spaces.get(namespace)?;
+        let copy = self.resident.peek::<Vectors>(Kind::Vectors, namespace)?;
+        let state = copy.state.read().ok()?;
+        let space = state.space.as_ref()?;
         let dim = space.data.len().checked_div(space.rowids.len())?;
         Some(
             rowids
@@ -128,8 +152,9 @@ impl VectorIndex {
     }
 
     /// The `k` rowids nearest to `query` (cosine similarity of unit vectors) in `namespace`,
-    /// best first, reading through `source` what changed since the last call; superseded
-    /// memories only when `include_superseded`, expired ones never.
+    /// best first, reading through `source` what changed since the last call (or the
+    /// namespace's vectors, on its first search); superseded memories only when
+    /// `include_superseded`, expired ones never.
     pub fn nearest(
         &self,
         source: &mut dyn VectorSource,
@@ -140,61 +165,76 @@ impl VectorIndex {
     ) -> Result<Vec<(i64, f32)>> {
         let dim = query.len();
         let newest = source.newest()?;
-        if let Ok(state) = self.state.read()
+        let copy = self.resident.get_or_load(
+            Kind::Vectors,
+            namespace,
+            || {
+                // Loaded after `newest` was read, so at least as new: applying an entry it
+                // already reflects later re-reads the same row, which changes nothing.
+                let space = load(source, namespace, dim)?;
+                Ok(Vectors {
+                    state: RwLock::new(State {
+                        seq: Some(newest),
+                        space: Some(space),
+                    }),
+                })
+            },
+            Vectors::held,
+        )?;
+        if let Ok(state) = copy.state.read()
             && state.seq == Some(newest)
-            && let Some(space) = state.spaces.get(namespace)
+            && let Some(space) = &state.space
         {
             return Ok(top_k(space, query, k, include_superseded));
         }
-        let mut state = self.write();
-        let updated = catch_up(source, &mut state, dim).and_then(|()| {
-            if !state.spaces.contains_key(namespace) {
-                // Loaded after `seq` was read, so it is at least as new: applying an entry it
-                // already reflects later re-reads the same row, which changes nothing.
-                let space = load(source, namespace, dim)?;
-                state.spaces.insert(namespace.to_string(), space);
+        let mut state = super::write_or_reset(&copy.state);
+        let updated = catch_up(source, &mut state, namespace, dim).and_then(|()| {
+            if state.space.is_none() {
+                state.space = Some(load(source, namespace, dim)?);
             }
             Ok(())
         });
-        let held = state.spaces.values().map(|s| s.rowids.len()).sum();
-        self.held.store(held, Ordering::Relaxed);
+        let held = state.space.as_ref().map(Space::held).unwrap_or_default();
+        self.resident.resize(Kind::Vectors, namespace, &copy, held);
         updated?;
         let state = RwLockWriteGuard::downgrade(state);
-        Ok(top_k(
-            &state.spaces[namespace],
-            query,
-            k,
-            include_superseded,
-        ))
+        let space = state.space.as_ref().expect("loaded above");
+        Ok(top_k(space, query, k, include_superseded))
     }
 }
 
-/// Brings the loaded spaces up to the newest `vector_log` entry. The entry they reflect moves
-/// only once every change is applied; a failure half-way drops them, to be reloaded.
-fn catch_up(source: &mut dyn VectorSource, state: &mut State, dim: usize) -> Result<()> {
+/// Brings one namespace's copy up to the newest `vector_log` entry, keeping the vectors of
+/// `namespace` (the log is database-wide). The entry it reflects moves only once every
+/// change is applied; a failure half-way drops the copy, to be reloaded.
+fn catch_up(
+    source: &mut dyn VectorSource,
+    state: &mut State,
+    namespace: &str,
+    dim: usize,
+) -> Result<()> {
     let (todo, seq) = change_log::catch_up(source, state.seq)?;
     match todo {
         CatchUp::Current => {}
-        CatchUp::Reload => state.spaces.clear(),
+        CatchUp::Reload => state.space = None,
         CatchUp::Apply(changed) => {
-            let mut apply = || -> Result<()> {
-                for &rowid in &changed {
-                    for space in state.spaces.values_mut() {
+            if let Some(space) = state.space.as_mut() {
+                let mut apply = || -> Result<()> {
+                    for &rowid in &changed {
                         space.remove(rowid, dim);
+                        if let Some((of, vector, standing)) = source.vector(rowid)?
+                            && of == namespace
+                            && vector.len() == dim
+                        {
+                            space.upsert(rowid, &vector, standing);
+                        }
                     }
-                    if let Some((namespace, vector, standing)) = source.vector(rowid)?
-                        && vector.len() == dim
-                        && let Some(space) = state.spaces.get_mut(&namespace)
-                    {
-                        space.upsert(rowid, &vector, standing);
-                    }
+                    Ok(())
+                };
+                if let Err(err) = apply() {
+                    state.space = None;
+                    state.seq = None;
+                    return Err(err);
                 }
-                Ok(())
-            };
-            if let Err(err) = apply() {
-                state.spaces.clear();
-                state.seq = None;
-                return Err(err);
             }
         }
     }
@@ -202,6 +242,7 @@ fn catch_up(source: &mut dyn VectorSource, state: &mut State, dim: usize) -> Res
     Ok(())
 }
 
+/// The vectors of one namespace, read from `source`.
 fn load(source: &mut dyn VectorSource, namespace: &str, dim: usize) -> Result<Space> {
     let mut space = Space::default();
     source.vectors(namespace, &mut |rowid, vector, standing| {
@@ -336,5 +377,123 @@ mod tests {
         let a: Vec<f32> = (0..19).map(|i| i as f32).collect();
         let want: f32 = a.iter().map(|x| x * x).sum();
         assert_eq!(dot(&a, &a), want);
+    }
+
+    /// Vectors of several namespaces and a log, that can be told to fail reads.
+    #[derive(Clone)]
+    struct Rows {
+        rows: Vec<(i64, String, Vec<f32>)>,
+        fail: bool,
+    }
+
+    impl crate::index::LogSource for Rows {
+        fn newest(&mut self) -> Result<i64> {
+            Ok(1)
+        }
+
+        fn oldest(&mut self) -> Result<i64> {
+            Ok(1)
+        }
+
+        fn since(&mut self, _seq: i64) -> Result<Vec<Option<i64>>> {
+            Ok(Vec::new())
+        }
+    }
+
+    impl VectorSource for Rows {
+        fn vector(&mut self, rowid: i64) -> Result<Option<(String, Vec<f32>, Standing)>> {
+            Ok(self
+                .rows
+                .iter()
+                .find(|r| r.0 == rowid)
+                .map(|r| (r.1.clone(), r.2.clone(), st(false))))
+        }
+
+        fn vectors(
+            &mut self,
+            namespace: &str,
+            each: &mut dyn FnMut(i64, Vec<f32>, Standing),
+        ) -> Result<()> {
+            if self.fail {
+                return Err(crate::error::Error::Unavailable("database down".into()));
+            }
+            for (rowid, ns, v) in &self.rows {
+                if ns == namespace {
+                    each(*rowid, v.clone(), st(false));
+                }
+            }
+            Ok(())
+        }
+
+        fn passing(&mut self, rowids: &[i64]) -> Result<std::collections::HashSet<i64>> {
+            Ok(rowids.iter().copied().collect())
+        }
+    }
+
+    /// Namespace `ns<n>` holds unit vectors along axes 0..8, rowid n * 100 + axis.
+    fn rows(namespaces: i64) -> Rows {
+        let mut rows = Vec::new();
+        for n in 0..namespaces {
+            for axis in 0..8 {
+                let mut v = vec![0.0; 8];
+                v[axis as usize] = 1.0;
+                rows.push((n * 100 + axis, format!("ns{n}"), v));
+            }
+        }
+        Rows { rows, fail: false }
+    }
+
+    fn axis(i: usize) -> Vec<f32> {
+        let mut v = vec![0.0; 8];
+        v[i] = 1.0;
+        v
+    }
+
+    #[test]
+    fn copies_load_per_namespace_evict_under_concurrent_searches_and_fail_alone() {
+        let resident = Arc::new(Resident::new(1));
+        let index = VectorIndex::new(resident.clone());
+        let source = rows(5);
+        std::thread::scope(|s| {
+            for thread in 0..6 {
+                let (index, mut source) = (&index, source.clone());
+                s.spawn(move || {
+                    for round in 0..300 {
+                        let n = (thread + round) % 5;
+                        let a = round % 8;
+                        let got = index
+                            .nearest(&mut source, &format!("ns{n}"), &axis(a), 1, false)
+                            .unwrap();
+                        assert_eq!(got[0].0, (n * 100 + a) as i64);
+                    }
+                });
+            }
+        });
+        let usage = resident.usage();
+        assert!(usage.evictions > 0 && usage.loaded <= 1, "{usage:?}");
+        // One namespace loaded; the database goes away: another cannot load, it still answers.
+        let index = VectorIndex::new(Arc::new(Resident::new(1 << 20)));
+        let mut source = rows(2);
+        assert_eq!(
+            index
+                .nearest(&mut source, "ns0", &axis(3), 1, false)
+                .unwrap()[0]
+                .0,
+            3
+        );
+        source.fail = true;
+        let err = index
+            .nearest(&mut source, "ns1", &axis(3), 1, false)
+            .unwrap_err();
+        assert!(err.to_string().contains("database down"), "{err}");
+        assert_eq!(
+            index
+                .nearest(&mut source, "ns0", &axis(5), 1, false)
+                .unwrap()[0]
+                .0,
+            5
+        );
+        assert!(index.held("ns1", &[103]).is_none(), "not loaded");
+        assert_eq!(index.held("ns0", &[3]).unwrap()[0].1, axis(3));
     }
 }

@@ -247,6 +247,14 @@ mod tests {
             embedder: "ready",
             instance: "db-1:3000".into(),
             fleet: 3,
+            indexes: crate::index::IndexFootprint {
+                namespaces_loaded: 2,
+                bytes: 1500,
+                budget_bytes: 4096,
+                loads: 5,
+                evictions: 3,
+                ..Default::default()
+            },
         };
         let text = m.prometheus_text(&state);
         for line in [
@@ -264,6 +272,12 @@ mod tests {
             "memoryd_wal_size_bytes 8",
             "memoryd_embedder_state{state=\"ready\"} 1",
             "memoryd_embedder_state{state=\"loading\"} 0",
+            "memoryd_index_namespaces_loaded 2",
+            "memoryd_index_bytes 1500",
+            "memoryd_index_budget_bytes 4096",
+            "memoryd_index_loads_total 5",
+            "memoryd_index_load_failures_total 0",
+            "memoryd_index_evictions_total 3",
         ] {
             assert!(text.contains(line), "missing {line}\n{text}");
         }

@@ -32,6 +32,8 @@ pub struct State {
     pub instance: String,
     /// Servers sharing the database (1 when the engine has no fleet).
     pub fleet: u64,
+    /// What the in-memory indexes hold and how often namespaces loaded and were evicted.
+    pub indexes: crate::index::IndexFootprint,
 }
 
 /// Embedder states, one-hot in `memoryd_embedder_state`.
@@ -65,6 +67,15 @@ pub(super) struct Counters {
     fleet: IntGauge,
     uptime: IntGauge,
     embedder: IntGaugeVec,
+    /// The in-memory indexes: namespaces loaded, bytes against the budget, and the engine's
+    /// lifetime load and eviction counts (copied in at scrape time; no namespace label, so
+    /// the series stay bounded however many namespaces there are).
+    index_loaded: IntGauge,
+    index_bytes: IntGauge,
+    index_budget: IntGauge,
+    index_loads: IntCounter,
+    index_load_failures: IntCounter,
+    index_evictions: IntCounter,
 }
 
 impl Counters {
@@ -167,6 +178,36 @@ impl Counters {
         )
         .expect("valid metric");
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let index_loaded = IntGauge::new(
+            "index_namespaces_loaded",
+            "Namespace search indexes in memory (keyword and vector copies count apart).",
+        )
+        .expect("valid metric");
+        let index_bytes = IntGauge::new(
+            "index_bytes",
+            "Estimated bytes the in-memory search indexes hold.",
+        )
+        .expect("valid metric");
+        let index_budget = IntGauge::new(
+            "index_budget_bytes",
+            "Bytes the in-memory search indexes may hold ([limits] index_memory_bytes).",
+        )
+        .expect("valid metric");
+        let index_loads = IntCounter::new(
+            "index_loads_total",
+            "Namespace search indexes loaded into memory since start.",
+        )
+        .expect("valid metric");
+        let index_load_failures = IntCounter::new(
+            "index_load_failures_total",
+            "Namespace search index loads that failed since start.",
+        )
+        .expect("valid metric");
+        let index_evictions = IntCounter::new(
+            "index_evictions_total",
+            "Namespace search indexes evicted to stay within the budget since start.",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(calls.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(rehydrates.clone()),
@@ -185,6 +226,12 @@ impl Counters {
             Box::new(uptime.clone()),
             Box::new(embedder.clone()),
             Box::new(build),
+            Box::new(index_loaded.clone()),
+            Box::new(index_bytes.clone()),
+            Box::new(index_budget.clone()),
+            Box::new(index_loads.clone()),
+            Box::new(index_load_failures.clone()),
+            Box::new(index_evictions.clone()),
         ] {
             registry
                 .register(collector)
@@ -208,6 +255,12 @@ impl Counters {
             fleet,
             uptime,
             embedder,
+            index_loaded,
+            index_bytes,
+            index_budget,
+            index_loads,
+            index_load_failures,
+            index_evictions,
         }
     }
 
@@ -262,11 +315,27 @@ impl Counters {
                 .with_label_values(&[name])
                 .set(i64::from(name == state.embedder));
         }
+        let indexes = &state.indexes;
+        self.index_loaded.set(clamp(indexes.namespaces_loaded));
+        self.index_bytes.set(clamp(indexes.bytes));
+        self.index_budget.set(clamp(indexes.budget_bytes));
+        catch_up(&self.index_loads, indexes.loads);
+        catch_up(&self.index_load_failures, indexes.load_failures);
+        catch_up(&self.index_evictions, indexes.evictions);
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)
             .expect("text encoding into memory cannot fail");
         String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+/// Moves `counter` up to `total`, a count the engine keeps (a counter cannot be set, and the
+/// engine's never goes down).
+fn catch_up(counter: &IntCounter, total: u64) {
+    let now = counter.get();
+    if total > now {
+        counter.inc_by(total - now);
     }
 }
 

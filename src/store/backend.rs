@@ -178,10 +178,6 @@ pub trait Backend: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Ranked>>;
 
-    /// Loads an in-memory keyword index now rather than on the first search; the number of
-    /// memories indexed, or `None` when keyword ranking does not use one.
-    async fn warm_keyword_index(&self) -> Result<Option<usize>>;
-
     /// The `k` memories nearest to `query` within `filter`, nearest first; the score is the
     /// cosine similarity.
     async fn vector_ranked(

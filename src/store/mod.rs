@@ -78,14 +78,19 @@ impl Deref for Store {
 impl Store {
     /// Opens the database at `location` (creating a SQLite file if needed) and migrates it to
     /// this build's schema.
-    pub async fn open(location: &Location, keyword_ranking: KeywordRanking) -> Result<Store> {
+    pub async fn open(
+        location: &Location,
+        keyword_ranking: KeywordRanking,
+        index_memory_bytes: u64,
+    ) -> Result<Store> {
         Ok(match location {
-            Location::File(path) => Store(Arc::new(sqlite::SqliteStore::open_with(
+            Location::File(path) => Store(Arc::new(sqlite::SqliteStore::open_within(
                 path,
                 keyword_ranking,
+                index_memory_bytes,
             )?)),
             Location::Url(url) => Store(Arc::new(
-                postgres::PgStore::connect(url, keyword_ranking).await?,
+                postgres::PgStore::connect(url, keyword_ranking, index_memory_bytes).await?,
             )),
         })
     }

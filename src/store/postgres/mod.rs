@@ -61,6 +61,7 @@ use self::sql::Query;
 use crate::error::{Error, Result};
 use crate::index::IndexFootprint;
 use crate::index::keyword::KeywordIndex;
+use crate::index::namespaces::Resident;
 use crate::memory::{Memory, MemoryPatch, NewMemory, Version};
 use crate::store::tokenizer::Tokenizer;
 use crate::store::{
@@ -74,6 +75,8 @@ pub(crate) struct PgStore {
     pool: Pool,
     /// In-memory BM25 index, when keyword ranking uses it. Shared with blocking tasks.
     keywords: Option<Arc<KeywordIndex>>,
+    /// The namespaces the keyword index has loaded, within `[limits] index_memory_bytes`.
+    resident: Arc<Resident>,
     /// The URL without its password.
     shown: String,
 }
@@ -81,7 +84,11 @@ pub(crate) struct PgStore {
 impl PgStore {
     /// Connects, checks the server (pgvector present, schema not newer than this build) and
     /// migrates it to this build's schema.
-    pub(crate) async fn connect(url: &str, keyword_ranking: KeywordRanking) -> Result<PgStore> {
+    pub(crate) async fn connect(
+        url: &str,
+        keyword_ranking: KeywordRanking,
+        index_memory_bytes: u64,
+    ) -> Result<PgStore> {
         let target = connect::parse_url(url)?;
         let pool = connect::pool(&target)?;
         let mut client = pool.get().await.map_err(|e| match e {
@@ -94,10 +101,12 @@ impl PgStore {
         })?;
         schema::prepare(&target, &mut client).await?;
         drop(client);
+        let resident = Arc::new(Resident::new(index_memory_bytes));
         Ok(PgStore {
             pool,
             keywords: (keyword_ranking == KeywordRanking::InMemory)
-                .then(|| Arc::new(KeywordIndex::new(Tokenizer::boxed))),
+                .then(|| Arc::new(KeywordIndex::new(Tokenizer::boxed, resident.clone()))),
+            resident,
             shown: target.shown,
         })
     }
@@ -127,7 +136,7 @@ impl Backend for PgStore {
 
     fn index_footprint(&self) -> IndexFootprint {
         // Nearest neighbours are pgvector's: no vectors are copied into this process.
-        IndexFootprint::of(self.keywords.as_deref(), 0)
+        IndexFootprint::of(&self.resident)
     }
 
     fn pool_status(&self) -> PoolStatus {
@@ -234,10 +243,6 @@ impl Backend for PgStore {
         limit: usize,
     ) -> Result<Vec<Ranked>> {
         PgStore::keyword_ranked(self, query, filter, limit).await
-    }
-
-    async fn warm_keyword_index(&self) -> Result<Option<usize>> {
-        PgStore::warm_keyword_index(self).await
     }
 
     async fn vector_ranked(

@@ -66,25 +66,6 @@ impl PgStore {
         scored(&self.query(&q).await?)
     }
 
-    /// Loads the in-memory keyword index now; the number of memories indexed.
-    pub(super) async fn warm_keyword_index(&self) -> Result<Option<usize>> {
-        let Some(index) = &self.keywords else {
-            return Ok(None);
-        };
-        let (index, client) = (index.clone(), self.conn().await?);
-        let handle = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || {
-            let filter = Filter::default();
-            let mut source = sources::Source {
-                client: &client,
-                handle: &handle,
-                filter: &filter,
-            };
-            index.warm(&mut source).map(Some)
-        })
-        .await?
-    }
-
     /// The `k` memories nearest to `query` within `filter`, by cosine similarity.
     pub(super) async fn vector_ranked(
         &self,

@@ -128,14 +128,14 @@ impl TextSource for Source<'_> {
         })
     }
 
-    fn documents(&mut self, each: &mut dyn FnMut(Document)) -> Result<()> {
+    fn documents(&mut self, namespace: &str, each: &mut dyn FnMut(Document)) -> Result<()> {
         self.handle.block_on(async {
             let stmt = self
                 .client
-                .prepare_cached(&format!("{DOCUMENT} ORDER BY rowid"))
+                .prepare_cached(&format!("{DOCUMENT} WHERE namespace = $1 ORDER BY rowid"))
                 .await?;
-            // Streamed: a whole database's text is never held twice.
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 0] = [];
+            // Streamed: a namespace's text is never held twice.
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&namespace];
             let rows = self.client.query_raw(&stmt, params).await?;
             let mut rows = std::pin::pin!(rows);
             while let Some(row) = rows.next().await {

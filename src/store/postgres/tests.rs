@@ -13,7 +13,7 @@ use crate::store::{Filter, Imported, query_terms};
 
 /// A store on the server's database, migrated, ranking keywords in memory.
 async fn store_on(server: &Server) -> PgStore {
-    PgStore::connect(&server.url("memoryd"), KeywordRanking::InMemory)
+    PgStore::connect(&server.url("memoryd"), KeywordRanking::InMemory, 1 << 30)
         .await
         .expect("connect to the test server")
 }
@@ -393,7 +393,7 @@ async fn each_version_records_its_writer_and_export_keeps_them() {
     let server = Server::start();
     server.create_database("copy");
     let store = store_on(&server).await;
-    let empty = PgStore::connect(&server.url("copy"), KeywordRanking::InMemory)
+    let empty = PgStore::connect(&server.url("copy"), KeywordRanking::InMemory, 1 << 30)
         .await
         .unwrap();
     crate::store::engine_checks::writers_round_trip(&store, &empty).await;

@@ -27,7 +27,7 @@ impl Backend for SqliteStore {
     }
 
     fn index_footprint(&self) -> IndexFootprint {
-        IndexFootprint::of(self.0.keywords.as_ref(), self.0.index.len())
+        IndexFootprint::of(&self.0.resident)
     }
 
     fn pool_status(&self) -> PoolStatus {
@@ -139,10 +139,6 @@ impl Backend for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Ranked>> {
         SqliteStore::keyword_ranked(self, query, filter, limit).await
-    }
-
-    async fn warm_keyword_index(&self) -> Result<Option<usize>> {
-        SqliteStore::warm_keyword_index(self).await
     }
 
     async fn vector_ranked(

@@ -34,6 +34,7 @@ use rusqlite_migration::{M, Migrations};
 
 use crate::error::{Error, Result};
 use crate::index::keyword::KeywordIndex;
+use crate::index::namespaces::Resident;
 use crate::index::vectors::VectorIndex;
 use crate::memory::{Memory, MemoryPatch, NewMemory};
 use crate::store::rules::{self, VectorWrite};
@@ -115,6 +116,9 @@ struct Inner {
     readers: r2d2::Pool<SqliteConnectionManager>,
     /// In-memory copy of the vectors, for fast KNN.
     index: VectorIndex,
+    /// The namespaces both in-memory indexes have loaded, within `[limits]
+    /// index_memory_bytes`.
+    resident: Arc<Resident>,
     /// In-memory BM25 index, when keyword ranking uses it.
     keywords: Option<KeywordIndex>,
     /// The database file, for its size on disk.
@@ -165,8 +169,20 @@ impl SqliteStore {
         SqliteStore::open_with(path, KeywordRanking::InMemory)
     }
 
-    /// [`Store::open`] with a choice of keyword ranking.
+    /// [`Store::open`] with a choice of keyword ranking and the default index budget.
+    #[cfg(test)]
     pub fn open_with(path: &Path, keyword_ranking: KeywordRanking) -> Result<SqliteStore> {
+        let budget = crate::config::Limits::default().index_memory_bytes;
+        SqliteStore::open_within(path, keyword_ranking, budget)
+    }
+
+    /// Opens the database at `path` with a choice of keyword ranking, its in-memory indexes
+    /// holding at most about `index_memory_bytes`.
+    pub fn open_within(
+        path: &Path,
+        keyword_ranking: KeywordRanking,
+        index_memory_bytes: u64,
+    ) -> Result<SqliteStore> {
         register_sqlite_vec();
         let writer = {
             // Several processes may open a brand-new data dir at once; the migration library
@@ -201,12 +217,14 @@ impl SqliteStore {
             .min_idle(Some(1))
             .build(manager)?;
 
+        let resident = Arc::new(Resident::new(index_memory_bytes));
         Ok(SqliteStore(Arc::new(Inner {
             writer: Mutex::new(writer),
             readers,
-            index: VectorIndex::default(),
+            index: VectorIndex::new(resident.clone()),
             keywords: (keyword_ranking == KeywordRanking::InMemory)
-                .then(|| KeywordIndex::new(Tokenizer::boxed)),
+                .then(|| KeywordIndex::new(Tokenizer::boxed, resident.clone())),
+            resident,
             path: path.to_path_buf(),
             keyword_plan: KeywordPlan::default(),
         })))
@@ -392,19 +410,6 @@ impl SqliteStore {
                 inner.keyword_plan.record(namespace, worked);
             }
             Ok(ranked)
-        })
-        .await
-    }
-
-    /// Loads the in-memory keyword index now rather than on the first search; the number of
-    /// memories indexed, or `None` when keyword ranking does not use it.
-    pub async fn warm_keyword_index(&self) -> Result<Option<usize>> {
-        let inner = self.0.clone();
-        self.read(move |c| match &inner.keywords {
-            Some(index) => index
-                .warm(&mut sources::Source::text(c, &Filter::default()))
-                .map(Some),
-            None => Ok(None),
         })
         .await
     }

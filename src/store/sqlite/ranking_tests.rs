@@ -138,9 +138,8 @@ async fn a_search_sees_only_its_namespace() {
         .into_iter()
         .map(|s| s.rowid)
         .collect();
-    assert_eq!(store.warm_keyword_index().await.unwrap(), Some(100));
-    let fts5 = Store::open_with(&dir.path().join("m.db"), KeywordRanking::Engine).unwrap();
-    assert_eq!(fts5.warm_keyword_index().await.unwrap(), None);
+    use crate::store::Backend;
+    assert_eq!(store.index_footprint().namespaces_loaded, 0, "none at open");
     let word = corpus.vocabulary().ranked(0).to_string();
     let ranked = store
         .keyword_ranked(vec![word].into(), Filter::namespace("b"), 100)
@@ -148,6 +147,16 @@ async fn a_search_sees_only_its_namespace() {
         .unwrap();
     assert!(!ranked.is_empty());
     assert!(ranked.iter().all(|r| b_ids.contains(&r.rowid)));
+    // Only the namespace searched was read.
+    let footprint = store.index_footprint();
+    assert_eq!(footprint.namespaces_loaded, 1);
+    assert_eq!(footprint.keyword_memories, 50);
+    assert!(footprint.bytes > 50 * 100, "{footprint:?}");
+    let fts5 = Store::open_with(&dir.path().join("m.db"), KeywordRanking::Engine).unwrap();
+    fts5.keyword_ranked(vec!["x".to_string()].into(), Filter::namespace("b"), 10)
+        .await
+        .unwrap();
+    assert_eq!(fts5.index_footprint().namespaces_loaded, 0, "FTS5 ranks");
     let none = store
         .keyword_ranked(vec!["zzzunknown".into()].into(), Filter::namespace("b"), 10)
         .await

@@ -105,12 +105,12 @@ impl TextSource for Source<'_> {
             .optional()?)
     }
 
-    fn documents(&mut self, each: &mut dyn FnMut(Document)) -> Result<()> {
+    fn documents(&mut self, namespace: &str, each: &mut dyn FnMut(Document)) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT rowid, namespace, title, content, tags, superseded_by IS NOT NULL, \
-             expires_at FROM memories ORDER BY rowid",
+             expires_at FROM memories WHERE namespace = ?1 ORDER BY rowid",
         )?;
-        let mut rows = stmt.query([])?;
+        let mut rows = stmt.query(params![namespace])?;
         while let Some(r) = rows.next()? {
             each(document(r)?);
         }
