@@ -208,9 +208,23 @@ impl App {
     pub fn start_background(&self) {
         // The tokenizer's encoding is not built here but on the first rehydrate (about
         // 100 ms once): its tables take 26 MB of heap (heaptrack), which a server that only
-        // stores and searches never needs. No search index is loaded here either: each
-        // namespace's loads on its first search, so start-up does not grow with the
-        // database (see `index::namespaces`).
+        // stores and searches never needs. No namespace's search index is loaded here
+        // either: each loads on its first search, so start-up does not grow with the
+        // database (see `index::namespaces`). The keyword statistics all namespaces share are
+        // (a bounded sample, see `index::statistics`), after ready, so no search waits.
+        let warm = self.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            match warm.0.store.warm_keyword_statistics().await {
+                Ok(Some(memories)) => tracing::info!(
+                    memories,
+                    ms = started.elapsed().as_millis() as u64,
+                    "keyword statistics loaded"
+                ),
+                Ok(None) => {}
+                Err(err) => tracing::warn!(%err, "keyword statistics failed to load"),
+            }
+        });
         let app = self.clone();
         tokio::spawn(async move {
             app.0.embedder.start(app.0.config.auto_install).await;

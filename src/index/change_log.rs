@@ -31,6 +31,16 @@ pub enum CatchUp {
 /// Entries committed while this runs may be included in the changes without being counted in
 /// the returned `seq`; re-reading a memory twice changes nothing, so that is harmless.
 pub fn catch_up(log: &mut dyn LogSource, seen: Option<i64>) -> Result<(CatchUp, i64)> {
+    catch_up_within(log, seen, MAX_APPLIED)
+}
+
+/// [`catch_up`], reloading only past `max_listed` unseen changes (for an index that re-reads
+/// few of them).
+pub fn catch_up_within(
+    log: &mut dyn LogSource,
+    seen: Option<i64>,
+    max_listed: i64,
+) -> Result<(CatchUp, i64)> {
     let newest = log.newest()?;
     let Some(seen) = seen else {
         return Ok((CatchUp::Reload, newest));
@@ -40,7 +50,7 @@ pub fn catch_up(log: &mut dyn LogSource, seen: Option<i64>) -> Result<(CatchUp, 
     }
     let oldest = log.oldest()?;
     // Pruned past what the index saw, too much to apply, or another database.
-    if newest < seen || oldest > seen + 1 || newest - seen > MAX_APPLIED {
+    if newest < seen || oldest > seen + 1 || newest - seen > max_listed {
         return Ok((CatchUp::Reload, newest));
     }
     let changed = log.since(seen)?;

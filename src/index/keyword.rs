@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use super::bm25::{best, idf, namespace_idf, order};
 use super::change_log::{self, CatchUp};
 use super::namespaces::{Held, Kind, Resident};
+use super::statistics::{Database, Statistics};
 use super::{Document, KeywordQuery, MakeTokens, Ranked, TextSource, Tokens};
 use crate::error::Result;
 
@@ -265,7 +266,9 @@ impl Index {
         }
     }
 
-    /// Memories of `namespace` containing any of `terms`, by BM25 score, best first (ties:
+    /// Memories of `namespace` containing any of `terms` (the query's tokens' ids here,
+    /// `None` where this namespace lacks one), by BM25 score over `database`'s statistics
+    /// for the same tokens, best first (ties:
     /// newest first); only the best `limit` when given. The query's `namespace_idf_floor`
     /// weighs each term's idf by its namespace (see [`namespace_idf`]), and its
     /// `length_normalisation` replaces FTS5's `b`. `scores` is scratch
@@ -273,7 +276,8 @@ impl Index {
     /// in a buffer the size of the index).
     fn rank(
         &self,
-        terms: &[u32],
+        terms: &[Option<u32>],
+        database: &Database,
         namespace: &str,
         limit: Option<usize>,
         query: &KeywordQuery,
@@ -287,43 +291,47 @@ impl Index {
             &self.current
         };
         let b = query.length_normalisation.unwrap_or(B);
-        let documents = self.slots.len() as f64;
         let Some(&namespace) = self.namespaces.get(namespace) else {
             return Vec::new();
         };
         let namespace_size = f64::from(self.namespace_sizes[namespace as usize]);
+        // The database holds at least this namespace (its counts may be estimates, see
+        // `statistics`).
+        let documents = database.documents.max(namespace_size);
         if documents == 0.0 {
             return Vec::new();
         }
-        let average_length = self.live_tokens as f64 / documents;
+        let average_length = if database.average_length > 0.0 {
+            database.average_length
+        } else {
+            self.live_tokens as f64 / namespace_size.max(1.0)
+        };
         if scores.len() < self.rowids.len() {
             scores.resize(self.rowids.len(), 0.0);
         }
         let mut touched: Vec<u32> = Vec::new();
-        for &term in terms {
+        for (&term, &database_hits) in terms.iter().zip(&database.hits) {
+            let Some(term) = term else { continue };
             let list = &self.postings[term as usize];
-            // Document frequency over the whole database, as FTS5 counts it (and within the
-            // namespace, when that weighs in).
-            let (mut hits, mut local_hits) = (0u32, 0u32);
-            for &(slot, _) in list {
-                let s = slot as usize;
-                if self.alive[s] {
-                    hits += 1;
-                    if namespace_idf_floor.is_some() && self.namespace_of[s] == namespace {
-                        local_hits += 1;
-                    }
-                }
-            }
-            if hits == 0 {
+            let local_hits = list
+                .iter()
+                .filter(|&&(slot, _)| {
+                    self.alive[slot as usize] && self.namespace_of[slot as usize] == namespace
+                })
+                .count() as f64;
+            if local_hits == 0.0 {
                 continue;
             }
-            let mut idf = idf(documents, f64::from(hits));
+            // Document frequency over the whole database, as FTS5 counts it; a term too rare
+            // for the sample counts as often as this namespace holds it.
+            let hits = database_hits.max(local_hits);
+            let mut idf = idf(documents, hits);
             if idf <= 0.0 {
                 // FTS5's floor: a term in most memories still counts, barely.
                 idf = 1e-6;
             }
             if let Some(floor) = namespace_idf_floor {
-                idf = namespace_idf(idf, namespace_size, f64::from(local_hits), floor);
+                idf = namespace_idf(idf, namespace_size, local_hits, floor);
             }
             for &(slot, freq) in list {
                 let s = slot as usize;
@@ -415,6 +423,9 @@ struct Space {
 pub struct KeywordIndex {
     /// The loaded namespaces and the budget they share with the vector copy.
     resident: Arc<Resident>,
+    /// The database-wide counts every namespace's idfs come from (see `statistics`). Read
+    /// for a moment per search; written only to catch up with the log.
+    statistics: RwLock<Statistics>,
     /// Tokenizers for indexing, one per load or catch-up running at the same time.
     tokenizers: Mutex<Vec<Box<dyn Tokens>>>,
     /// Tokenizes queries (a tokenizer needs `&mut`; a query takes microseconds under it).
@@ -432,6 +443,7 @@ impl KeywordIndex {
     pub fn new(make_tokenizer: MakeTokens, resident: Arc<Resident>) -> Self {
         KeywordIndex {
             resident,
+            statistics: RwLock::new(Statistics::default()),
             tokenizers: Mutex::new(Vec::new()),
             query_tokenizer: Mutex::new(None),
             scores: Mutex::new(Vec::new()),
@@ -511,9 +523,9 @@ impl KeywordIndex {
         Ok(RwLockWriteGuard::downgrade(guard))
     }
 
-    /// The term ids of `terms` in `index`: one per query phrase, repeats included (FTS5
-    /// scores `"a" OR "a"` twice).
-    fn term_ids(&self, index: &Index, terms: &[String]) -> Result<Vec<u32>> {
+    /// The query's tokens, tokenized as FTS5 would: one per query phrase, repeats included
+    /// (FTS5 scores `"a" OR "a"` twice).
+    fn query_tokens(&self, terms: &[String]) -> Result<Vec<String>> {
         let mut tokenizer = self
             .query_tokenizer
             .lock()
@@ -522,11 +534,45 @@ impl KeywordIndex {
             *tokenizer = Some((self.make_tokenizer)()?);
         }
         let tokenizer = tokenizer.as_deref_mut().expect("made above");
-        let mut ids: Vec<u32> = Vec::new();
+        let mut tokens: Vec<String> = Vec::new();
         for term in terms {
-            tokenizer.query_tokens(term, &mut |token| ids.extend(index.terms.get(token)));
+            tokenizer.query_tokens(term, &mut |token| tokens.push(token.to_owned()));
         }
-        Ok(ids)
+        Ok(tokens)
+    }
+
+    /// The database-wide counts for `tokens`, once the statistics reflect log entry
+    /// `newest` (brought there under their write lock, loaded on first use).
+    fn database(
+        &self,
+        source: &mut dyn TextSource,
+        newest: i64,
+        tokens: &[String],
+    ) -> Result<Database> {
+        if let Ok(statistics) = self.statistics.read()
+            && statistics.reflect(newest)
+        {
+            return Ok(statistics.database(tokens));
+        }
+        let mut statistics = super::write_or_reset(&self.statistics);
+        if !statistics.reflect(newest) {
+            self.with_tokenizer(|t| statistics.catch_up(source, t))?;
+        }
+        Ok(statistics.database(tokens))
+    }
+
+    /// Loads the database-wide statistics if nothing has yet (a server calls this once it
+    /// is ready, so its first search does not wait for them).
+    /// Returns how many memories they count.
+    pub fn warm(&self, source: &mut dyn TextSource) -> Result<u64> {
+        let newest = source.newest()?;
+        self.database(source, newest, &[])?;
+        Ok(self.statistics_held().0)
+    }
+
+    /// Memories the statistics count, and the heap bytes they hold.
+    pub fn statistics_held(&self) -> (u64, u64) {
+        self.statistics.read().map_or((0, 0), |s| s.held())
     }
 
     /// BM25 ranking of the memories of `namespace` that contain any of the query's terms
@@ -543,10 +589,15 @@ impl KeywordIndex {
         limit: usize,
     ) -> Result<Vec<Ranked>> {
         let newest = source.newest()?;
+        let tokens = self.query_tokens(&query.terms)?;
+        let database = self.database(source, newest, &tokens)?;
         let space = self.space(source, namespace, newest)?;
         let guard = self.current(&space, source, namespace, newest)?;
         let index = guard.index.as_ref().expect("loaded by current");
-        let ids = self.term_ids(index, &query.terms)?;
+        let ids: Vec<Option<u32>> = tokens
+            .iter()
+            .map(|t| index.terms.get(t.as_str()).copied())
+            .collect();
         let mut scores = self
             .scores
             .lock()
@@ -555,6 +606,7 @@ impl KeywordIndex {
             .unwrap_or_default();
         let all = index.rank(
             &ids,
+            &database,
             namespace,
             (!narrowed).then_some(limit),
             query,
@@ -693,7 +745,7 @@ mod tests {
         let q = ids(&space, &mut tokenizer, &["deploy"]);
         let mut scores = Vec::new();
         let found = |space: &Index, all: bool, scores: &mut Vec<f64>| {
-            let ranked = space.rank(&q, "ns", Some(10), &plain(), all, scores);
+            let ranked = space.rank_q(&q, "ns", Some(10), &plain(), all, scores);
             ranked.iter().map(|r| r.rowid).collect::<Vec<_>>()
         };
         let mut before = found(&space, true, &mut scores);
@@ -721,9 +773,9 @@ mod tests {
         let q = ids(&space, &mut Words, &["staging"]);
         let mut scores = Vec::new();
         let rowids = |r: Vec<Ranked>| r.iter().map(|r| r.rowid).collect::<Vec<_>>();
-        let current = space.rank(&q, "ns", Some(10), &plain(), false, &mut scores);
+        let current = space.rank_q(&q, "ns", Some(10), &plain(), false, &mut scores);
         assert_eq!(rowids(current.clone()), [2]);
-        let all = space.rank(&q, "ns", Some(10), &plain(), true, &mut scores);
+        let all = space.rank_q(&q, "ns", Some(10), &plain(), true, &mut scores);
         assert_eq!(rowids(all.clone()), [2, 1]);
         assert_eq!(
             current[0].score, all[0].score,
@@ -756,12 +808,66 @@ mod tests {
         }
     }
 
-    fn ids(space: &Index, tokenizer: &mut dyn Tokens, words: &[&str]) -> Vec<u32> {
-        let mut out = Vec::new();
-        for w in words {
-            tokenizer.query_tokens(w, &mut |t| out.extend(space.terms.get(t).copied()));
+    /// A query's term ids in `space`, with statistics over all of `space` (as if it were the
+    /// database).
+    struct Q {
+        ids: Vec<Option<u32>>,
+        database: Database,
+    }
+
+    impl Q {
+        fn is_empty(&self) -> bool {
+            self.ids.iter().all(Option::is_none)
         }
-        out
+    }
+
+    fn ids(space: &Index, tokenizer: &mut dyn Tokens, words: &[&str]) -> Q {
+        let mut ids = Vec::new();
+        for w in words {
+            tokenizer.query_tokens(w, &mut |t| ids.push(space.terms.get(t).copied()));
+        }
+        let documents = space.slots.len() as f64;
+        let hits = ids
+            .iter()
+            .map(|id| {
+                id.map_or(0.0, |id| {
+                    space.postings[id as usize]
+                        .iter()
+                        .filter(|(slot, _)| space.alive[*slot as usize])
+                        .count() as f64
+                })
+            })
+            .collect();
+        Q {
+            ids,
+            database: Database {
+                documents,
+                average_length: space.live_tokens as f64 / documents.max(1.0),
+                hits,
+            },
+        }
+    }
+
+    impl Index {
+        fn rank_q(
+            &self,
+            q: &Q,
+            namespace: &str,
+            limit: Option<usize>,
+            query: &KeywordQuery,
+            include_superseded: bool,
+            scores: &mut Vec<f64>,
+        ) -> Vec<Ranked> {
+            self.rank(
+                &q.ids,
+                &q.database,
+                namespace,
+                limit,
+                query,
+                include_superseded,
+                scores,
+            )
+        }
     }
 
     #[test]
@@ -780,33 +886,33 @@ mod tests {
             &mut scratch,
         );
         let q = ids(&space, &mut tokenizer, &["ledgers"]);
-        let top = space.rank(&q, "ns", Some(3), &plain(), false, &mut scores);
+        let top = space.rank_q(&q, "ns", Some(3), &plain(), false, &mut scores);
         assert_eq!(top[0].rowid, 7, "title and repeats weigh more");
         assert_eq!(top[1].rowid, 2999, "ties: newest first");
         for rowid in 0..2000 {
             space.remove(rowid);
         }
         assert_eq!(space.dead, 2001);
-        let before = space.rank(&q, "ns", None, &plain(), false, &mut scores);
+        let before = space.rank_q(&q, "ns", None, &plain(), false, &mut scores);
         assert_eq!(before.len(), 1000);
         assert!(
             scores.iter().all(|&x| x == 0.0),
             "the scratch is left clean"
         );
         for k in [1, 7, 999, 1000, 5000] {
-            let top = space.rank(&q, "ns", Some(k), &plain(), false, &mut scores);
+            let top = space.rank_q(&q, "ns", Some(k), &plain(), false, &mut scores);
             assert_eq!(top, before[..k.min(1000)], "best {k}");
         }
         space.compact_if_worthwhile();
         assert_eq!(space.dead, 0);
         assert_eq!(space.rowids.len(), 1000);
         assert_eq!(
-            space.rank(&q, "ns", None, &plain(), false, &mut scores),
+            space.rank_q(&q, "ns", None, &plain(), false, &mut scores),
             before
         );
         assert!(
             space
-                .rank(
+                .rank_q(
                     &ids(&space, &mut tokenizer, &["import"]),
                     "ns",
                     None,
@@ -818,7 +924,7 @@ mod tests {
         );
         assert!(
             space
-                .rank(&q, "other", None, &plain(), false, &mut scores)
+                .rank_q(&q, "other", None, &plain(), false, &mut scores)
                 .is_empty()
         );
         // The one-off words of the removed memories left the dictionary; the live ones'
@@ -832,7 +938,7 @@ mod tests {
         assert!(ids(&space, &mut tokenizer, &["1999"]).is_empty());
         let live = ids(&space, &mut tokenizer, &["2500"]);
         assert_eq!(
-            space.rank(&live, "ns", None, &plain(), false, &mut scores)[0].rowid,
+            space.rank_q(&live, "ns", None, &plain(), false, &mut scores)[0].rowid,
             2500
         );
     }
@@ -881,14 +987,14 @@ mod tests {
             add(&mut space, rowid, "notes", &format!("other note n{rowid}"));
         }
         let q = ids(&space, &mut Words, &["alice", "pottery"]);
-        let fts5 = space.rank(&q, "chat", None, &plain(), false, &mut scores);
+        let fts5 = space.rank_q(&q, "chat", None, &plain(), false, &mut scores);
         assert_eq!(fts5.len(), 7);
         assert_ne!(fts5[0].rowid, 6, "FTS5's idf: Alice's turns come first");
         assert_eq!(
-            space.rank(&q, "chat", None, &floor(1.0), false, &mut scores),
+            space.rank_q(&q, "chat", None, &floor(1.0), false, &mut scores),
             fts5
         );
-        let weighed = space.rank(&q, "chat", None, &floor(0.3), false, &mut scores);
+        let weighed = space.rank_q(&q, "chat", None, &floor(0.3), false, &mut scores);
         assert_eq!(weighed[0].rowid, 6, "the pottery turn comes first");
         // Alice is in 6 of the 7 turns: her weight falls to the floor.
         let alice = fts5.iter().find(|r| r.rowid == 0).unwrap().score;
@@ -898,8 +1004,8 @@ mod tests {
         let p = ids(&space, &mut Words, &["pottery"]);
         let order = |r: Vec<Ranked>| r.iter().map(|r| r.rowid).collect::<Vec<_>>();
         assert_eq!(
-            order(space.rank(&p, "notes", None, &floor(0.3), false, &mut scores)),
-            order(space.rank(&p, "notes", None, &plain(), false, &mut scores))
+            order(space.rank_q(&p, "notes", None, &floor(0.3), false, &mut scores)),
+            order(space.rank_q(&p, "notes", None, &plain(), false, &mut scores))
         );
         // A removed turn leaves the namespace's count.
         space.remove(0);
@@ -932,7 +1038,7 @@ mod tests {
         let q = ids(&space, &mut Words, &["kiln"]);
         let order = |r: Vec<Ranked>| r.iter().map(|r| r.rowid).collect::<Vec<_>>();
         assert_eq!(
-            order(space.rank(&q, "ns", None, &plain(), false, &mut scores)),
+            order(space.rank_q(&q, "ns", None, &plain(), false, &mut scores)),
             [1, 2]
         );
         let with = |b: f64| KeywordQuery {
@@ -940,16 +1046,16 @@ mod tests {
             ..KeywordQuery::default()
         };
         assert_eq!(
-            space.rank(&q, "ns", None, &with(0.75), false, &mut scores),
-            space.rank(&q, "ns", None, &plain(), false, &mut scores),
+            space.rank_q(&q, "ns", None, &with(0.75), false, &mut scores),
+            space.rank_q(&q, "ns", None, &plain(), false, &mut scores),
             "0.75 is FTS5's"
         );
         assert_eq!(
-            order(space.rank(&q, "ns", None, &with(0.25), false, &mut scores)),
+            order(space.rank_q(&q, "ns", None, &with(0.25), false, &mut scores)),
             [2, 1]
         );
         // With b = 0 length no longer counts: one match scores the same in any memory.
-        let flat = space.rank(
+        let flat = space.rank_q(
             &ids(&space, &mut Words, &["today", "noon"]),
             "ns",
             None,
@@ -1013,6 +1119,29 @@ mod tests {
 
         fn passing(&mut self, rowids: &[i64]) -> Result<std::collections::HashSet<i64>> {
             Ok(rowids.iter().copied().collect())
+        }
+
+        fn highest_rowid(&mut self) -> Result<i64> {
+            Ok(self.docs.iter().map(|d| d.rowid).max().unwrap_or(0))
+        }
+
+        fn sample(
+            &mut self,
+            stride: i64,
+            highest: i64,
+            each: &mut dyn FnMut(Document),
+        ) -> Result<()> {
+            if self.fail {
+                return Err(crate::error::Error::Unavailable(
+                    "the database went away".into(),
+                ));
+            }
+            self.docs
+                .iter()
+                .filter(|d| d.rowid % stride == 0 && d.rowid <= highest)
+                .cloned()
+                .for_each(each);
+            Ok(())
         }
     }
 

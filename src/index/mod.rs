@@ -14,6 +14,7 @@ mod bm25;
 pub mod change_log;
 pub mod keyword;
 pub mod namespaces;
+pub mod statistics;
 pub mod vectors;
 
 use std::collections::HashSet;
@@ -60,11 +61,22 @@ pub struct IndexFootprint {
     pub load_failures: u64,
     /// Namespace indexes evicted to stay within the budget since start.
     pub evictions: u64,
+    /// Memories the database-wide keyword statistics count (all of them up to 50,000, a
+    /// sample past that; see `statistics`).
+    pub statistics_memories: u64,
+    /// Estimated heap bytes the statistics hold (outside the budget, and bounded).
+    pub statistics_bytes: u64,
 }
 
 impl IndexFootprint {
-    /// What the namespaces loaded in `resident` hold.
-    pub fn of(resident: &namespaces::Resident) -> IndexFootprint {
+    /// What the namespaces loaded in `resident` hold, beside the keyword statistics of
+    /// `keywords` (none when keywords are ranked by the engine).
+    pub fn of(
+        resident: &namespaces::Resident,
+        keywords: Option<&keyword::KeywordIndex>,
+    ) -> IndexFootprint {
+        let (statistics_memories, statistics_bytes) =
+            keywords.map_or((0, 0), |k| k.statistics_held());
         let usage = resident.usage();
         IndexFootprint {
             keyword_memories: usage.held.memories,
@@ -77,6 +89,8 @@ impl IndexFootprint {
             loads: usage.loads,
             load_failures: usage.load_failures,
             evictions: usage.evictions,
+            statistics_memories,
+            statistics_bytes,
         }
     }
 }
@@ -168,6 +182,14 @@ pub trait TextSource: LogSource {
 
     /// Which of `rowids` pass the search's filter beyond its namespace.
     fn passing(&mut self, rowids: &[i64]) -> Result<HashSet<i64>>;
+
+    /// The highest rowid of any memory (0 when there is none): how far a sample reaches.
+    fn highest_rowid(&mut self) -> Result<i64>;
+
+    /// The text of every memory whose rowid is a multiple of `stride`, up to `highest`, in
+    /// any namespace: one row per `stride` rowids read, whatever the database holds.
+    fn sample(&mut self, stride: i64, highest: i64, each: &mut dyn FnMut(Document))
+    -> Result<()>;
 }
 
 /// What the vector copy reads: its log, changed vectors, and one namespace's on a load.

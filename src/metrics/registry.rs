@@ -72,6 +72,7 @@ pub(super) struct Counters {
     /// the series stay bounded however many namespaces there are).
     index_loaded: IntGauge,
     index_bytes: IntGauge,
+    index_statistics_bytes: IntGauge,
     index_budget: IntGauge,
     index_loads: IntCounter,
     index_load_failures: IntCounter,
@@ -188,6 +189,11 @@ impl Counters {
             "Estimated bytes the in-memory search indexes hold.",
         )
         .expect("valid metric");
+        let index_statistics_bytes = IntGauge::new(
+            "index_statistics_bytes",
+            "Estimated bytes the database-wide keyword statistics hold (a bounded sample).",
+        )
+        .expect("valid metric");
         let index_budget = IntGauge::new(
             "index_budget_bytes",
             "Bytes the in-memory search indexes may hold ([limits] index_memory_bytes).",
@@ -228,6 +234,7 @@ impl Counters {
             Box::new(build),
             Box::new(index_loaded.clone()),
             Box::new(index_bytes.clone()),
+            Box::new(index_statistics_bytes.clone()),
             Box::new(index_budget.clone()),
             Box::new(index_loads.clone()),
             Box::new(index_load_failures.clone()),
@@ -257,6 +264,7 @@ impl Counters {
             embedder,
             index_loaded,
             index_bytes,
+            index_statistics_bytes,
             index_budget,
             index_loads,
             index_load_failures,
@@ -318,6 +326,8 @@ impl Counters {
         let indexes = &state.indexes;
         self.index_loaded.set(clamp(indexes.namespaces_loaded));
         self.index_bytes.set(clamp(indexes.bytes));
+        self.index_statistics_bytes
+            .set(clamp(indexes.statistics_bytes));
         self.index_budget.set(clamp(indexes.budget_bytes));
         catch_up(&self.index_loads, indexes.loads);
         catch_up(&self.index_load_failures, indexes.load_failures);

@@ -178,6 +178,10 @@ pub trait Backend: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Ranked>>;
 
+    /// Loads the database-wide keyword statistics now rather than on the first search; the
+    /// number of memories they count, or `None` when keyword ranking does not use them.
+    async fn warm_keyword_statistics(&self) -> Result<Option<u64>>;
+
     /// The `k` memories nearest to `query` within `filter`, nearest first; the score is the
     /// cosine similarity.
     async fn vector_ranked(

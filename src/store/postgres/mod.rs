@@ -136,7 +136,7 @@ impl Backend for PgStore {
 
     fn index_footprint(&self) -> IndexFootprint {
         // Nearest neighbours are pgvector's: no vectors are copied into this process.
-        IndexFootprint::of(&self.resident)
+        IndexFootprint::of(&self.resident, self.keywords.as_deref())
     }
 
     fn pool_status(&self) -> PoolStatus {
@@ -243,6 +243,10 @@ impl Backend for PgStore {
         limit: usize,
     ) -> Result<Vec<Ranked>> {
         PgStore::keyword_ranked(self, query, filter, limit).await
+    }
+
+    async fn warm_keyword_statistics(&self) -> Result<Option<u64>> {
+        PgStore::warm_keyword_statistics(self).await
     }
 
     async fn vector_ranked(

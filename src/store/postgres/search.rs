@@ -66,6 +66,25 @@ impl PgStore {
         scored(&self.query(&q).await?)
     }
 
+    /// Loads the database-wide keyword statistics now; the number of memories they count.
+    pub(super) async fn warm_keyword_statistics(&self) -> Result<Option<u64>> {
+        let Some(index) = &self.keywords else {
+            return Ok(None);
+        };
+        let (index, client) = (index.clone(), self.conn().await?);
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let filter = Filter::default();
+            let mut source = sources::Source {
+                client: &client,
+                handle: &handle,
+                filter: &filter,
+            };
+            index.warm(&mut source).map(Some)
+        })
+        .await?
+    }
+
     /// The `k` memories nearest to `query` within `filter`, by cosine similarity.
     pub(super) async fn vector_ranked(
         &self,

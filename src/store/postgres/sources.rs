@@ -160,4 +160,41 @@ impl TextSource for Source<'_> {
             rows.iter().map(|r| get(r, 0)).collect()
         })
     }
+
+    fn highest_rowid(&mut self) -> Result<i64> {
+        self.handle.block_on(async {
+            let stmt = self
+                .client
+                .prepare_cached("SELECT coalesce(max(rowid), 0)::bigint FROM memories")
+                .await?;
+            get(&self.client.query_one(&stmt, &[]).await?, 0)
+        })
+    }
+
+    fn sample(
+        &mut self,
+        stride: i64,
+        highest: i64,
+        each: &mut dyn FnMut(Document),
+    ) -> Result<()> {
+        self.handle.block_on(async {
+            // Index lookups by rowid, not a scan: a sample of a large database reads its
+            // sample only.
+            let stmt = self
+                .client
+                .prepare_cached(&format!(
+                    "{DOCUMENT} JOIN generate_series($1::bigint, $2::bigint, $1::bigint) \
+                     AS picked(r) ON rowid = picked.r"
+                ))
+                .await?;
+            let stride = stride.max(1);
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&stride, &highest];
+            let rows = self.client.query_raw(&stmt, params).await?;
+            let mut rows = std::pin::pin!(rows);
+            while let Some(row) = rows.next().await {
+                each(document(&row?)?);
+            }
+            Ok(())
+        })
+    }
 }

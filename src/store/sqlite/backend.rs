@@ -27,7 +27,7 @@ impl Backend for SqliteStore {
     }
 
     fn index_footprint(&self) -> IndexFootprint {
-        IndexFootprint::of(&self.0.resident)
+        IndexFootprint::of(&self.0.resident, self.0.keywords.as_ref())
     }
 
     fn pool_status(&self) -> PoolStatus {
@@ -139,6 +139,10 @@ impl Backend for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Ranked>> {
         SqliteStore::keyword_ranked(self, query, filter, limit).await
+    }
+
+    async fn warm_keyword_statistics(&self) -> Result<Option<u64>> {
+        SqliteStore::warm_keyword_statistics(self).await
     }
 
     async fn vector_ranked(

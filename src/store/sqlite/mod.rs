@@ -414,6 +414,19 @@ impl SqliteStore {
         .await
     }
 
+    /// Loads the database-wide keyword statistics now rather than on the first search; the
+    /// number of memories they count, or `None` when keyword ranking does not use them.
+    pub async fn warm_keyword_statistics(&self) -> Result<Option<u64>> {
+        let inner = self.0.clone();
+        self.read(move |c| match &inner.keywords {
+            Some(index) => index
+                .warm(&mut sources::Source::text(c, &Filter::default()))
+                .map(Some),
+            None => Ok(None),
+        })
+        .await
+    }
+
     /// The `k` memories nearest to `query` within `filter`, nearest first.
     pub async fn vector_ranked(
         &self,

@@ -120,6 +120,34 @@ impl TextSource for Source<'_> {
     fn passing(&mut self, rowids: &[i64]) -> Result<HashSet<i64>> {
         filter::passing(self.conn, self.filter, rowids)
     }
+
+    fn highest_rowid(&mut self) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT coalesce(max(rowid), 0) FROM memories")?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    fn sample(
+        &mut self,
+        stride: i64,
+        highest: i64,
+        each: &mut dyn FnMut(Document),
+    ) -> Result<()> {
+        // Rowid lookups, not a scan: a sample of a large database reads its sample only.
+        let mut stmt = self.conn.prepare_cached(
+            "WITH RECURSIVE picked(r) AS (SELECT ?1 UNION ALL SELECT r + ?1 FROM picked \
+             WHERE r + ?1 <= ?2) \
+             SELECT m.rowid, m.namespace, m.title, m.content, m.tags, \
+             m.superseded_by IS NOT NULL, m.expires_at FROM picked JOIN memories m \
+             ON m.rowid = picked.r",
+        )?;
+        let mut rows = stmt.query(params![stride.max(1), highest])?;
+        while let Some(r) = rows.next()? {
+            each(document(r)?);
+        }
+        Ok(())
+    }
 }
 
 /// The vector in a stored blob, if it is whole little-endian f32s.
