@@ -121,43 +121,54 @@ fn benches(c: &mut Criterion) {
     }
     g.finish();
 
-    // A namespace's first search on a server that has loaded nothing (a fresh handle each
-    // time): both indexes load (its rows only) and a hybrid search's two rankings run.
+    // A namespace's first search on a fresh handle: both its indexes load (its rows only) and
+    // a hybrid search's two rankings run. "namespace": the handle has loaded the
+    // database-wide keyword statistics, as a server does once it is ready (a cold namespace
+    // on a running server); "server": nothing is loaded, so the statistics load too.
     let mut g = c.benchmark_group("cold_first_search");
     let terms = query_terms(&queries[0].1);
-    for &n in &scales() {
-        let ns = format!("n{n}");
-        let told = std::sync::atomic::AtomicBool::new(false);
-        g.bench_with_input(BenchmarkId::from_parameter(n), &ns, |b, ns| {
-            b.iter_custom(|iters| {
-                let mut spent = Duration::ZERO;
-                for _ in 0..iters {
-                    let store = rt
-                        .block_on(Store::open(&location, KeywordRanking::InMemory, budget))
-                        .unwrap();
-                    let started = std::time::Instant::now();
-                    rt.block_on(async {
-                        let filter = Filter::namespace(ns.as_str());
-                        let (keywords, nearest) = tokio::join!(
-                            store.keyword_ranked(terms.clone().into(), filter.clone(), 50),
-                            store.vector_ranked(query.clone(), filter, 100),
-                        );
-                        (keywords.unwrap(), nearest.unwrap())
-                    });
-                    spent += started.elapsed();
-                    let held = store.index_footprint();
-                    assert_eq!(held.namespaces_loaded, 2, "only {ns}'s two indexes");
-                    if iters == 1 && !told.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                        eprintln!(
-                            "{ns}: {} index bytes ({} per memory)",
-                            held.bytes,
-                            held.bytes / n as u64
-                        );
+    for warmed in [true, false] {
+        for &n in &scales() {
+            let ns = format!("n{n}");
+            let told = std::sync::atomic::AtomicBool::new(false);
+            let id = BenchmarkId::new(if warmed { "namespace" } else { "server" }, n);
+            g.bench_with_input(id, &ns, |b, ns| {
+                b.iter_custom(|iters| {
+                    let mut spent = Duration::ZERO;
+                    for _ in 0..iters {
+                        let store = rt
+                            .block_on(Store::open(&location, KeywordRanking::InMemory, budget))
+                            .unwrap();
+                        if warmed {
+                            rt.block_on(store.warm_keyword_statistics()).unwrap();
+                        }
+                        let started = std::time::Instant::now();
+                        rt.block_on(async {
+                            let filter = Filter::namespace(ns.as_str());
+                            let (keywords, nearest) = tokio::join!(
+                                store.keyword_ranked(terms.clone().into(), filter.clone(), 50),
+                                store.vector_ranked(query.clone(), filter, 100),
+                            );
+                            (keywords.unwrap(), nearest.unwrap())
+                        });
+                        spent += started.elapsed();
+                        let held = store.index_footprint();
+                        assert_eq!(held.namespaces_loaded, 2, "only {ns}'s two indexes");
+                        if iters == 1 && !told.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                            eprintln!(
+                                "{ns}: {} index bytes ({} per memory); statistics: {} memories, \
+                                 {} bytes",
+                                held.bytes,
+                                held.bytes / n as u64,
+                                held.statistics_memories,
+                                held.statistics_bytes
+                            );
+                        }
                     }
-                }
-                spent
-            })
-        });
+                    spent
+                })
+            });
+        }
     }
     g.finish();
 }

@@ -188,8 +188,7 @@ pub trait TextSource: LogSource {
 
     /// The text of every memory whose rowid is a multiple of `stride`, up to `highest`, in
     /// any namespace: one row per `stride` rowids read, whatever the database holds.
-    fn sample(&mut self, stride: i64, highest: i64, each: &mut dyn FnMut(Document))
-    -> Result<()>;
+    fn sample(&mut self, stride: i64, highest: i64, each: &mut dyn FnMut(Document)) -> Result<()>;
 }
 
 /// What the vector copy reads: its log, changed vectors, and one namespace's on a load.

@@ -103,7 +103,11 @@ impl Statistics {
     /// allocated).
     pub fn held(&self) -> (u64, u64) {
         let ids: usize = self.sampled.values().map(|s| s.terms.len() * 4).sum();
-        let words: usize = self.terms.keys().map(|w| w.len().next_multiple_of(8) + 8).sum();
+        let words: usize = self
+            .terms
+            .keys()
+            .map(|w| w.len().next_multiple_of(8) + 8)
+            .sum();
         let bytes = self.sampled.capacity() * 33
             + self.terms.capacity() * 25
             + self.frequencies.capacity() * 4
@@ -289,7 +293,10 @@ mod tests {
 
     impl Tokens for Words {
         fn tokens(&mut self, text: &str, each: &mut dyn FnMut(&str)) {
-            for w in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+            for w in text
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+            {
                 each(&w.to_lowercase());
             }
         }
@@ -361,7 +368,11 @@ mod tests {
             if rowid % s.stride != 0 {
                 continue;
             }
-            let text = if rowid % 10 == 0 { "common tenth" } else { "common" };
+            let text = if rowid % 10 == 0 {
+                "common tenth"
+            } else {
+                "common"
+            };
             s.add(&document(rowid, text), &mut Words);
             s.thin_if_over();
         }

@@ -171,12 +171,7 @@ impl TextSource for Source<'_> {
         })
     }
 
-    fn sample(
-        &mut self,
-        stride: i64,
-        highest: i64,
-        each: &mut dyn FnMut(Document),
-    ) -> Result<()> {
+    fn sample(&mut self, stride: i64, highest: i64, each: &mut dyn FnMut(Document)) -> Result<()> {
         self.handle.block_on(async {
             // Index lookups by rowid, not a scan: a sample of a large database reads its
             // sample only.
