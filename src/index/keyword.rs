@@ -266,9 +266,7 @@ impl Index {
         }
     }
 
-    /// Memories of `namespace` containing any of `terms` (the query's tokens' ids here,
-    /// `None` where this namespace lacks one), by BM25 score over `database`'s statistics
-    /// for the same tokens, best first (ties:
+    /// Memories of `namespace` containing any of `terms`, by BM25 score, best first (ties:
     /// newest first); only the best `limit` when given. The query's `namespace_idf_floor`
     /// weighs each term's idf by its namespace (see [`namespace_idf`]), and its
     /// `length_normalisation` replaces FTS5's `b`. `scores` is scratch
@@ -276,8 +274,7 @@ impl Index {
     /// in a buffer the size of the index).
     fn rank(
         &self,
-        terms: &[Option<u32>],
-        database: &Database,
+        terms: &QueryTerms,
         namespace: &str,
         limit: Option<usize>,
         query: &KeywordQuery,
@@ -295,6 +292,7 @@ impl Index {
             return Vec::new();
         };
         let namespace_size = f64::from(self.namespace_sizes[namespace as usize]);
+        let database = &terms.database;
         // The database holds at least this namespace (its counts may be estimates, see
         // `statistics`).
         let documents = database.documents.max(namespace_size);
@@ -310,7 +308,7 @@ impl Index {
             scores.resize(self.rowids.len(), 0.0);
         }
         let mut touched: Vec<u32> = Vec::new();
-        for (&term, &database_hits) in terms.iter().zip(&database.hits) {
+        for (&term, &database_hits) in terms.ids.iter().zip(&database.hits) {
             let Some(term) = term else { continue };
             let list = &self.postings[term as usize];
             let local_hits = list
@@ -368,6 +366,14 @@ impl Index {
             score: scores[slot as usize],
         }
     }
+}
+
+/// A query's tokens as one namespace's index knows them, with their database-wide counts.
+struct QueryTerms {
+    /// Each token's id in the index; `None` where the namespace lacks it.
+    ids: Vec<Option<u32>>,
+    /// The statistics, the tokens' counts in the same order.
+    database: Database,
 }
 
 /// Bytes of one posting: (slot, weighted frequency).
@@ -594,10 +600,13 @@ impl KeywordIndex {
         let space = self.space(source, namespace, newest)?;
         let guard = self.current(&space, source, namespace, newest)?;
         let index = guard.index.as_ref().expect("loaded by current");
-        let ids: Vec<Option<u32>> = tokens
-            .iter()
-            .map(|t| index.terms.get(t.as_str()).copied())
-            .collect();
+        let terms = QueryTerms {
+            ids: tokens
+                .iter()
+                .map(|t| index.terms.get(t.as_str()).copied())
+                .collect(),
+            database,
+        };
         let mut scores = self
             .scores
             .lock()
@@ -605,8 +614,7 @@ impl KeywordIndex {
             .pop()
             .unwrap_or_default();
         let all = index.rank(
-            &ids,
-            &database,
+            &terms,
             namespace,
             (!narrowed).then_some(limit),
             query,
@@ -745,7 +753,7 @@ mod tests {
         let q = ids(&space, &mut tokenizer, &["deploy"]);
         let mut scores = Vec::new();
         let found = |space: &Index, all: bool, scores: &mut Vec<f64>| {
-            let ranked = space.rank_q(&q, "ns", Some(10), &plain(), all, scores);
+            let ranked = space.rank(&q, "ns", Some(10), &plain(), all, scores);
             ranked.iter().map(|r| r.rowid).collect::<Vec<_>>()
         };
         let mut before = found(&space, true, &mut scores);
@@ -773,9 +781,9 @@ mod tests {
         let q = ids(&space, &mut Words, &["staging"]);
         let mut scores = Vec::new();
         let rowids = |r: Vec<Ranked>| r.iter().map(|r| r.rowid).collect::<Vec<_>>();
-        let current = space.rank_q(&q, "ns", Some(10), &plain(), false, &mut scores);
+        let current = space.rank(&q, "ns", Some(10), &plain(), false, &mut scores);
         assert_eq!(rowids(current.clone()), [2]);
-        let all = space.rank_q(&q, "ns", Some(10), &plain(), true, &mut scores);
+        let all = space.rank(&q, "ns", Some(10), &plain(), true, &mut scores);
         assert_eq!(rowids(all.clone()), [2, 1]);
         assert_eq!(
             current[0].score, all[0].score,
@@ -808,20 +816,15 @@ mod tests {
         }
     }
 
-    /// A query's term ids in `space`, with statistics over all of `space` (as if it were the
-    /// database).
-    struct Q {
-        ids: Vec<Option<u32>>,
-        database: Database,
-    }
-
-    impl Q {
+    impl QueryTerms {
         fn is_empty(&self) -> bool {
             self.ids.iter().all(Option::is_none)
         }
     }
 
-    fn ids(space: &Index, tokenizer: &mut dyn Tokens, words: &[&str]) -> Q {
+    /// A query's term ids in `space`, with statistics over all of `space` (as if it were the
+    /// database).
+    fn ids(space: &Index, tokenizer: &mut dyn Tokens, words: &[&str]) -> QueryTerms {
         let mut ids = Vec::new();
         for w in words {
             tokenizer.query_tokens(w, &mut |t| ids.push(space.terms.get(t).copied()));
@@ -838,35 +841,13 @@ mod tests {
                 })
             })
             .collect();
-        Q {
+        QueryTerms {
             ids,
             database: Database {
                 documents,
                 average_length: space.live_tokens as f64 / documents.max(1.0),
                 hits,
             },
-        }
-    }
-
-    impl Index {
-        fn rank_q(
-            &self,
-            q: &Q,
-            namespace: &str,
-            limit: Option<usize>,
-            query: &KeywordQuery,
-            include_superseded: bool,
-            scores: &mut Vec<f64>,
-        ) -> Vec<Ranked> {
-            self.rank(
-                &q.ids,
-                &q.database,
-                namespace,
-                limit,
-                query,
-                include_superseded,
-                scores,
-            )
         }
     }
 
@@ -886,33 +867,33 @@ mod tests {
             &mut scratch,
         );
         let q = ids(&space, &mut tokenizer, &["ledgers"]);
-        let top = space.rank_q(&q, "ns", Some(3), &plain(), false, &mut scores);
+        let top = space.rank(&q, "ns", Some(3), &plain(), false, &mut scores);
         assert_eq!(top[0].rowid, 7, "title and repeats weigh more");
         assert_eq!(top[1].rowid, 2999, "ties: newest first");
         for rowid in 0..2000 {
             space.remove(rowid);
         }
         assert_eq!(space.dead, 2001);
-        let before = space.rank_q(&q, "ns", None, &plain(), false, &mut scores);
+        let before = space.rank(&q, "ns", None, &plain(), false, &mut scores);
         assert_eq!(before.len(), 1000);
         assert!(
             scores.iter().all(|&x| x == 0.0),
             "the scratch is left clean"
         );
         for k in [1, 7, 999, 1000, 5000] {
-            let top = space.rank_q(&q, "ns", Some(k), &plain(), false, &mut scores);
+            let top = space.rank(&q, "ns", Some(k), &plain(), false, &mut scores);
             assert_eq!(top, before[..k.min(1000)], "best {k}");
         }
         space.compact_if_worthwhile();
         assert_eq!(space.dead, 0);
         assert_eq!(space.rowids.len(), 1000);
         assert_eq!(
-            space.rank_q(&q, "ns", None, &plain(), false, &mut scores),
+            space.rank(&q, "ns", None, &plain(), false, &mut scores),
             before
         );
         assert!(
             space
-                .rank_q(
+                .rank(
                     &ids(&space, &mut tokenizer, &["import"]),
                     "ns",
                     None,
@@ -924,7 +905,7 @@ mod tests {
         );
         assert!(
             space
-                .rank_q(&q, "other", None, &plain(), false, &mut scores)
+                .rank(&q, "other", None, &plain(), false, &mut scores)
                 .is_empty()
         );
         // The one-off words of the removed memories left the dictionary; the live ones'
@@ -938,7 +919,7 @@ mod tests {
         assert!(ids(&space, &mut tokenizer, &["1999"]).is_empty());
         let live = ids(&space, &mut tokenizer, &["2500"]);
         assert_eq!(
-            space.rank_q(&live, "ns", None, &plain(), false, &mut scores)[0].rowid,
+            space.rank(&live, "ns", None, &plain(), false, &mut scores)[0].rowid,
             2500
         );
     }
@@ -987,14 +968,14 @@ mod tests {
             add(&mut space, rowid, "notes", &format!("other note n{rowid}"));
         }
         let q = ids(&space, &mut Words, &["alice", "pottery"]);
-        let fts5 = space.rank_q(&q, "chat", None, &plain(), false, &mut scores);
+        let fts5 = space.rank(&q, "chat", None, &plain(), false, &mut scores);
         assert_eq!(fts5.len(), 7);
         assert_ne!(fts5[0].rowid, 6, "FTS5's idf: Alice's turns come first");
         assert_eq!(
-            space.rank_q(&q, "chat", None, &floor(1.0), false, &mut scores),
+            space.rank(&q, "chat", None, &floor(1.0), false, &mut scores),
             fts5
         );
-        let weighed = space.rank_q(&q, "chat", None, &floor(0.3), false, &mut scores);
+        let weighed = space.rank(&q, "chat", None, &floor(0.3), false, &mut scores);
         assert_eq!(weighed[0].rowid, 6, "the pottery turn comes first");
         // Alice is in 6 of the 7 turns: her weight falls to the floor.
         let alice = fts5.iter().find(|r| r.rowid == 0).unwrap().score;
@@ -1004,8 +985,8 @@ mod tests {
         let p = ids(&space, &mut Words, &["pottery"]);
         let order = |r: Vec<Ranked>| r.iter().map(|r| r.rowid).collect::<Vec<_>>();
         assert_eq!(
-            order(space.rank_q(&p, "notes", None, &floor(0.3), false, &mut scores)),
-            order(space.rank_q(&p, "notes", None, &plain(), false, &mut scores))
+            order(space.rank(&p, "notes", None, &floor(0.3), false, &mut scores)),
+            order(space.rank(&p, "notes", None, &plain(), false, &mut scores))
         );
         // A removed turn leaves the namespace's count.
         space.remove(0);
@@ -1038,7 +1019,7 @@ mod tests {
         let q = ids(&space, &mut Words, &["kiln"]);
         let order = |r: Vec<Ranked>| r.iter().map(|r| r.rowid).collect::<Vec<_>>();
         assert_eq!(
-            order(space.rank_q(&q, "ns", None, &plain(), false, &mut scores)),
+            order(space.rank(&q, "ns", None, &plain(), false, &mut scores)),
             [1, 2]
         );
         let with = |b: f64| KeywordQuery {
@@ -1046,16 +1027,16 @@ mod tests {
             ..KeywordQuery::default()
         };
         assert_eq!(
-            space.rank_q(&q, "ns", None, &with(0.75), false, &mut scores),
-            space.rank_q(&q, "ns", None, &plain(), false, &mut scores),
+            space.rank(&q, "ns", None, &with(0.75), false, &mut scores),
+            space.rank(&q, "ns", None, &plain(), false, &mut scores),
             "0.75 is FTS5's"
         );
         assert_eq!(
-            order(space.rank_q(&q, "ns", None, &with(0.25), false, &mut scores)),
+            order(space.rank(&q, "ns", None, &with(0.25), false, &mut scores)),
             [2, 1]
         );
         // With b = 0 length no longer counts: one match scores the same in any memory.
-        let flat = space.rank_q(
+        let flat = space.rank(
             &ids(&space, &mut Words, &["today", "noon"]),
             "ns",
             None,
