@@ -213,6 +213,9 @@ pub struct Record {
     pub priority: i32,
     /// When it happened, RFC 3339 UTC.
     pub occurred_at: String,
+    /// A random unit vector in `export --vectors`' form, when asked for (see [`Layout`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector: Option<crate::import::CarriedVector>,
 }
 
 fn is_zero(v: &i32) -> bool {
@@ -347,6 +350,7 @@ impl Corpus {
             .format("%Y-%m-%dT%H:%M:%SZ")
             .to_string();
         Record {
+            vector: None,
             namespace: self.namespace.clone(),
             content: content.join(" "),
             title,
@@ -371,14 +375,55 @@ impl Iterator for Corpus {
     }
 }
 
-/// Writes the first `n` records of the corpus of `seed` as JSONL.
+/// How [`write_jsonl`] spreads the records over namespaces and what it gives them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Layout {
+    /// The namespace, or with `namespaces` above 1 the prefix of each (`{prefix}-{i}`,
+    /// `scale-{i}` without one); `None` with one namespace leaves it to the import.
+    pub namespace: Option<String>,
+    /// How many namespaces (0 and 1 both mean one).
+    pub namespaces: u64,
+    /// How many memories the first namespace holds; the others share the rest evenly
+    /// (their sizes differ by at most one). `None`: all share evenly.
+    pub largest: Option<u64>,
+    /// Whether each record carries a random unit vector as if this build's model made it, so
+    /// an import stores it without embedding (brute-force and HNSW search cost the same
+    /// whatever the vectors mean).
+    pub vectors: bool,
+}
+
+impl Layout {
+    /// The namespace of record `i` (counting from 0).
+    fn namespace_of(&self, i: u64) -> Option<String> {
+        if self.namespaces <= 1 {
+            return self.namespace.clone();
+        }
+        let index = match self.largest {
+            Some(largest) if i < largest => 0,
+            Some(largest) => 1 + (i - largest) % (self.namespaces - 1),
+            None => i % self.namespaces,
+        };
+        let prefix = self.namespace.as_deref().unwrap_or("scale");
+        Some(format!("{prefix}-{index}"))
+    }
+}
+
+/// Writes the first `n` records of the corpus of `seed` as JSONL, laid out as `layout` says.
 pub fn write_jsonl(
     out: &mut impl std::io::Write,
     n: u64,
     seed: u64,
-    namespace: Option<String>,
+    layout: &Layout,
 ) -> std::io::Result<()> {
-    for record in Corpus::new(seed, namespace).take(n as usize) {
+    // Vectors from a generator of their own, so the text is the same with or without them.
+    let mut vectors = Rng::new(seed ^ 0x5eed_0f_7ec7);
+    for (i, mut record) in Corpus::new(seed, None).take(n as usize).enumerate() {
+        record.namespace = layout.namespace_of(i as u64);
+        if layout.vectors {
+            record.vector = Some(crate::import::CarriedVector::new(
+                &vectors.unit_vector(crate::embed::DIMENSION),
+            ));
+        }
         serde_json::to_writer(&mut *out, &record)?;
         out.write_all(b"\n")?;
     }
@@ -430,5 +475,58 @@ mod tests {
         }
         // 0, 500, 1000 (all roles), 1500, 2000.
         assert_eq!(pinned, 5);
+    }
+
+    #[test]
+    fn a_layout_spreads_records_and_gives_them_vectors_an_import_takes() {
+        let layout = Layout {
+            namespace: Some("s".into()),
+            namespaces: 4,
+            largest: Some(5),
+            vectors: true,
+        };
+        let mut out = Vec::new();
+        write_jsonl(&mut out, 11, 3, &layout).unwrap();
+        let lines: Vec<serde_json::Value> = out
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        let namespaces: Vec<&str> = lines
+            .iter()
+            .map(|l| l["namespace"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            namespaces,
+            [
+                "s-0", "s-0", "s-0", "s-0", "s-0", "s-1", "s-2", "s-3", "s-1", "s-2", "s-3"
+            ]
+        );
+        let limits = Limits::default();
+        for line in &lines {
+            let draft: Draft = serde_json::from_value(line.clone()).unwrap();
+            let vector = draft
+                .vector
+                .clone()
+                .unwrap()
+                .usable()
+                .expect("this model's");
+            let norm: f32 = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-4, "{norm}");
+            draft
+                .check("default", &limits, "2026-01-01T00:00:00Z")
+                .unwrap();
+        }
+        // The text does not depend on the vectors.
+        let mut plain = Vec::new();
+        let without = Layout {
+            vectors: false,
+            ..layout
+        };
+        write_jsonl(&mut plain, 11, 3, &without).unwrap();
+        let first: serde_json::Value =
+            serde_json::from_slice(plain.split(|b| *b == b'\n').next().unwrap()).unwrap();
+        assert_eq!(first["content"], lines[0]["content"]);
+        assert!(first.get("vector").is_none());
     }
 }

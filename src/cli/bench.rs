@@ -24,6 +24,8 @@ const MAX_SECONDS: f64 = 86_400.0;
 const MAX_REQUESTS: u64 = 1_000_000_000;
 /// Most memories in one corpus.
 const MAX_MEMORIES: u64 = 100_000_000;
+/// Namespaces `bench corpus` spreads over, at most.
+const MAX_NAMESPACES: u64 = 1_000_000;
 /// Most warm-up requests per client.
 const MAX_WARMUP: u32 = 1000;
 /// Most cold-start runs.
@@ -107,6 +109,18 @@ pub struct CorpusArgs {
     /// The JSONL file to write (replaced whole when complete); `-` writes stdout
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Spread the memories over N namespaces, `{--namespace}-0` to `-{N-1}` (`scale-…`
+    /// without --namespace), round-robin (1 to 1,000,000)
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub namespaces: u64,
+    /// The first namespace holds N of the memories; the others share the rest evenly
+    /// (needs --namespaces 2 or more)
+    #[arg(long, value_name = "N")]
+    pub largest: Option<u64>,
+    /// Give each memory a random unit vector, as `export --vectors` writes them, so `import`
+    /// stores it without embedding (for timing search at scale without a model's time)
+    #[arg(long)]
+    pub vectors: bool,
 }
 
 /// Flags of `memoryd bench load`.
@@ -177,16 +191,49 @@ async fn run_corpus(global: &Global, args: CorpusArgs) -> anyhow::Result<()> {
             args.memories
         );
     }
+    if !(1..=MAX_NAMESPACES).contains(&args.namespaces) {
+        bail!(
+            "invalid argument '--namespaces': must be from 1 to {MAX_NAMESPACES}, got {}\npass how many namespaces to spread the memories over, such as --namespaces 100",
+            args.namespaces
+        );
+    }
+    if args.namespaces > args.memories {
+        bail!(
+            "invalid argument '--namespaces': {} namespaces need at least as many memories, got --memories {}\nask for fewer namespaces or more memories",
+            args.namespaces,
+            args.memories
+        );
+    }
+    if let Some(largest) = args.largest {
+        if args.namespaces < 2 {
+            bail!(
+                "invalid argument '--largest': it sizes the first of several namespaces\npass --namespaces 2 or more with it"
+            );
+        }
+        let others = args.namespaces - 1;
+        if largest == 0 || largest > args.memories - others {
+            bail!(
+                "invalid argument '--largest': must be from 1 to {} (the other {others} namespaces need a memory each), got {largest}",
+                args.memories - others
+            );
+        }
+    }
     let namespace = global
         .namespace
         .as_deref()
         .map(|ns| crate::memory::namespace(Some(ns)))
         .transpose()?;
+    let layout = corpus::Layout {
+        namespace,
+        namespaces: args.namespaces,
+        largest: args.largest,
+        vectors: args.vectors,
+    };
     let (n, seed) = (args.memories, args.seed);
     if args.out.as_os_str() == "-" {
         return tokio::task::spawn_blocking(move || {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            corpus::write_jsonl(&mut out, n, seed, namespace)?;
+            corpus::write_jsonl(&mut out, n, seed, &layout)?;
             out.flush()
         })
         .await?
@@ -209,7 +256,7 @@ async fn run_corpus(global: &Global, args: CorpusArgs) -> anyhow::Result<()> {
         let tmp = tempfile::NamedTempFile::new_in(&dir)
             .with_context(|| format!("cannot create a file in {}", dir.display()))?;
         let mut out = std::io::BufWriter::new(tmp);
-        corpus::write_jsonl(&mut out, n, seed, namespace)
+        corpus::write_jsonl(&mut out, n, seed, &layout)
             .with_context(|| format!("cannot write {}", path.display()))?;
         let tmp = out
             .into_inner()
