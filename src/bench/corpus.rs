@@ -416,7 +416,7 @@ pub fn write_jsonl(
     layout: &Layout,
 ) -> std::io::Result<()> {
     // Vectors from a generator of their own, so the text is the same with or without them.
-    let mut vectors = Rng::new(seed ^ 0x5eed_0f_7ec7);
+    let mut vectors = Rng::new(seed ^ 0x005e_ed0f_7ec7);
     for (i, mut record) in Corpus::new(seed, None).take(n as usize).enumerate() {
         record.namespace = layout.namespace_of(i as u64);
         if layout.vectors {
