@@ -508,6 +508,63 @@ fn bad_flags_are_refused_with_the_flag_named() {
             &["bench", "cold-start", "--runs", "0"],
             &["'--runs'", "from 1 to 1000"],
         ),
+        (
+            &[
+                "bench",
+                "corpus",
+                "--memories",
+                "5",
+                "--out",
+                "-",
+                "--namespaces",
+                "0",
+            ],
+            &["'--namespaces'", "from 1 to 1000000"],
+        ),
+        (
+            &[
+                "bench",
+                "corpus",
+                "--memories",
+                "5",
+                "--out",
+                "-",
+                "--namespaces",
+                "6",
+            ],
+            &[
+                "'--namespaces'",
+                "6 namespaces need at least as many memories",
+            ],
+        ),
+        (
+            &[
+                "bench",
+                "corpus",
+                "--memories",
+                "5",
+                "--out",
+                "-",
+                "--largest",
+                "2",
+            ],
+            &["'--largest'", "--namespaces 2 or more"],
+        ),
+        (
+            &[
+                "bench",
+                "corpus",
+                "--memories",
+                "5",
+                "--out",
+                "-",
+                "--namespaces",
+                "3",
+                "--largest",
+                "4",
+            ],
+            &["'--largest'", "from 1 to 3", "got 4"],
+        ),
     ];
     for (args, expected) in cases {
         let run = run_bare(&dir, args);
@@ -522,4 +579,42 @@ fn bad_flags_are_refused_with_the_flag_named() {
         }
     }
     assert!(!Path::new(missing).exists());
+}
+
+#[test]
+fn a_corpus_spread_over_namespaces_with_vectors_imports_without_embedding() {
+    let dir = DataDir::new();
+    let corpus = write_corpus(
+        &dir,
+        "spread.jsonl",
+        &[
+            "--memories",
+            "30",
+            "--namespaces",
+            "4",
+            "--largest",
+            "12",
+            "--vectors",
+        ],
+    );
+    // --offline: no model, so every vector stored came with its record.
+    let import = run_bare(&dir, &["import", corpus.to_str().unwrap()]);
+    assert!(
+        import.ok().contains("imported 30 of 30 memories from")
+            && import
+                .ok()
+                .contains("(30 embedded, 30 of them with the vector they carried,"),
+        "{}",
+        import.describe()
+    );
+    let counts: Vec<(String, u64)> = ["scale-0", "scale-1", "scale-2", "scale-3"]
+        .iter()
+        .map(|ns| {
+            let list = run_bare(&dir, &["--json", "-n", ns, "list", "--limit", "100"]);
+            let n = list.json()["memories"].as_array().unwrap().len() as u64;
+            (ns.to_string(), n)
+        })
+        .collect();
+    let sizes: Vec<u64> = counts.iter().map(|c| c.1).collect();
+    assert_eq!(sizes, [12, 6, 6, 6], "{counts:?}");
 }
