@@ -671,28 +671,35 @@ fn catch_up(
     match todo {
         CatchUp::Current => {}
         CatchUp::Reload => state.index = None,
-        CatchUp::Apply(changed) => {
-            if let Some(index) = state.index.as_mut() {
-                let mut scratch = HashMap::new();
-                let mut apply = || -> Result<()> {
-                    for &rowid in &changed {
-                        index.remove(rowid);
-                        if let Some(document) = source.document(rowid)?
-                            && document.namespace == namespace
-                        {
-                            index.add(tokenizer, &document, &mut scratch);
+        CatchUp::Apply(changed) => match change_log::to_reread(&changed, namespace) {
+            None => state.index = None,
+            Some(mine) => {
+                if let Some(index) = state.index.as_mut() {
+                    let mut scratch = HashMap::new();
+                    let apply = || -> Result<()> {
+                        // Others' changes cost nothing: their memories are not here (or,
+                        // gone, just forgotten).
+                        for rowid in changed.keys() {
+                            index.remove(*rowid);
                         }
+                        for rowid in mine {
+                            if let Some(document) = source.document(rowid)?
+                                && document.namespace == namespace
+                            {
+                                index.add(tokenizer, &document, &mut scratch);
+                            }
+                        }
+                        Ok(())
+                    };
+                    if let Err(err) = apply() {
+                        state.index = None;
+                        state.seq = None;
+                        return Err(err);
                     }
-                    Ok(())
-                };
-                if let Err(err) = apply() {
-                    state.index = None;
-                    state.seq = None;
-                    return Err(err);
+                    index.compact_if_worthwhile();
                 }
-                index.compact_if_worthwhile();
             }
-        }
+        },
     }
     state.seq = Some(seq);
     Ok(())
@@ -1050,6 +1057,9 @@ mod tests {
         docs: Vec<Document>,
         log: Vec<(i64, i64)>,
         fail: bool,
+        /// Rowids read one by one, and namespaces loaded whole, in order.
+        reads: Vec<i64>,
+        loads: Vec<String>,
     }
 
     impl crate::index::LogSource for Docs {
@@ -1061,18 +1071,26 @@ mod tests {
             Ok(self.log.iter().map(|e| e.0).min().unwrap_or(0))
         }
 
-        fn since(&mut self, seq: i64) -> Result<Vec<Option<i64>>> {
+        fn since(&mut self, seq: i64) -> Result<Vec<change_log::Change>> {
             Ok(self
                 .log
                 .iter()
                 .filter(|e| e.0 > seq)
-                .map(|e| Some(e.1))
+                .map(|e| {
+                    let namespace = self
+                        .docs
+                        .iter()
+                        .find(|d| d.rowid == e.1)
+                        .map(|d| d.namespace.clone());
+                    change_log::Change::Memory(e.1, namespace)
+                })
                 .collect())
         }
     }
 
     impl TextSource for Docs {
         fn document(&mut self, rowid: i64) -> Result<Option<Document>> {
+            self.reads.push(rowid);
             if self.fail {
                 return Err(crate::error::Error::Unavailable(
                     "the database went away".into(),
@@ -1082,6 +1100,7 @@ mod tests {
         }
 
         fn documents(&mut self, namespace: &str, each: &mut dyn FnMut(Document)) -> Result<()> {
+            self.loads.push(namespace.to_string());
             if self.fail {
                 return Err(crate::error::Error::Unavailable(
                     "the database went away".into(),
@@ -1133,6 +1152,8 @@ mod tests {
             ],
             log: vec![(1, 1), (2, 2)],
             fail: false,
+            reads: Vec::new(),
+            loads: Vec::new(),
         };
         let search = |index: &KeywordIndex, source: &mut Docs, word: &str| -> Result<Vec<i64>> {
             let query = KeywordQuery::from(vec![word.to_string()]);
@@ -1154,6 +1175,53 @@ mod tests {
         source.fail = false;
         assert_eq!(search(&index, &mut source, "import").unwrap(), [3]);
         assert_eq!(search(&index, &mut source, "reconcile").unwrap(), [1]);
+    }
+
+    #[test]
+    fn writes_in_another_namespace_are_not_read_by_a_loaded_one_nor_reload_it() {
+        let index = KeywordIndex::new(|| Ok(Box::new(Words)), Arc::new(Resident::new(1 << 30)));
+        let mut docs = namespace_docs(1, 5);
+        docs.extend(namespace_docs(2, 5));
+        docs.extend(namespace_docs(3, 5));
+        let mut source = Docs {
+            log: vec![(1, 1000)],
+            docs,
+            fail: false,
+            reads: Vec::new(),
+            loads: Vec::new(),
+        };
+        assert_eq!(rowids_for(&index, &mut source, "ns1", "w1x0").unwrap(), [1000]);
+        assert_eq!(rowids_for(&index, &mut source, "ns3", "w3x0").unwrap(), [3000]);
+        assert_eq!(source.loads, ["ns1", "ns3"]);
+        // Three writes in ns2: each is read once, for the database-wide statistics, not once
+        // more by each loaded namespace.
+        for (seq, i) in [(2, 5), (3, 6), (4, 7)] {
+            let mut d = fields(2000 + i, None, &format!("shared w2x{i}"));
+            d.namespace = "ns2".into();
+            source.docs.push(d);
+            source.log.push((seq, 2000 + i));
+        }
+        source.reads.clear();
+        assert_eq!(rowids_for(&index, &mut source, "ns1", "w1x0").unwrap(), [1000]);
+        assert_eq!(rowids_for(&index, &mut source, "ns3", "w3x0").unwrap(), [3000]);
+        source.reads.sort();
+        assert_eq!(source.reads, [2005, 2006, 2007]);
+        // More writes elsewhere than a namespace would re-read: still no reload of ns1.
+        let many = change_log::MAX_REREAD as i64 + 10;
+        for i in 0..many {
+            let mut d = fields(5000 + i, None, "elsewhere");
+            d.namespace = "ns2".into();
+            source.docs.push(d);
+            source.log.push((5 + i, 5000 + i));
+        }
+        assert_eq!(rowids_for(&index, &mut source, "ns1", "w1x0").unwrap(), [1000]);
+        assert_eq!(source.loads, ["ns1", "ns3"], "no namespace reloaded");
+        // A write in ns1 itself is read and found.
+        let mut d = fields(1005, None, "shared w1x5 fresh");
+        d.namespace = "ns1".into();
+        source.docs.push(d);
+        source.log.push((5 + many, 1005));
+        assert_eq!(rowids_for(&index, &mut source, "ns1", "fresh").unwrap(), [1005]);
     }
 
     /// A namespace of `n` memories, each with its own word `w<namespace><i>` and "shared".
@@ -1195,6 +1263,8 @@ mod tests {
             docs,
             log: vec![(1, 1)],
             fail: false,
+            reads: Vec::new(),
+            loads: Vec::new(),
         };
         assert_eq!(rowids_for(&index, &mut source, "ns0", "w0x1").unwrap(), [1]);
         // The database goes away: ns1 cannot load, ns0 is current and still answers.
@@ -1238,6 +1308,8 @@ mod tests {
                         docs,
                         log: vec![(1, 1)],
                         fail: false,
+            reads: Vec::new(),
+            loads: Vec::new(),
                     };
                     for round in 0..200 {
                         let ns = (thread + round) % NAMESPACES;

@@ -139,8 +139,8 @@ pub trait LogSource {
     /// The oldest `seq` still in the log (0 when empty); read only when something changed.
     fn oldest(&mut self) -> Result<i64>;
 
-    /// The rowids of the entries after `seq`; `None` stands for every memory.
-    fn since(&mut self, seq: i64) -> Result<Vec<Option<i64>>>;
+    /// The entries after `seq`, each with its memory's namespace (read now).
+    fn since(&mut self, seq: i64) -> Result<Vec<change_log::Change>>;
 }
 
 /// The searchable text of one memory.

@@ -20,19 +20,12 @@
 
 use std::collections::HashMap;
 
-use super::change_log::{self, CatchUp};
+use super::change_log::{self, CatchUp, MAX_REREAD};
 use super::{Document, TextSource, Tokens};
 use crate::error::Result;
 
 /// Memories counted at most.
 pub const SAMPLE: usize = 50_000;
-
-/// Changes a catch-up may list before it reloads (most are unsampled once the stride grows:
-/// only the sampled ones are re-read, see [`MAX_REREAD`]).
-const MAX_LISTED: i64 = 65_536;
-
-/// Sampled memories a catch-up re-reads one by one at most; more and it reloads the sample.
-const MAX_REREAD: usize = 1024;
 
 /// One counted memory: the terms it holds (each once) and its length in tokens.
 struct Sampled {
@@ -128,18 +121,23 @@ impl Statistics {
     }
 
     fn try_catch_up(&mut self, source: &mut dyn TextSource, tokens: &mut dyn Tokens) -> Result<()> {
-        let (todo, seq) = change_log::catch_up_within(source, self.seq, MAX_LISTED)?;
+        let (todo, seq) = change_log::catch_up(source, self.seq)?;
         let stride = self.stride.max(1);
         match todo {
             CatchUp::Current => {}
             CatchUp::Apply(changed) => {
-                let sampled: Vec<i64> = changed.into_iter().filter(|r| r % stride == 0).collect();
+                let sampled: Vec<(i64, bool)> = changed
+                    .into_iter()
+                    .filter(|(rowid, _)| rowid % stride == 0)
+                    .map(|(rowid, of)| (rowid, of.is_some()))
+                    .collect();
                 if sampled.len() > MAX_REREAD {
                     self.load(source, tokens)?;
                 } else {
-                    for rowid in sampled {
+                    for (rowid, exists) in sampled {
                         self.remove(rowid);
-                        if let Some(document) = source.document(rowid)? {
+                        // A memory gone by the time the log was read is not re-read.
+                        if exists && let Some(document) = source.document(rowid)? {
                             self.add(&document, tokens);
                         }
                     }

@@ -216,27 +216,34 @@ fn catch_up(
     match todo {
         CatchUp::Current => {}
         CatchUp::Reload => state.space = None,
-        CatchUp::Apply(changed) => {
-            if let Some(space) = state.space.as_mut() {
-                let mut apply = || -> Result<()> {
-                    for &rowid in &changed {
-                        space.remove(rowid, dim);
-                        if let Some((of, vector, standing)) = source.vector(rowid)?
-                            && of == namespace
-                            && vector.len() == dim
-                        {
-                            space.upsert(rowid, &vector, standing);
+        CatchUp::Apply(changed) => match change_log::to_reread(&changed, namespace) {
+            None => state.space = None,
+            Some(mine) => {
+                if let Some(space) = state.space.as_mut() {
+                    let apply = || -> Result<()> {
+                        // Others' changes cost nothing: their vectors are not here (or, gone,
+                        // just forgotten).
+                        for rowid in changed.keys() {
+                            space.remove(*rowid, dim);
                         }
+                        for rowid in mine {
+                            if let Some((of, vector, standing)) = source.vector(rowid)?
+                                && of == namespace
+                                && vector.len() == dim
+                            {
+                                space.upsert(rowid, &vector, standing);
+                            }
+                        }
+                        Ok(())
+                    };
+                    if let Err(err) = apply() {
+                        state.space = None;
+                        state.seq = None;
+                        return Err(err);
                     }
-                    Ok(())
-                };
-                if let Err(err) = apply() {
-                    state.space = None;
-                    state.seq = None;
-                    return Err(err);
                 }
             }
-        }
+        },
     }
     state.seq = Some(seq);
     Ok(())
@@ -395,7 +402,7 @@ mod tests {
             Ok(1)
         }
 
-        fn since(&mut self, _seq: i64) -> Result<Vec<Option<i64>>> {
+        fn since(&mut self, _seq: i64) -> Result<Vec<change_log::Change>> {
             Ok(Vec::new())
         }
     }

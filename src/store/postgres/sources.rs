@@ -19,6 +19,7 @@ use tokio_postgres::Row;
 use super::columns::get;
 use super::sql::Query;
 use crate::error::Result;
+use crate::index::change_log::Change;
 use crate::index::{Document, LogSource, TextSource};
 use crate::store::Filter;
 
@@ -100,15 +101,25 @@ impl LogSource for Source<'_> {
         self.scalar("SELECT coalesce(min(seq), 0) FROM text_log")
     }
 
-    fn since(&mut self, seq: i64) -> Result<Vec<Option<i64>>> {
+    fn since(&mut self, seq: i64) -> Result<Vec<Change>> {
         self.handle.block_on(async {
             let stmt = self
                 .client
-                .prepare_cached("SELECT memory_rowid FROM text_log WHERE seq > $1")
+                .prepare_cached(
+                    "SELECT l.memory_rowid, m.namespace FROM text_log l \
+                     LEFT JOIN memories m ON m.rowid = l.memory_rowid WHERE l.seq > $1",
+                )
                 .await?;
             let rows = self.client.query(&stmt, &[&seq]).await?;
-            // NULL: changes were dropped unread (see migration V7); the index reloads.
-            rows.iter().map(|r| get(r, 0)).collect()
+            rows.iter()
+                .map(|r| {
+                    // NULL: changes were dropped unread (see migration V7); the index reloads.
+                    Ok(match get::<Option<i64>>(r, 0)? {
+                        None => Change::All,
+                        Some(rowid) => Change::Memory(rowid, get(r, 1)?),
+                    })
+                })
+                .collect()
         })
     }
 }

@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::filter::{self, Filter};
 use crate::error::Result;
+use crate::index::change_log::Change;
 use crate::index::{Document, LogSource, Standing, TextSource, VectorSource};
 
 /// The statements that read one log table (each a lone min() or max(), which SQLite answers
@@ -21,13 +22,15 @@ struct Log {
 const TEXT_LOG: Log = Log {
     newest: "SELECT ifnull(max(seq), 0) FROM text_log",
     oldest: "SELECT ifnull(min(seq), 0) FROM text_log",
-    since: "SELECT memory_rowid FROM text_log WHERE seq > ?1",
+    since: "SELECT l.memory_rowid, m.namespace FROM text_log l \
+            LEFT JOIN memories m ON m.rowid = l.memory_rowid WHERE l.seq > ?1",
 };
 
 const VECTOR_LOG: Log = Log {
     newest: "SELECT ifnull(max(seq), 0) FROM vector_log",
     oldest: "SELECT ifnull(min(seq), 0) FROM vector_log",
-    since: "SELECT memory_rowid FROM vector_log WHERE seq > ?1",
+    since: "SELECT l.memory_rowid, m.namespace FROM vector_log l \
+            LEFT JOIN memories m ON m.rowid = l.memory_rowid WHERE l.seq > ?1",
 };
 
 /// One connection read for one search.
@@ -72,10 +75,16 @@ impl LogSource for Source<'_> {
             .query_row([], |r| r.get(0))?)
     }
 
-    fn since(&mut self, seq: i64) -> Result<Vec<Option<i64>>> {
+    fn since(&mut self, seq: i64) -> Result<Vec<Change>> {
         let mut stmt = self.conn.prepare_cached(self.log.since)?;
         let rows = stmt
-            .query_map(params![seq], |r| r.get(0))?
+            .query_map(params![seq], |r| {
+                // A NULL rowid stands for every memory (vectors dropped for re-embedding).
+                Ok(match r.get::<_, Option<i64>>(0)? {
+                    None => Change::All,
+                    Some(rowid) => Change::Memory(rowid, r.get(1)?),
+                })
+            })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
