@@ -429,6 +429,9 @@ pub struct KeywordIndex {
     /// The database-wide counts every namespace's idfs come from (see `statistics`). Read
     /// for a moment per search; written only to catch up with the log.
     statistics: RwLock<Statistics>,
+    /// What they held after their last catch-up (memories counted, bytes), for `/metrics`,
+    /// which must not wait on a catch-up's database reads.
+    statistics_held: Mutex<(u64, u64)>,
     /// Tokenizers for indexing, one per load or catch-up running at the same time.
     tokenizers: Mutex<Vec<Box<dyn Tokens>>>,
     /// Tokenizes queries (a tokenizer needs `&mut`; a query takes microseconds under it).
@@ -447,6 +450,7 @@ impl KeywordIndex {
         KeywordIndex {
             resident,
             statistics: RwLock::new(Statistics::default()),
+            statistics_held: Mutex::new((0, 0)),
             tokenizers: Mutex::new(Vec::new()),
             query_tokenizer: Mutex::new(None),
             scores: Mutex::new(Vec::new()),
@@ -559,7 +563,12 @@ impl KeywordIndex {
         }
         let mut statistics = super::write_or_reset(&self.statistics);
         if !statistics.reflect(newest) {
-            self.with_tokenizer(|t| statistics.catch_up(source, t))?;
+            let caught_up = self.with_tokenizer(|t| statistics.catch_up(source, t));
+            *self
+                .statistics_held
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = statistics.held();
+            caught_up?;
         }
         Ok(statistics.database(tokens))
     }
@@ -573,9 +582,13 @@ impl KeywordIndex {
         Ok(self.statistics_held().0)
     }
 
-    /// Memories the statistics count, and the heap bytes they hold.
+    /// Memories the statistics count, and the heap bytes they hold, as of their last
+    /// catch-up (never waits for one).
     pub fn statistics_held(&self) -> (u64, u64) {
-        self.statistics.read().map_or((0, 0), |s| s.held())
+        *self
+            .statistics_held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// BM25 ranking of the memories of `namespace` that contain any of the query's terms
@@ -1190,8 +1203,14 @@ mod tests {
             reads: Vec::new(),
             loads: Vec::new(),
         };
-        assert_eq!(rowids_for(&index, &mut source, "ns1", "w1x0").unwrap(), [1000]);
-        assert_eq!(rowids_for(&index, &mut source, "ns3", "w3x0").unwrap(), [3000]);
+        assert_eq!(
+            rowids_for(&index, &mut source, "ns1", "w1x0").unwrap(),
+            [1000]
+        );
+        assert_eq!(
+            rowids_for(&index, &mut source, "ns3", "w3x0").unwrap(),
+            [3000]
+        );
         assert_eq!(source.loads, ["ns1", "ns3"]);
         // Three writes in ns2: each is read once, for the database-wide statistics, not once
         // more by each loaded namespace.
@@ -1202,8 +1221,14 @@ mod tests {
             source.log.push((seq, 2000 + i));
         }
         source.reads.clear();
-        assert_eq!(rowids_for(&index, &mut source, "ns1", "w1x0").unwrap(), [1000]);
-        assert_eq!(rowids_for(&index, &mut source, "ns3", "w3x0").unwrap(), [3000]);
+        assert_eq!(
+            rowids_for(&index, &mut source, "ns1", "w1x0").unwrap(),
+            [1000]
+        );
+        assert_eq!(
+            rowids_for(&index, &mut source, "ns3", "w3x0").unwrap(),
+            [3000]
+        );
         source.reads.sort();
         assert_eq!(source.reads, [2005, 2006, 2007]);
         // More writes elsewhere than a namespace would re-read: still no reload of ns1.
@@ -1214,14 +1239,20 @@ mod tests {
             source.docs.push(d);
             source.log.push((5 + i, 5000 + i));
         }
-        assert_eq!(rowids_for(&index, &mut source, "ns1", "w1x0").unwrap(), [1000]);
+        assert_eq!(
+            rowids_for(&index, &mut source, "ns1", "w1x0").unwrap(),
+            [1000]
+        );
         assert_eq!(source.loads, ["ns1", "ns3"], "no namespace reloaded");
         // A write in ns1 itself is read and found.
         let mut d = fields(1005, None, "shared w1x5 fresh");
         d.namespace = "ns1".into();
         source.docs.push(d);
         source.log.push((5 + many, 1005));
-        assert_eq!(rowids_for(&index, &mut source, "ns1", "fresh").unwrap(), [1005]);
+        assert_eq!(
+            rowids_for(&index, &mut source, "ns1", "fresh").unwrap(),
+            [1005]
+        );
     }
 
     /// A namespace of `n` memories, each with its own word `w<namespace><i>` and "shared".
@@ -1308,8 +1339,8 @@ mod tests {
                         docs,
                         log: vec![(1, 1)],
                         fail: false,
-            reads: Vec::new(),
-            loads: Vec::new(),
+                        reads: Vec::new(),
+                        loads: Vec::new(),
                     };
                     for round in 0..200 {
                         let ns = (thread + round) % NAMESPACES;

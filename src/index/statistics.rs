@@ -50,6 +50,10 @@ pub struct Statistics {
     unused: usize,
     /// Tokens in the counted memories.
     tokens: u64,
+    /// Term ids the counted memories hold, and heap bytes of the dictionary's words: kept as
+    /// they change, so what is held is known without walking the sample.
+    ids: u64,
+    word_bytes: u64,
 }
 
 /// The statistics a ranking needs, read out for one query.
@@ -95,18 +99,11 @@ impl Statistics {
     /// own: tables at capacity with hashbrown's control byte, words and id lists as
     /// allocated).
     pub fn held(&self) -> (u64, u64) {
-        let ids: usize = self.sampled.values().map(|s| s.terms.len() * 4).sum();
-        let words: usize = self
-            .terms
-            .keys()
-            .map(|w| w.len().next_multiple_of(8) + 8)
-            .sum();
-        let bytes = self.sampled.capacity() * 33
+        let tables = self.sampled.capacity() * 33
             + self.terms.capacity() * 25
-            + self.frequencies.capacity() * 4
-            + ids
-            + words;
-        (self.sampled.len() as u64, bytes as u64)
+            + self.frequencies.capacity() * 4;
+        let bytes = tables as u64 + self.ids * 4 + self.word_bytes;
+        (self.sampled.len() as u64, bytes)
     }
 
     /// Brings the counts up to the newest log entry: re-reads the sampled memories that
@@ -180,6 +177,7 @@ impl Statistics {
             Some(document.tags.as_str()),
         ];
         let (terms, frequencies) = (&mut self.terms, &mut self.frequencies);
+        let word_bytes = &mut self.word_bytes;
         for text in columns.into_iter().flatten() {
             tokenizer.tokens(text, &mut |token| {
                 length += 1;
@@ -189,6 +187,7 @@ impl Statistics {
                         let id = frequencies.len() as u32;
                         frequencies.push(0);
                         terms.insert(token.into(), id);
+                        *word_bytes += word_heap_bytes(token);
                         id
                     }
                 };
@@ -205,6 +204,7 @@ impl Statistics {
             self.frequencies[id as usize] += 1;
         }
         self.tokens += u64::from(length);
+        self.ids += ids.len() as u64;
         self.sampled.insert(
             document.rowid,
             Sampled {
@@ -225,6 +225,7 @@ impl Statistics {
                 }
             }
             self.tokens -= u64::from(gone.length);
+            self.ids -= gone.terms.len() as u64;
         }
     }
 
@@ -267,6 +268,7 @@ impl Statistics {
             *id != u32::MAX
         });
         self.terms.shrink_to_fit();
+        self.word_bytes = self.terms.keys().map(|w| word_heap_bytes(w)).sum();
         for sampled in self.sampled.values_mut() {
             for id in sampled.terms.iter_mut() {
                 *id = renumbered[*id as usize];
@@ -274,6 +276,12 @@ impl Statistics {
         }
         self.unused = 0;
     }
+}
+
+/// Heap bytes of a dictionary word: the allocation, rounded up as allocators do, and their
+/// bookkeeping.
+fn word_heap_bytes(word: &str) -> u64 {
+    (word.len().next_multiple_of(8) + 8) as u64
 }
 
 /// The stride that samples at most [`SAMPLE`] of rowids 1 to `highest`: a power of two.
