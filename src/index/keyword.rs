@@ -1203,14 +1203,12 @@ mod tests {
             reads: Vec::new(),
             loads: Vec::new(),
         };
-        assert_eq!(
-            rowids_for(&index, &mut source, "ns1", "w1x0").unwrap(),
-            [1000]
-        );
-        assert_eq!(
-            rowids_for(&index, &mut source, "ns3", "w3x0").unwrap(),
-            [3000]
-        );
+        // Each namespace finds its own first memory.
+        let both_answer = |source: &mut Docs| {
+            assert_eq!(rowids_for(&index, source, "ns1", "w1x0").unwrap(), [1000]);
+            assert_eq!(rowids_for(&index, source, "ns3", "w3x0").unwrap(), [3000]);
+        };
+        both_answer(&mut source);
         assert_eq!(source.loads, ["ns1", "ns3"]);
         // Three writes in ns2: each is read once, for the database-wide statistics, not once
         // more by each loaded namespace.
@@ -1221,14 +1219,7 @@ mod tests {
             source.log.push((seq, 2000 + i));
         }
         source.reads.clear();
-        assert_eq!(
-            rowids_for(&index, &mut source, "ns1", "w1x0").unwrap(),
-            [1000]
-        );
-        assert_eq!(
-            rowids_for(&index, &mut source, "ns3", "w3x0").unwrap(),
-            [3000]
-        );
+        both_answer(&mut source);
         source.reads.sort();
         assert_eq!(source.reads, [2005, 2006, 2007]);
         // More writes elsewhere than a namespace would re-read: still no reload of ns1.
