@@ -1075,6 +1075,19 @@ mod tests {
         loads: Vec<String>,
     }
 
+    impl Docs {
+        /// `docs` with `log`, reading without failing.
+        fn new(docs: Vec<Document>, log: Vec<(i64, i64)>) -> Docs {
+            Docs {
+                docs,
+                log,
+                fail: false,
+                reads: Vec::new(),
+                loads: Vec::new(),
+            }
+        }
+    }
+
     impl crate::index::LogSource for Docs {
         fn newest(&mut self) -> Result<i64> {
             Ok(self.log.iter().map(|e| e.0).max().unwrap_or(0))
@@ -1158,16 +1171,13 @@ mod tests {
     #[test]
     fn a_catch_up_that_fails_half_way_reloads_instead_of_serving_a_half_updated_index() {
         let index = KeywordIndex::new(|| Ok(Box::new(Words)), Arc::new(Resident::new(1 << 30)));
-        let mut source = Docs {
-            docs: vec![
+        let mut source = Docs::new(
+            vec![
                 fields(1, None, "ledger import"),
                 fields(2, None, "ledger export"),
             ],
-            log: vec![(1, 1), (2, 2)],
-            fail: false,
-            reads: Vec::new(),
-            loads: Vec::new(),
-        };
+            vec![(1, 1), (2, 2)],
+        );
         let search = |index: &KeywordIndex, source: &mut Docs, word: &str| -> Result<Vec<i64>> {
             let query = KeywordQuery::from(vec![word.to_string()]);
             Ok(index
@@ -1196,13 +1206,7 @@ mod tests {
         let mut docs = namespace_docs(1, 5);
         docs.extend(namespace_docs(2, 5));
         docs.extend(namespace_docs(3, 5));
-        let mut source = Docs {
-            log: vec![(1, 1000)],
-            docs,
-            fail: false,
-            reads: Vec::new(),
-            loads: Vec::new(),
-        };
+        let mut source = Docs::new(docs, vec![(1, 1000)]);
         // Each namespace finds its own first memory.
         let both_answer = |source: &mut Docs| {
             assert_eq!(rowids_for(&index, source, "ns1", "w1x0").unwrap(), [1000]);
@@ -1281,13 +1285,7 @@ mod tests {
         let index = KeywordIndex::new(|| Ok(Box::new(Words)), resident.clone());
         let mut docs = namespace_docs(0, 3);
         docs.extend(namespace_docs(1, 3));
-        let mut source = Docs {
-            docs,
-            log: vec![(1, 1)],
-            fail: false,
-            reads: Vec::new(),
-            loads: Vec::new(),
-        };
+        let mut source = Docs::new(docs, vec![(1, 1)]);
         assert_eq!(rowids_for(&index, &mut source, "ns0", "w0x1").unwrap(), [1]);
         // The database goes away: ns1 cannot load, ns0 is current and still answers.
         source.fail = true;
@@ -1326,13 +1324,7 @@ mod tests {
             for thread in 0..6 {
                 let (index, docs) = (&index, docs.clone());
                 s.spawn(move || {
-                    let mut source = Docs {
-                        docs,
-                        log: vec![(1, 1)],
-                        fail: false,
-                        reads: Vec::new(),
-                        loads: Vec::new(),
-                    };
+                    let mut source = Docs::new(docs, vec![(1, 1)]);
                     for round in 0..200 {
                         let ns = (thread + round) % NAMESPACES;
                         let i = (round % 40) as i64;
