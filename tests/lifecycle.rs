@@ -803,8 +803,8 @@ fn a_database_from_before_versions_is_migrated_on_open() {
     }
     let doctor = dir.run(&["--offline", "doctor"], "");
     let latest = match backend() {
-        Backend::Sqlite => 11,
-        Backend::Postgres => 7,
+        Backend::Sqlite => 12,
+        Backend::Postgres => 8,
     };
     assert!(
         doctor
@@ -838,6 +838,11 @@ fn a_database_from_before_versions_is_migrated_on_open() {
         )
         .json();
     assert_eq!(ids(&found["hits"]), [new]);
+    // The count the migration took, kept since by the triggers: the old memory and the new.
+    assert_eq!(
+        dir.query_sql("SELECT namespace, memories FROM namespace_generations"),
+        "default|2"
+    );
     dir.run(&["--offline", "update", &old, "--title", "Old"], "")
         .ok();
     let got = dir

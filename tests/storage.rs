@@ -480,18 +480,19 @@ mod on_postgres {
         );
         let doctor = dir.run(&["--offline", "doctor"], "");
         assert!(
-            doctor.stdout().contains("opens (schema version 7)"),
+            doctor.stdout().contains("opens (schema version 8)"),
             "{}",
             doctor.describe()
         );
         assert_eq!(pg.psql("memoryd", "SELECT count(*) FROM text_log"), "0");
         // A namespace's generation starts where the store-wide one was: it never goes back.
+        // Its count of memories starts at what the table holds.
         assert_eq!(
             pg.psql(
                 "memoryd",
-                "SELECT namespace, value FROM namespace_generations"
+                "SELECT namespace, value, memories FROM namespace_generations"
             ),
-            "default|7"
+            "default|7|1"
         );
         let found = dir
             .run(

@@ -145,6 +145,40 @@ impl DataDir {
         }
     }
 
+    /// Runs one query on this data dir's database: its rows as psql prints them unaligned
+    /// (`a|b`, a line each), on either engine.
+    pub fn query_sql(&self, sql: &str) -> String {
+        match &self.postgres {
+            Some(pg) => pg.psql("memoryd", sql),
+            None => {
+                let db = rusqlite::Connection::open(self.path().join("memoryd.db")).unwrap();
+                let mut stmt = db.prepare(sql).unwrap();
+                let columns = stmt.column_count();
+                let rows = stmt
+                    .query_map([], |row| {
+                        (0..columns)
+                            .map(|i| {
+                                Ok(match row.get_ref(i)? {
+                                    rusqlite::types::ValueRef::Null => String::new(),
+                                    rusqlite::types::ValueRef::Integer(n) => n.to_string(),
+                                    rusqlite::types::ValueRef::Real(x) => x.to_string(),
+                                    rusqlite::types::ValueRef::Text(t) => {
+                                        String::from_utf8_lossy(t).into_owned()
+                                    }
+                                    rusqlite::types::ValueRef::Blob(b) => format!("{b:?}"),
+                                })
+                            })
+                            .collect::<rusqlite::Result<Vec<_>>>()
+                            .map(|cells| cells.join("|"))
+                    })
+                    .unwrap();
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+                    .unwrap()
+                    .join("\n")
+            }
+        }
+    }
+
     /// The PostgreSQL server of this data dir, on the PostgreSQL run.
     pub fn postgres(&self) -> Option<&crate::postgres::Server> {
         self.postgres.as_ref()

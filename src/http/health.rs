@@ -334,8 +334,8 @@ pub async fn live() -> Response {
 /// `GET /health/ready`: the database answers, so tool calls can be served (semantic search
 /// may still be loading; keyword search works meanwhile).
 pub async fn ready(State(app): State<App>) -> Response {
-    match tokio::time::timeout(DATABASE_TIMEOUT, app.store().namespace_counts()).await {
-        Ok(Ok(_)) => Json(json!({"status": "ready"})).into_response(),
+    match tokio::time::timeout(DATABASE_TIMEOUT, app.store().ping()).await {
+        Ok(Ok(())) => Json(json!({"status": "ready"})).into_response(),
         Ok(Err(err)) => not_ready(err.to_string()),
         Err(_) => not_ready(format!(
             "the database gave no answer within {} s",

@@ -1,5 +1,6 @@
 //! Checks every engine must pass the same way, run by each engine's unit tests on a real
-//! database: what the access keys and the writers of memories read back as.
+//! database: what the access keys and the writers of memories read back as, and the memory
+//! counts the triggers keep per namespace.
 
 use super::{ApiKey, Backend, sample_memory};
 use crate::access::{Pattern, Scope};
@@ -122,4 +123,70 @@ pub(crate) async fn writers_round_trip(backend: &dyn Backend, empty: &dyn Backen
         .collect();
     assert_eq!(back, exported);
     assert_eq!(back[1].created_by, by("dave"));
+}
+
+/// The per-namespace counts the triggers keep follow every kind of write: single and
+/// multi-namespace inserts, a deduplicated store, a supersede (both stay), a delete, an
+/// expiry purge, and a namespace emptied, which is then no longer listed.
+pub(crate) async fn namespace_counts_follow_writes(backend: &dyn Backend) {
+    let counts = |expected: &[(&str, u64)]| {
+        expected
+            .iter()
+            .map(|(ns, n)| (ns.to_string(), *n))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(backend.namespace_counts().await.unwrap(), counts(&[]));
+    let first = backend
+        .insert(sample_memory("a", "one"), None)
+        .await
+        .unwrap();
+    backend
+        .insert(sample_memory("a", "one"), None)
+        .await
+        .unwrap();
+    let many = backend
+        .insert_many(
+            vec![
+                sample_memory("b", "two"),
+                sample_memory("a", "three"),
+                sample_memory("c", "four"),
+                sample_memory("b", "five"),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        backend.namespace_counts().await.unwrap(),
+        counts(&[("a", 2), ("b", 2), ("c", 1)])
+    );
+    backend
+        .insert_superseding(sample_memory("a", "six"), None, vec![first.id.clone()])
+        .await
+        .unwrap();
+    let expiring = crate::memory::NewMemory {
+        expires_at: Some("2020-01-01T00:00:00.000Z".into()),
+        ..sample_memory("b", "seven")
+    };
+    backend.insert(expiring, None).await.unwrap();
+    assert_eq!(
+        backend.namespace_counts().await.unwrap(),
+        counts(&[("a", 3), ("b", 3), ("c", 1)])
+    );
+    assert!(
+        backend
+            .delete("c".into(), many[2].id.clone())
+            .await
+            .unwrap()
+    );
+    assert!(backend.delete("a".into(), first.id.clone()).await.unwrap());
+    let purged = backend
+        .purge_expired("2021-01-01T00:00:00.000Z".into(), 100)
+        .await
+        .unwrap();
+    assert_eq!(purged, Some(1));
+    assert_eq!(
+        backend.namespace_counts().await.unwrap(),
+        counts(&[("a", 2), ("b", 2)])
+    );
 }

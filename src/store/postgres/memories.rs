@@ -452,12 +452,14 @@ impl PgStore {
         Ok(get::<i64>(row, 0)? as u64)
     }
 
-    /// Memories per namespace, by namespace name.
+    /// Memories per namespace, by namespace name: the counts the generation triggers keep
+    /// (V8), one row per namespace rather than a count of the whole table.
     pub(super) async fn namespace_counts(&self) -> Result<Vec<(String, u64)>> {
         let client = self.conn().await?;
         let stmt = client
             .prepare_cached(
-                "SELECT namespace, count(*) FROM memories GROUP BY namespace ORDER BY namespace",
+                "SELECT namespace, memories FROM namespace_generations WHERE memories > 0 \
+                 ORDER BY namespace",
             )
             .await?;
         client

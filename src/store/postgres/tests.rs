@@ -398,3 +398,9 @@ async fn each_version_records_its_writer_and_export_keeps_them() {
         .unwrap();
     crate::store::engine_checks::writers_round_trip(&store, &empty).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_counts_follow_every_write() {
+    let server = Server::start();
+    crate::store::engine_checks::namespace_counts_follow_writes(&store_on(&server).await).await;
+}

@@ -434,9 +434,12 @@ pub(super) fn count(conn: &Connection, filter: &Filter) -> Result<u64> {
     Ok(n as u64)
 }
 
+/// Memories per namespace, by namespace name: the counts the generation triggers keep
+/// (0012), one row per namespace rather than a count of the whole table.
 pub(super) fn namespace_counts(conn: &Connection) -> Result<Vec<(String, u64)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT namespace, count(*) FROM memories GROUP BY namespace ORDER BY namespace",
+        "SELECT namespace, memories FROM namespace_generations WHERE memories > 0 \
+         ORDER BY namespace",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
@@ -700,6 +703,12 @@ mod tests {
         let (dir, store) = open();
         let empty = Store::open(&dir.path().join("copy.db")).unwrap();
         crate::store::engine_checks::writers_round_trip(&store, &empty).await;
+    }
+
+    #[tokio::test]
+    async fn namespace_counts_follow_every_write() {
+        let (_dir, store) = open();
+        crate::store::engine_checks::namespace_counts_follow_writes(&store).await;
     }
 
     #[tokio::test]

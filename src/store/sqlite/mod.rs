@@ -82,6 +82,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0009_expiry.sql")),
         M::up(include_str!("migrations/0010_access.sql")),
         M::up(include_str!("migrations/0011_namespace_generation.sql")),
+        M::up(include_str!("migrations/0012_namespace_counts.sql")),
     ])
 }
 
