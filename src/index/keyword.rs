@@ -41,13 +41,11 @@ const WEIGHTS: [f32; 3] = [2.0, 1.0, 1.0];
 /// Candidates checked against a narrowing filter at a time, at least.
 const FILTER_BATCH: usize = 256;
 
-/// The postings of every memory.
+/// The postings of one namespace's memories.
 #[derive(Default)]
 struct Index {
     /// Memory of each slot (slots are appended; a changed memory gets a new one).
     rowids: Vec<i64>,
-    /// Namespace (id) of each slot.
-    namespace_of: Vec<u32>,
     /// Tokens in each slot's memory, all columns.
     lengths: Vec<u32>,
     /// False once the slot's memory changed or went.
@@ -63,12 +61,9 @@ struct Index {
     /// Slots whose memory expires later, soonest first: at each search, those whose time has
     /// come leave `listed` and `current` (so expiry costs no check per posting).
     expiring: BinaryHeap<Reverse<(i64, u32)>>,
-    /// The live slot of each memory.
+    /// The live slot of each memory (its length is the namespace's size, for a term's idf
+    /// within its namespace).
     slots: HashMap<i64, u32>,
-    /// Namespace ids.
-    namespaces: HashMap<String, u32>,
-    /// Live memories of each namespace (by id), for a term's idf within its namespace.
-    namespace_sizes: Vec<u32>,
     /// Term ids.
     terms: HashMap<Box<str>, u32>,
     /// For each term, (slot, weighted frequency) of the memories that contain it.
@@ -85,7 +80,7 @@ struct Index {
 }
 
 impl Index {
-    /// Indexes one memory (replacing what was indexed for it).
+    /// Indexes one memory of the namespace (replacing what was indexed for it).
     fn add(
         &mut self,
         tokenizer: &mut dyn Tokens,
@@ -127,17 +122,7 @@ impl Index {
             list.push((slot, freq));
             self.posting_bytes += ((list.capacity() - before) * POSTING) as u64;
         }
-        let next = self.namespaces.len() as u32;
-        let namespace = *self
-            .namespaces
-            .entry(fields.namespace.clone())
-            .or_insert(next);
-        if self.namespace_sizes.len() <= namespace as usize {
-            self.namespace_sizes.resize(namespace as usize + 1, 0);
-        }
-        self.namespace_sizes[namespace as usize] += 1;
         self.rowids.push(fields.rowid);
-        self.namespace_of.push(namespace);
         self.lengths.push(length);
         let live = fields.expires_at > crate::expiry::now_millis();
         if live && fields.expires_at != i64::MAX {
@@ -156,7 +141,6 @@ impl Index {
             self.alive[slot as usize] = false;
             self.listed[slot as usize] = false;
             self.current[slot as usize] = false;
-            self.namespace_sizes[self.namespace_of[slot as usize] as usize] -= 1;
             self.live_tokens -= u64::from(self.lengths[slot as usize]);
             self.dead += 1;
         }
@@ -210,7 +194,6 @@ impl Index {
         self.term_text_bytes = self.terms.keys().map(|t| text_bytes(t.len())).sum();
         let alive = &self.alive;
         retain_alive(&mut self.rowids, alive);
-        retain_alive(&mut self.namespace_of, alive);
         retain_alive(&mut self.lengths, alive);
         retain_alive(&mut self.listed, alive);
         retain_alive(&mut self.current, alive);
@@ -230,17 +213,14 @@ impl Index {
     /// capacity, with hashbrown's control byte), the words and the postings as allocated.
     fn bytes(&self) -> u64 {
         let per_slot = self.rowids.capacity() * 8
-            + self.namespace_of.capacity() * 4
             + self.lengths.capacity() * 4
             + self.alive.capacity()
             + self.listed.capacity()
             + self.current.capacity()
             + self.expiring.capacity() * 16;
         // (i64, u32) pads to 16; (Box<str>, u32) to 24; a Vec header is 24.
-        let tables = self.slots.capacity() * 17
-            + self.terms.capacity() * 25
-            + self.postings.capacity() * 24
-            + self.namespaces.capacity() * 33;
+        let tables =
+            self.slots.capacity() * 17 + self.terms.capacity() * 25 + self.postings.capacity() * 24;
         (per_slot + tables) as u64 + self.term_text_bytes + self.posting_bytes
     }
 
@@ -263,7 +243,7 @@ impl Index {
         }
     }
 
-    /// Memories of `namespace` containing any of `terms`, by BM25 score, best first (ties:
+    /// Memories containing any of `terms`, by BM25 score, best first (ties:
     /// newest first); only the best `limit` when given. The query's `namespace_idf_floor`
     /// weighs each term's idf by its namespace (see [`namespace_idf`]), and its
     /// `length_normalisation` replaces FTS5's `b`. `scores` is scratch
@@ -272,7 +252,6 @@ impl Index {
     fn rank(
         &self,
         terms: &QueryTerms,
-        namespace: &str,
         limit: Option<usize>,
         query: &KeywordQuery,
         include_superseded: bool,
@@ -285,10 +264,7 @@ impl Index {
             &self.current
         };
         let b = query.length_normalisation.unwrap_or(B);
-        let Some(&namespace) = self.namespaces.get(namespace) else {
-            return Vec::new();
-        };
-        let namespace_size = f64::from(self.namespace_sizes[namespace as usize]);
+        let namespace_size = self.slots.len() as f64;
         let database = &terms.database;
         // The database holds at least this namespace (its counts may be estimates, see
         // `statistics`).
@@ -310,9 +286,7 @@ impl Index {
             let list = &self.postings[term as usize];
             let local_hits = list
                 .iter()
-                .filter(|&&(slot, _)| {
-                    self.alive[slot as usize] && self.namespace_of[slot as usize] == namespace
-                })
+                .filter(|&&(slot, _)| self.alive[slot as usize])
                 .count() as f64;
             if local_hits == 0.0 {
                 continue;
@@ -330,7 +304,7 @@ impl Index {
             }
             for &(slot, freq) in list {
                 let s = slot as usize;
-                if !visible[s] || self.namespace_of[s] != namespace {
+                if !visible[s] {
                     continue;
                 }
                 let freq = f64::from(freq);
@@ -625,7 +599,6 @@ impl KeywordIndex {
             .unwrap_or_default();
         let all = index.rank(
             &terms,
-            namespace,
             (!narrowed).then_some(limit),
             query,
             include_superseded,
@@ -770,7 +743,7 @@ mod tests {
         let q = ids(&space, &mut tokenizer, &["deploy"]);
         let mut scores = Vec::new();
         let found = |space: &Index, all: bool, scores: &mut Vec<f64>| {
-            let ranked = space.rank(&q, "ns", Some(10), &plain(), all, scores);
+            let ranked = space.rank(&q, Some(10), &plain(), all, scores);
             ranked.iter().map(|r| r.rowid).collect::<Vec<_>>()
         };
         let mut before = found(&space, true, &mut scores);
@@ -798,9 +771,9 @@ mod tests {
         let q = ids(&space, &mut Words, &["staging"]);
         let mut scores = Vec::new();
         let rowids = |r: Vec<Ranked>| r.iter().map(|r| r.rowid).collect::<Vec<_>>();
-        let current = space.rank(&q, "ns", Some(10), &plain(), false, &mut scores);
+        let current = space.rank(&q, Some(10), &plain(), false, &mut scores);
         assert_eq!(rowids(current.clone()), [2]);
-        let all = space.rank(&q, "ns", Some(10), &plain(), true, &mut scores);
+        let all = space.rank(&q, Some(10), &plain(), true, &mut scores);
         assert_eq!(rowids(all.clone()), [2, 1]);
         assert_eq!(
             current[0].score, all[0].score,
@@ -842,28 +815,42 @@ mod tests {
     /// A query's term ids in `space`, with statistics over all of `space` (as if it were the
     /// database).
     fn ids(space: &Index, tokenizer: &mut dyn Tokens, words: &[&str]) -> QueryTerms {
-        let mut ids = Vec::new();
+        ids_within(space, &[space], tokenizer, words)
+    }
+
+    /// A query's term ids in `space`, with statistics over the namespaces of `database`.
+    fn ids_within(
+        space: &Index,
+        database: &[&Index],
+        tokenizer: &mut dyn Tokens,
+        words: &[&str],
+    ) -> QueryTerms {
+        let mut tokens = Vec::new();
         for w in words {
-            tokenizer.query_tokens(w, &mut |t| ids.push(space.terms.get(t).copied()));
+            tokenizer.query_tokens(w, &mut |t| tokens.push(t.to_string()));
         }
-        let documents = space.slots.len() as f64;
-        let hits = ids
-            .iter()
-            .map(|id| {
-                id.map_or(0.0, |id| {
-                    space.postings[id as usize]
-                        .iter()
-                        .filter(|(slot, _)| space.alive[*slot as usize])
-                        .count() as f64
-                })
+        let hits_in = |index: &Index, token: &str| {
+            index.terms.get(token).map_or(0.0, |&id| {
+                index.postings[id as usize]
+                    .iter()
+                    .filter(|(slot, _)| index.alive[*slot as usize])
+                    .count() as f64
             })
-            .collect();
+        };
+        let documents: f64 = database.iter().map(|i| i.slots.len() as f64).sum();
+        let live_tokens: f64 = database.iter().map(|i| i.live_tokens as f64).sum();
         QueryTerms {
-            ids,
+            ids: tokens
+                .iter()
+                .map(|t| space.terms.get(t.as_str()).copied())
+                .collect(),
             database: Database {
                 documents,
-                average_length: space.live_tokens as f64 / documents.max(1.0),
-                hits,
+                average_length: live_tokens / documents.max(1.0),
+                hits: tokens
+                    .iter()
+                    .map(|t| database.iter().map(|i| hits_in(i, t)).sum())
+                    .collect(),
             },
         }
     }
@@ -884,45 +871,36 @@ mod tests {
             &mut scratch,
         );
         let q = ids(&space, &mut tokenizer, &["ledgers"]);
-        let top = space.rank(&q, "ns", Some(3), &plain(), false, &mut scores);
+        let top = space.rank(&q, Some(3), &plain(), false, &mut scores);
         assert_eq!(top[0].rowid, 7, "title and repeats weigh more");
         assert_eq!(top[1].rowid, 2999, "ties: newest first");
         for rowid in 0..2000 {
             space.remove(rowid);
         }
         assert_eq!(space.dead, 2001);
-        let before = space.rank(&q, "ns", None, &plain(), false, &mut scores);
+        let before = space.rank(&q, None, &plain(), false, &mut scores);
         assert_eq!(before.len(), 1000);
         assert!(
             scores.iter().all(|&x| x == 0.0),
             "the scratch is left clean"
         );
         for k in [1, 7, 999, 1000, 5000] {
-            let top = space.rank(&q, "ns", Some(k), &plain(), false, &mut scores);
+            let top = space.rank(&q, Some(k), &plain(), false, &mut scores);
             assert_eq!(top, before[..k.min(1000)], "best {k}");
         }
         space.compact_if_worthwhile();
         assert_eq!(space.dead, 0);
         assert_eq!(space.rowids.len(), 1000);
-        assert_eq!(
-            space.rank(&q, "ns", None, &plain(), false, &mut scores),
-            before
-        );
+        assert_eq!(space.rank(&q, None, &plain(), false, &mut scores), before);
         assert!(
             space
                 .rank(
                     &ids(&space, &mut tokenizer, &["import"]),
-                    "ns",
                     None,
                     &plain(),
                     false,
                     &mut scores
                 )
-                .is_empty()
-        );
-        assert!(
-            space
-                .rank(&q, "other", None, &plain(), false, &mut scores)
                 .is_empty()
         );
         // The one-off words of the removed memories left the dictionary; the live ones'
@@ -936,7 +914,7 @@ mod tests {
         assert!(ids(&space, &mut tokenizer, &["1999"]).is_empty());
         let live = ids(&space, &mut tokenizer, &["2500"]);
         assert_eq!(
-            space.rank(&live, "ns", None, &plain(), false, &mut scores)[0].rowid,
+            space.rank(&live, None, &plain(), false, &mut scores)[0].rowid,
             2500
         );
     }
@@ -960,54 +938,50 @@ mod tests {
     fn a_speaker_name_in_most_of_a_namespace_stops_outranking_a_content_word() {
         let mut tokenizer = Words;
         let mut scratch = HashMap::new();
-        let mut space = Index::default();
+        let (mut chat, mut notes) = (Index::default(), Index::default());
         let mut scores = Vec::new();
-        let mut add = |space: &mut Index, rowid: i64, namespace: &str, content: &str| {
-            let mut d = fields(rowid, None, content);
-            d.namespace = namespace.into();
-            space.add(&mut tokenizer, &d, &mut scratch);
+        let mut add = |space: &mut Index, rowid: i64, content: &str| {
+            space.add(&mut tokenizer, &fields(rowid, None, content), &mut scratch);
         };
         // A conversation: six turns by Alice, one by Bob about pottery, all three words long.
         for rowid in 0..6 {
-            add(&mut space, rowid, "chat", &format!("alice said w{rowid}"));
+            add(&mut chat, rowid, &format!("alice said w{rowid}"));
         }
-        add(&mut space, 6, "chat", "bob likes pottery");
+        add(&mut chat, 6, "bob likes pottery");
         // Elsewhere pottery is common and Alice unknown, so database-wide Alice is the rarer.
         for rowid in 7..17 {
-            add(
-                &mut space,
-                rowid,
-                "notes",
-                &format!("pottery note n{rowid}"),
-            );
+            add(&mut notes, rowid, &format!("pottery note n{rowid}"));
         }
         for rowid in 17..47 {
-            add(&mut space, rowid, "notes", &format!("other note n{rowid}"));
+            add(&mut notes, rowid, &format!("other note n{rowid}"));
         }
-        let q = ids(&space, &mut Words, &["alice", "pottery"]);
-        let fts5 = space.rank(&q, "chat", None, &plain(), false, &mut scores);
+        let both = [&chat, &notes];
+        let q = ids_within(&chat, &both, &mut Words, &["alice", "pottery"]);
+        let fts5 = chat.rank(&q, None, &plain(), false, &mut scores);
         assert_eq!(fts5.len(), 7);
         assert_ne!(fts5[0].rowid, 6, "FTS5's idf: Alice's turns come first");
-        assert_eq!(
-            space.rank(&q, "chat", None, &floor(1.0), false, &mut scores),
-            fts5
-        );
-        let weighed = space.rank(&q, "chat", None, &floor(0.3), false, &mut scores);
+        assert_eq!(chat.rank(&q, None, &floor(1.0), false, &mut scores), fts5);
+        let weighed = chat.rank(&q, None, &floor(0.3), false, &mut scores);
         assert_eq!(weighed[0].rowid, 6, "the pottery turn comes first");
         // Alice is in 6 of the 7 turns: her weight falls to the floor.
         let alice = fts5.iter().find(|r| r.rowid == 0).unwrap().score;
         let alice_weighed = weighed.iter().find(|r| r.rowid == 0).unwrap().score;
         assert!((alice_weighed - 0.3 * alice).abs() < 1e-9);
         // A query of one word keeps its order, whatever its weight.
-        let p = ids(&space, &mut Words, &["pottery"]);
+        let p = ids_within(&notes, &both, &mut Words, &["pottery"]);
         let order = |r: Vec<Ranked>| r.iter().map(|r| r.rowid).collect::<Vec<_>>();
         assert_eq!(
-            order(space.rank(&p, "notes", None, &floor(0.3), false, &mut scores)),
-            order(space.rank(&p, "notes", None, &plain(), false, &mut scores))
+            order(notes.rank(&p, None, &floor(0.3), false, &mut scores)),
+            order(notes.rank(&p, None, &plain(), false, &mut scores))
         );
-        // A removed turn leaves the namespace's count.
-        space.remove(0);
-        assert_eq!(space.namespace_sizes[space.namespaces["chat"] as usize], 6);
+        // A removed turn leaves the namespace's size, which the namespace idf weighs by:
+        // Alice is now in 5 of 6 turns, and her weight is the floor's again.
+        chat.remove(0);
+        let q = ids_within(&chat, &[&chat, &notes], &mut Words, &["alice"]);
+        let plain_scores = chat.rank(&q, None, &plain(), false, &mut scores);
+        let weighed = chat.rank(&q, None, &floor(0.3), false, &mut scores);
+        assert_eq!(plain_scores.len(), 5);
+        assert!((weighed[0].score - 0.3 * plain_scores[0].score).abs() < 1e-9);
     }
 
     #[test]
@@ -1036,7 +1010,7 @@ mod tests {
         let q = ids(&space, &mut Words, &["kiln"]);
         let order = |r: Vec<Ranked>| r.iter().map(|r| r.rowid).collect::<Vec<_>>();
         assert_eq!(
-            order(space.rank(&q, "ns", None, &plain(), false, &mut scores)),
+            order(space.rank(&q, None, &plain(), false, &mut scores)),
             [1, 2]
         );
         let with = |b: f64| KeywordQuery {
@@ -1044,18 +1018,17 @@ mod tests {
             ..KeywordQuery::default()
         };
         assert_eq!(
-            space.rank(&q, "ns", None, &with(0.75), false, &mut scores),
-            space.rank(&q, "ns", None, &plain(), false, &mut scores),
+            space.rank(&q, None, &with(0.75), false, &mut scores),
+            space.rank(&q, None, &plain(), false, &mut scores),
             "0.75 is FTS5's"
         );
         assert_eq!(
-            order(space.rank(&q, "ns", None, &with(0.25), false, &mut scores)),
+            order(space.rank(&q, None, &with(0.25), false, &mut scores)),
             [2, 1]
         );
         // With b = 0 length no longer counts: one match scores the same in any memory.
         let flat = space.rank(
             &ids(&space, &mut Words, &["today", "noon"]),
-            "ns",
             None,
             &with(0.0),
             false,
