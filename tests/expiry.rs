@@ -138,6 +138,43 @@ fn an_expired_memory_leaves_every_read_but_get_memory_with_include_expired() {
     assert_ne!(id(&again), soon);
 }
 
+/// A memory expiring in one namespace makes that namespace's cached bundle miss, and leaves
+/// another namespace's cached.
+#[test]
+fn an_expiry_misses_only_its_own_namespaces_cached_bundles() {
+    let dir = DataDir::new();
+    let server = serve(&dir, &[]);
+    let mut c = server.session();
+    c.wait_for_model();
+    let mut store = |namespace: &str, content: &str, ttl: Option<&str>| {
+        let mut args = json!({"content": content, "namespace": namespace, "roles": ["planner"]});
+        if let Some(ttl) = ttl {
+            args["ttl"] = json!(ttl);
+        }
+        id(&c.call("store_memory", args).unwrap())
+    };
+    store("steady", "The deploy runbook lives in the wiki.", None);
+    store("brief", "The deploy freeze starts on Friday.", None);
+    let short = store("brief", "The deploy window is 14:00 today.", Some("2s"));
+    let bundle = |c: &mut crate::util::HttpSession, namespace: &str| {
+        c.call(
+            "rehydrate_memory",
+            json!({"role": "planner", "task": "deploy", "namespace": namespace}),
+        )
+        .unwrap()
+    };
+    for namespace in ["steady", "brief"] {
+        assert_eq!(bundle(&mut c, namespace)["meta"]["cache_hit"], false);
+        assert_eq!(bundle(&mut c, namespace)["meta"]["cache_hit"], true);
+    }
+    std::thread::sleep(Duration::from_millis(2300));
+    let steady = bundle(&mut c, "steady");
+    assert_eq!(steady["meta"]["cache_hit"], true, "{steady:#}");
+    let brief = bundle(&mut c, "brief");
+    assert_eq!(brief["meta"]["cache_hit"], false, "{brief:#}");
+    assert!(!brief.to_string().contains(&short), "{brief:#}");
+}
+
 #[test]
 fn a_kind_default_applies_and_the_sweep_purges_with_versions_and_vector() {
     let dir = DataDir::new();

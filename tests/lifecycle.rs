@@ -775,6 +775,7 @@ fn a_database_from_before_versions_is_migrated_on_open() {
              DROP TABLE api_keys; ALTER TABLE memories DROP COLUMN created_by; \
              ALTER TABLE memories DROP COLUMN updated_by; \
              DROP TRIGGER memories_expiry_log; DROP INDEX memories_expiry; \
+             DROP INDEX IF EXISTS memories_namespace_expiry; \
              ALTER TABLE memories DROP COLUMN expires_at; \
              DROP TRIGGER memories_supersede_log; DROP TRIGGER memories_versions_delete; \
              DROP TABLE memory_versions; DROP INDEX memories_superseded; \

@@ -20,8 +20,8 @@ pub(super) struct CacheKey {
 }
 
 impl CacheKey {
-    /// The key of `req` while its namespace is at `generation` and the next memory to expire
-    /// expires at `next_expiry`.
+    /// The key of `req` while its namespace is at `generation` and its next memory to
+    /// expire expires at `next_expiry`.
     pub(super) fn new(req: &Request, generation: i64, next_expiry: Option<String>) -> CacheKey {
         CacheKey {
             namespace: req.namespace.clone(),

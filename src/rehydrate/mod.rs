@@ -99,12 +99,13 @@ impl Rehydrator {
     pub async fn run(&self, with: Sources<'_>, req: Request) -> Result<Bundle> {
         let started = Instant::now();
         // A cache that cannot be keyed is skipped, never an error: compute the bundle.
-        // The next expiry keys it too: a bundle built before a memory in it expired is not
-        // served after (no write moves the generation when a memory expires).
+        // The namespace's next expiry keys it too: a bundle built before a memory in it
+        // expired is not served after (no write moves the generation when a memory expires),
+        // while expiries in other namespaces leave it cached.
         let now = crate::memory::now();
         let (generation, expiry) = tokio::join!(
             with.store.generation(req.namespace.clone()),
-            with.store.next_expiry(now)
+            with.store.next_expiry(req.namespace.clone(), now)
         );
         let key = match generation.and_then(|g| Ok((g, expiry?))) {
             Ok((generation, expiry)) => Some(CacheKey::new(&req, generation, expiry)),

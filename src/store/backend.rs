@@ -123,9 +123,9 @@ pub trait Backend: Send + Sync + 'static {
     /// Number of memories expired at `now` and not yet purged, over every namespace.
     async fn expired_count(&self, now: String) -> Result<u64>;
 
-    /// When the next live memory expires (the soonest `expires_at` after `now`), if any: a
-    /// cache key, since no write moves the generation when a memory expires.
-    async fn next_expiry(&self, now: String) -> Result<Option<String>>;
+    /// When the next live memory of `namespace` expires (the soonest `expires_at` after
+    /// `now`), if any: a cache key, since no write moves the generation when a memory expires.
+    async fn next_expiry(&self, namespace: String, now: String) -> Result<Option<String>>;
 
     /// Number of memories that expired after `since` and by `now`; when there are any, their
     /// namespaces' generations move (so caches keyed by it miss, and subscribers hear of it).

@@ -67,13 +67,20 @@ impl PgStore {
         Ok(get::<i64>(&client.query_one(&stmt, &[&now]).await?, 0)? as u64)
     }
 
-    /// The soonest `expires_at` after `now`, if any (one probe of the expiry index).
-    pub(super) async fn next_expiry(&self, now: String) -> Result<Option<String>> {
+    /// The soonest `expires_at` after `now` in `namespace`, if any (one probe of the
+    /// namespace's expiry index).
+    pub(super) async fn next_expiry(
+        &self,
+        namespace: String,
+        now: String,
+    ) -> Result<Option<String>> {
         let client = self.conn().await?;
         let stmt = client
-            .prepare_cached("SELECT min(expires_at) FROM memories WHERE expires_at > $1")
+            .prepare_cached(
+                "SELECT min(expires_at) FROM memories WHERE namespace = $1 AND expires_at > $2",
+            )
             .await?;
-        get(&client.query_one(&stmt, &[&now]).await?, 0)
+        get(&client.query_one(&stmt, &[&namespace, &now]).await?, 0)
     }
 
     /// Memories that expired after `since` and by `now`; when there are any, their

@@ -190,8 +190,8 @@ impl Backend for PgStore {
         PgStore::expired_count(self, now).await
     }
 
-    async fn next_expiry(&self, now: String) -> Result<Option<String>> {
-        PgStore::next_expiry(self, now).await
+    async fn next_expiry(&self, namespace: String, now: String) -> Result<Option<String>> {
+        PgStore::next_expiry(self, namespace, now).await
     }
 
     async fn notice_expired(&self, since: String, now: String) -> Result<u64> {

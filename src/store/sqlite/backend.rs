@@ -82,8 +82,8 @@ impl Backend for SqliteStore {
         self.read(move |c| expiry::expired_count(c, &now)).await
     }
 
-    async fn next_expiry(&self, now: String) -> Result<Option<String>> {
-        self.read(move |c| expiry::next(c, &now)).await
+    async fn next_expiry(&self, namespace: String, now: String) -> Result<Option<String>> {
+        self.read(move |c| expiry::next(c, &namespace, &now)).await
     }
 
     async fn notice_expired(&self, since: String, now: String) -> Result<u64> {

@@ -39,11 +39,14 @@ pub(super) fn expired_count(conn: &Connection, now: &str) -> Result<u64> {
     Ok(n as u64)
 }
 
-/// The soonest `expires_at` after `now`, if any (one probe of the expiry index).
-pub(super) fn next(conn: &Connection, now: &str) -> Result<Option<String>> {
+/// The soonest `expires_at` after `now` in `namespace`, if any (one probe of the
+/// namespace's expiry index).
+pub(super) fn next(conn: &Connection, namespace: &str, now: &str) -> Result<Option<String>> {
     Ok(conn
-        .prepare_cached("SELECT min(expires_at) FROM memories WHERE expires_at > ?1")?
-        .query_row(params![now], |r| r.get(0))?)
+        .prepare_cached(
+            "SELECT min(expires_at) FROM memories WHERE namespace = ?1 AND expires_at > ?2",
+        )?
+        .query_row(params![namespace, now], |r| r.get(0))?)
 }
 
 /// Memories that expired after `since` and by `now`; when there are any, their namespaces'

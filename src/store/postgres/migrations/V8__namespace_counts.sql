@@ -40,3 +40,8 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- A bundle's cache key holds its namespace's next expiry (so an expiry elsewhere does not
+-- empty every namespace's cache): one probe of this index per rehydrate.
+CREATE INDEX memories_namespace_expiry ON memories (namespace, expires_at)
+    WHERE expires_at IS NOT NULL;

@@ -30,3 +30,8 @@ CREATE TRIGGER memories_generation_delete AFTER DELETE ON memories BEGIN
     INSERT INTO namespace_generations (namespace, value, memories) VALUES (OLD.namespace, 1, -1)
         ON CONFLICT (namespace) DO UPDATE SET value = value + 1, memories = memories - 1;
 END;
+
+-- A bundle's cache key holds its namespace's next expiry (so an expiry elsewhere does not
+-- empty every namespace's cache): one probe of this index per rehydrate.
+CREATE INDEX memories_namespace_expiry ON memories (namespace, expires_at)
+    WHERE expires_at IS NOT NULL;
