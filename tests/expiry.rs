@@ -155,7 +155,9 @@ fn an_expiry_misses_only_its_own_namespaces_cached_bundles() {
     };
     store("steady", "The deploy runbook lives in the wiki.", None);
     store("brief", "The deploy freeze starts on Friday.", None);
-    let short = store("brief", "The deploy window is 14:00 today.", Some("2s"));
+    // Three seconds leave the four calls below time to run before it expires, on a slow
+    // machine too.
+    let short = store("brief", "The deploy window is 14:00 today.", Some("3s"));
     let bundle = |c: &mut crate::util::HttpSession, namespace: &str| {
         c.call(
             "rehydrate_memory",
@@ -167,7 +169,7 @@ fn an_expiry_misses_only_its_own_namespaces_cached_bundles() {
         assert_eq!(bundle(&mut c, namespace)["meta"]["cache_hit"], false);
         assert_eq!(bundle(&mut c, namespace)["meta"]["cache_hit"], true);
     }
-    std::thread::sleep(Duration::from_millis(2300));
+    std::thread::sleep(Duration::from_millis(3300));
     let steady = bundle(&mut c, "steady");
     assert_eq!(steady["meta"]["cache_hit"], true, "{steady:#}");
     let brief = bundle(&mut c, "brief");

@@ -1,4 +1,4 @@
-//! An in-memory BM25 index of every memory, the keyword counterpart of `vectors`.
+//! In-memory BM25 indexes, one per namespace searched: the keyword counterpart of `vectors`.
 //!
 //! On SQLite, FTS5 stays the stored full-text index, but its `bm25()` costs about 2 µs for every
 //! matching row (it looks up each row's length in a table of its own), and it scores every
